@@ -1,0 +1,38 @@
+"""Every error a user can see, with the exit code the CLI uses for it.
+
+    ProvenanceError          1  .exit_code, .message meant for a person
+      InputError             2  missing or empty file, unsupported URL, bad option value
+      FetchError             3  the platform refused or failed: 404, private, deleted, login or cookies needed
+      MediaError             4  not a video, truncated or undecodable, no usable frames
+      StoreError             5  database unreachable or schema out of date
+
+Library code raises these and never exits or prints; third-party errors are wrapped once,
+where they are called (``raise FetchError(...) from e``).
+"""
+
+from __future__ import annotations
+
+
+class ProvenanceError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        # One line: the CLI prints it as is, so keep newlines out of user-facing text.
+        self.message = " ".join(message.split())
+        super().__init__(self.message)
+
+
+class InputError(ProvenanceError):
+    exit_code = 2
+
+
+class FetchError(ProvenanceError):
+    exit_code = 3
+
+
+class MediaError(ProvenanceError):
+    exit_code = 4
+
+
+class StoreError(ProvenanceError):
+    exit_code = 5

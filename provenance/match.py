@@ -1,0 +1,275 @@
+"""Match step: find known footage inside a query clip and place it in time.
+
+1. Candidates: every (query frame, library frame) pair whose pHashes are within
+   FRAME_MATCH_MAX_DISTANCE bits, found with a vectorised XOR + popcount over all library hashes.
+2. Alignment: frames of a true copy agree on one line  t_ref = speed * t_query + offset.  Pairs vote
+   per reference clip and orientation (plain or mirrored) for (speed, offset); the best line's pairs,
+   one per query frame, are the evidence. A line is kept only with MIN_MATCHED_FRAMES frames on it.
+   Further lines are looked for among the query frames that are left (a re-edit or compilation).
+3. Segments: runs of matched query frames, split where the run breaks for more than SEGMENT_GAP_S.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .records import ContentBox, Fingerprint, FrameHash, Match, ReferenceClip, ReferenceFrames, Segment
+
+# pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
+# frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). 12 keeps a
+# margin on both sides; a single frame pair proves nothing, the temporal alignment below does.
+FRAME_MATCH_MAX_DISTANCE = 12
+# Hamming distance two unrelated 64-bit hashes have on average: the zero point of `similarity`.
+UNRELATED_DISTANCE = 32.0
+
+# At least this many sampled frames (1 s at 4 fps) must agree on one alignment line.
+MIN_MATCHED_FRAMES = 4
+# Speeds tried, reference seconds per query second: reposts are sped up or slowed down by up to 25%.
+SPEEDS = tuple(round(1.0 + k * 0.025, 3) for k in range(-8, 11))  # 0.8 .. 1.25
+# Offsets are voted into bins of this width: two sampling periods at 4 fps, wide enough for the
+# sampling phase (up to 1/8 s) and a speed step's drift over 10 s (0.0125 x 10 s).
+OFFSET_BIN_S = 0.5
+# A pair is on a line when its reference time is this close to the line: half a sampling period
+# (phase) plus one frame of jitter at 25 fps.
+INLIER_TOLERANCE_S = 0.3
+# A break of more than this in the matched query frames starts a new segment.
+SEGMENT_GAP_S = 2.0
+# A re-edit or compilation can hold several pieces of one reference: look for this many lines at most.
+MAX_LINES_PER_REFERENCE = 4
+# Query hashes are compared with the library in blocks of this many rows, to bound memory (rows x library bytes).
+QUERY_BLOCK = 32
+
+# Bars: a copy whose bars (top+bottom or left+right) exceed the reference's by this share of the frame
+# is reported as letterboxed / pillarboxed. Below that it is encoder edge noise.
+BOX_CHANGE_MIN = 0.03
+SPEED_CHANGE_MIN = 0.03
+# Fitted speeds of plain re-encodes and excerpts of the samples scatter within 1.0 +- 0.006 (sampling
+# jitter); closer to 1 than this is taken as untouched speed.
+SPEED_SNAP = 0.01
+# A copy covering less than this share of the reference is reported as an excerpt.
+EXCERPT_MAX_COVERAGE = 0.9
+
+
+@dataclass(frozen=True)
+class QueryFrames:
+    times: np.ndarray  # float64
+    hashes: np.ndarray  # uint64
+    mirrored_hashes: np.ndarray  # uint64
+    duration_s: float
+    step_s: float
+    content_box: ContentBox
+
+
+def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames:
+    usable = [f for f in fingerprint.frames if f.quality >= min_quality]
+    return QueryFrames(
+        times=np.array([f.t for f in usable], dtype=np.float64),
+        hashes=np.array([f.phash for f in usable], dtype=np.uint64),
+        mirrored_hashes=np.array([_mirror_of(f) for f in usable], dtype=np.uint64),
+        duration_s=max(fingerprint.decoded_duration_s, 1.0 / fingerprint.sample_fps),
+        step_s=1.0 / fingerprint.sample_fps,
+        content_box=fingerprint.content_box,
+    )
+
+
+def _mirror_of(frame: FrameHash) -> int:
+    return frame.mirrored_phash if frame.mirrored_phash is not None else frame.phash
+
+
+def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None) -> list[Match]:
+    """All reference clips whose footage is in the query, strongest first."""
+    if query.times.size == 0 or library.hashes.size == 0:
+        return []
+    best: dict[int, Match] = {}
+    for mirrored, hashes in ((False, query.hashes), (True, query.mirrored_hashes)):
+        qi, ri, dist = candidate_pairs(hashes, library.hashes)
+        if qi.size == 0:
+            continue
+        clip_of_pair = library.clip_ids[ri]
+        order = np.argsort(clip_of_pair, kind="stable")
+        clip_sorted = clip_of_pair[order]
+        starts = np.flatnonzero(np.r_[True, clip_sorted[1:] != clip_sorted[:-1]])
+        ends = np.r_[starts[1:], clip_sorted.size]
+        for s, e in zip(starts, ends):
+            sel = order[s:e]
+            clip = library.clips[int(clip_sorted[s])]
+            match = _align(query, clip, query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
+                           mirrored=mirrored, same_file=clip.sha256 == query_sha256)
+            if match and (clip.clip_id not in best or _strength(match) > _strength(best[clip.clip_id])):
+                best[clip.clip_id] = match
+    return sorted(best.values(), key=_strength, reverse=True)
+
+
+def candidate_pairs(query_hashes: np.ndarray, library_hashes: np.ndarray,
+                    max_distance: int = FRAME_MATCH_MAX_DISTANCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query index, library index, distance) of every pair within `max_distance` bits."""
+    qs, rs, ds = [], [], []
+    for start in range(0, query_hashes.size, QUERY_BLOCK):
+        block = query_hashes[start:start + QUERY_BLOCK]
+        dist = np.bitwise_count(block[:, None] ^ library_hashes[None, :])
+        q, r = np.nonzero(dist <= max_distance)
+        qs.append(q + start)
+        rs.append(r)
+        ds.append(dist[q, r])
+    return (np.concatenate(qs).astype(np.int64), np.concatenate(rs).astype(np.int64),
+            np.concatenate(ds).astype(np.float64))
+
+
+@dataclass(frozen=True)
+class _Line:
+    speed: float
+    offset: float
+    query_index: np.ndarray  # one entry per matched query frame
+    query_t: np.ndarray
+    ref_t: np.ndarray
+    dist: np.ndarray
+
+
+def _align(query: QueryFrames, clip: ReferenceClip, tq: np.ndarray, tr: np.ndarray, dist: np.ndarray,
+           qidx: np.ndarray, *, mirrored: bool, same_file: bool) -> Match | None:
+    lines: list[_Line] = []
+    remaining = np.ones(tq.size, dtype=bool)
+    for _ in range(MAX_LINES_PER_REFERENCE):
+        line = _best_line(tq[remaining], tr[remaining], dist[remaining], qidx[remaining])
+        if line is None:
+            break
+        lines.append(line)
+        remaining &= ~np.isin(qidx, line.query_index)
+        if remaining.sum() < MIN_MATCHED_FRAMES:
+            break
+    if not lines:
+        return None
+
+    segments = sorted((seg for line in lines for seg in _segments(line, query.step_s, query.duration_s, clip.duration_s)),
+                      key=lambda s: s.query_start_s)
+    if not segments:
+        return None
+    all_dist = np.concatenate([line.dist for line in lines])
+    matched = int(all_dist.size)
+    main = max(lines, key=lambda ln: ln.query_index.size)
+    query_cov = _union_length([(s.query_start_s, s.query_end_s) for s in segments]) / query.duration_s
+    ref_cov = _union_length([(s.reference_start_s, s.reference_end_s) for s in segments]) / max(clip.duration_s, query.step_s)
+    return Match(
+        sha256=clip.sha256,
+        similarity=round(float(np.clip(1.0 - all_dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4),
+        query_coverage=round(min(1.0, query_cov), 4),
+        reference_coverage=round(min(1.0, ref_cov), 4),
+        transforms=_transforms(query, clip, main.speed, ref_cov, mirrored=mirrored, same_file=same_file),
+        segments=tuple(segments),
+        matched_frames=matched,
+        offset_s=round(float((main.speed - 1.0) * main.query_t[0] + main.offset), 3),
+        speed=round(main.speed, 3),
+    )
+
+
+def _best_line(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray, qidx: np.ndarray) -> _Line | None:
+    if np.unique(qidx).size < MIN_MATCHED_FRAMES:
+        return None
+    weight = 1.0 - dist / (FRAME_MATCH_MAX_DISTANCE + 1)
+    best_score, best = 0.0, None
+    n_query = int(qidx.max()) + 1
+    # Try speed 1.0 first so that it wins ties: most reposts are not retimed.
+    for speed in sorted(SPEEDS, key=lambda s: abs(s - 1.0)):
+        offset = tr - speed * tq
+        # Two grids of bins, the second shifted by half a bin, so that a true offset near a bin edge
+        # still has all its votes in one bin of one grid.
+        for shift in (0.0, OFFSET_BIN_S / 2):
+            bins = np.floor((offset + shift) / OFFSET_BIN_S).astype(np.int64)
+            lo = int(bins.min())
+            # One vote per query frame and bin: a static shot must not vote many times for one offset.
+            key = (bins - lo) * n_query + qidx
+            order = np.lexsort((-weight, key))
+            kept = order[np.r_[True, key[order][1:] != key[order][:-1]]]
+            votes = np.bincount(bins[kept] - lo, weights=weight[kept])
+            peak = int(votes.argmax())
+            if votes[peak] > best_score + 1e-9:
+                in_peak = kept[bins[kept] - lo == peak]
+                # The median vote, not the bin centre: a bin centre sits up to half a bin off and
+                # would make neighbouring frames look as close to the line as the true pairs.
+                best_score, best = float(votes[peak]), (speed, float(np.median(offset[in_peak])))
+    if best is None:
+        return None
+    speed, offset = best
+    line = _inliers(tq, tr, dist, qidx, speed, offset)
+    if line is None:
+        return None
+    # Refine: least squares on the inliers gives sub-bin offset (and speed over a long enough span).
+    if np.ptp(line.query_t) >= 2.0:
+        fit_speed, fit_offset = np.polyfit(line.query_t, line.ref_t, 1)
+        if abs(fit_speed - 1.0) < SPEED_SNAP:
+            fit_speed, fit_offset = 1.0, float(np.median(line.ref_t - line.query_t))
+        if SPEEDS[0] - 0.01 <= fit_speed <= SPEEDS[-1] + 0.01:
+            refined = _inliers(tq, tr, dist, qidx, float(fit_speed), float(fit_offset))
+            if refined is not None and refined.query_index.size >= line.query_index.size:
+                line = refined
+    else:
+        refined = _inliers(tq, tr, dist, qidx, speed, float(np.median(line.ref_t - speed * line.query_t)))
+        if refined is not None and refined.query_index.size >= line.query_index.size:
+            line = refined
+    return line
+
+
+def _inliers(tq, tr, dist, qidx, speed: float, offset: float) -> _Line | None:
+    residual = np.abs(tr - (speed * tq + offset))
+    on_line = np.flatnonzero(residual <= INLIER_TOLERANCE_S)
+    if on_line.size == 0:
+        return None
+    # One pair per query frame: the closest to the line, then the most similar.
+    order = on_line[np.lexsort((dist[on_line], residual[on_line], qidx[on_line]))]
+    first = np.r_[True, qidx[order][1:] != qidx[order][:-1]]
+    chosen = order[first]
+    if chosen.size < MIN_MATCHED_FRAMES:
+        return None
+    chosen = chosen[np.argsort(tq[chosen])]
+    return _Line(speed=speed, offset=offset, query_index=qidx[chosen], query_t=tq[chosen], ref_t=tr[chosen],
+                 dist=dist[chosen])
+
+
+def _segments(line: _Line, step: float, query_duration: float, ref_duration: float) -> list[Segment]:
+    breaks = np.flatnonzero(np.diff(line.query_t) > SEGMENT_GAP_S) + 1
+    out = []
+    for part in np.split(np.arange(line.query_t.size), breaks):
+        if part.size < 2:
+            continue
+        q0, q1 = float(line.query_t[part[0]]), min(float(line.query_t[part[-1]]) + step, query_duration)
+        r0 = max(0.0, line.speed * q0 + line.offset)
+        r1 = min(ref_duration, line.speed * q1 + line.offset)
+        out.append(Segment(query_start_s=round(q0, 3), query_end_s=round(q1, 3),
+                           reference_start_s=round(r0, 3), reference_end_s=round(max(r0, r1), 3)))
+    return out
+
+
+def _transforms(query: QueryFrames, clip: ReferenceClip, speed: float, ref_cov: float, *,
+                mirrored: bool, same_file: bool) -> tuple[str, ...]:
+    if same_file:
+        return ("identical",)
+    found = []
+    if mirrored:
+        found.append("mirrored")
+    q, r = query.content_box, clip.content_box
+    if (q.top + 1 - q.bottom) - (r.top + 1 - r.bottom) > BOX_CHANGE_MIN:
+        found.append("letterboxed")
+    if (q.left + 1 - q.right) - (r.left + 1 - r.right) > BOX_CHANGE_MIN:
+        found.append("pillarboxed")
+    if abs(speed - 1.0) > SPEED_CHANGE_MIN:
+        found.append("speed_changed")
+    if ref_cov < EXCERPT_MAX_COVERAGE:
+        found.append("excerpt")
+    return tuple(found)
+
+
+def _strength(match: Match) -> float:
+    return match.matched_frames * match.similarity
+
+
+def _union_length(spans: Sequence[tuple[float, float]]) -> float:
+    total, end = 0.0, -np.inf
+    for a, b in sorted(spans):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total

@@ -1,0 +1,152 @@
+"""Plain, frozen records that cross module boundaries (ORM objects never leave provenance.db)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Post:
+    """Where a clip was seen: what the platform (or the user) says about the post."""
+
+    url: str | None = None
+    platform: str | None = None  # yt-dlp extractor key, e.g. "Twitter", "Generic"; "local" for a file
+    post_id: str | None = None
+    uploader: str | None = None
+    uploader_id: str | None = None
+    posted_at: datetime | None = None  # aware UTC
+    title: str | None = None
+    description: str | None = None
+    duration_s: float | None = None
+    # X/Twitter snowflake decoding: post id -> post creation time, media id -> media upload time.
+    post_created_at: datetime | None = None
+    media_created_at: datetime | None = None
+    info: dict[str, Any] | None = field(default=None, compare=False)  # yt-dlp's raw info JSON
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """A clip in the evidence store, with the post it came from."""
+
+    path: Path  # the evidence copy, named by its SHA-256; never overwritten
+    sha256: str
+    size_bytes: int
+    post: Post
+    source: str  # "url" or "file"; for a file, the original path is in post.url when given
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    kind: str  # "video", "audio", "subtitle", "data"
+    codec: str | None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    rotation: int = 0
+    bit_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    container: str
+    duration_s: float
+    streams: tuple[StreamInfo, ...]
+    tags: dict[str, str]  # container tags: creation_time, encoder, handler_name, location...
+    bit_rate: int | None = None
+
+    @property
+    def video(self) -> StreamInfo | None:
+        return next((s for s in self.streams if s.kind == "video"), None)
+
+    @property
+    def has_audio(self) -> bool:
+        return any(s.kind == "audio" for s in self.streams)
+
+
+@dataclass(frozen=True)
+class ContentBox:
+    """The picture inside black bars, as fractions of the frame (0..1)."""
+
+    left: float = 0.0
+    top: float = 0.0
+    right: float = 1.0
+    bottom: float = 1.0
+
+
+@dataclass(frozen=True)
+class FrameHash:
+    t: float  # seconds from the start of the clip
+    phash: int  # 64-bit perceptual hash (unsigned)
+    quality: float  # 0..1; near-uniform frames score low and never count as evidence
+    mirrored_phash: int | None = None  # query side only: the hash of the horizontally flipped frame
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What sampling and hashing found in one clip."""
+
+    sample_fps: float
+    frames: tuple[FrameHash, ...]
+    content_box: ContentBox  # median over frames; bars outside it were cut off before hashing
+    decoded_duration_s: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    query_start_s: float
+    query_end_s: float
+    reference_start_s: float
+    reference_end_s: float
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A clip seen in a post, as stored."""
+
+    url: str | None
+    platform: str | None
+    post_id: str | None
+    uploader: str | None
+    posted_at: datetime | None
+    observed_at: datetime
+    sha256: str
+    sighting_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """Evidence that the query contains footage of one known reference clip."""
+
+    sha256: str  # the reference clip
+    similarity: float  # 0..1: 1 identical frames, 0 as different as unrelated footage
+    query_coverage: float  # share of the query's usable frames inside matched segments
+    reference_coverage: float
+    transforms: tuple[str, ...]
+    segments: tuple[Segment, ...]
+    matched_frames: int
+    offset_s: float  # reference time - query time at the start of the best segment
+    speed: float  # reference seconds per query second
+    sightings: tuple[Sighting, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceFrames:
+    """The library's frame hashes, flattened for vectorised search (numpy arrays)."""
+
+    clip_ids: Any  # np.ndarray[int64]
+    times: Any  # np.ndarray[float64]
+    hashes: Any  # np.ndarray[uint64]
+    clips: dict[int, "ReferenceClip"]
+
+
+@dataclass(frozen=True)
+class ReferenceClip:
+    clip_id: int
+    sha256: str
+    duration_s: float
+    usable_frames: int
+    content_box: ContentBox
