@@ -1,0 +1,442 @@
+"""Fetch: bring a clip into the evidence store, from a post URL (via yt-dlp) or a local file.
+
+The store keeps every clip under its SHA-256, so the same bytes are kept once and a stored file
+is never rewritten: what was fetched is what gets analysed and what can be shown later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from provenance.errors import FetchError, InputError, MediaError, StoreError
+from provenance.records import FetchedMedia, Post
+from provenance.snowflake import snowflake_time
+
+log = logging.getLogger("provenance.fetch")
+
+Progress = Callable[[str, float | None], None]
+
+_CHUNK = 1 << 20
+_DEFAULT_EXT = ".mp4"
+_SMUGGLE_MARK = "#__youtubedl_smuggle"
+_X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LOGIN_HINTS = re.compile(
+    r"log ?in|sign ?in|cookie|private|authenticat|age[- ]restricted|confirm your age|members[- ]only",
+    re.IGNORECASE,
+)
+
+
+def fetch(
+    target: str,
+    *,
+    store_dir: Path,
+    cookies: Path | None = None,
+    progress: Progress | None = None,
+    post_url: str | None = None,
+    posted_at: datetime | None = None,
+) -> FetchedMedia:
+    """Store the clip at `target` (an http(s) URL or a file path) and say where it was posted.
+
+    `post_url` and `posted_at` are what the user says about the post; they win over what the
+    platform reports. A naive `posted_at` is taken as UTC.
+    """
+    store_dir = Path(store_dir)
+    if posted_at is not None:
+        posted_at = _as_utc(posted_at)
+    if _is_url(target):
+        return _fetch_url(target, store_dir=store_dir, cookies=cookies, progress=progress,
+                          post_url=post_url, posted_at=posted_at)
+    return _fetch_file(Path(target).expanduser(), store_dir=store_dir, post_url=post_url, posted_at=posted_at)
+
+
+def _is_url(target: str) -> bool:
+    text = target.strip()
+    match = _SCHEME.match(text)
+    if not match:
+        return False
+    scheme = match.group(1).lower()
+    # Only "scheme://" (or file:) makes a URL, so "clip:1.mp4" and C:\clip.mp4 stay file paths.
+    if not text[match.end():].startswith("//") and scheme != "file":
+        return False
+    if scheme not in ("http", "https"):
+        raise InputError(f"unsupported URL scheme '{scheme}' in {target}; give an http(s) URL or a file path")
+    return True
+
+
+def strip_smuggled(url: str) -> str:
+    """The URL without the `#__youtubedl_smuggle=...` fragment yt-dlp uses to pass data along."""
+    if _SMUGGLE_MARK not in url:
+        return url
+    try:
+        from yt_dlp.utils import unsmuggle_url
+
+        return unsmuggle_url(url)[0]
+    except Exception:  # malformed smuggled data: cut it off by hand
+        return url.split(_SMUGGLE_MARK, 1)[0]
+
+
+# --- local files -------------------------------------------------------------------------------
+
+
+def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at: datetime | None) -> FetchedMedia:
+    if not path.exists():
+        hint = " (for a web address, start it with https://)" if re.match(r"^[\w-]+(\.[\w-]+)+/", str(path)) else ""
+        raise InputError(f"no such file: {path}; check the path{hint}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a video file")
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise MediaError(f"empty file: {path} (0 bytes); it is not a video")
+        sha = _sha256_file(path)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
+    with _store_errors(store_dir):
+        stored = _find_stored(store_dir, sha) or _copy_into_store(path, sha, _ext_of(path), store_dir)
+    post = Post(url=post_url, platform="local", posted_at=posted_at, title=path.name)
+    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="file")
+
+
+def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> Path:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=store_dir, prefix=".tmp-", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        # The store name promises these exact bytes; a file being written to while we copy breaks that.
+        if digest.hexdigest() != sha:
+            raise InputError(f"{path} changed while it was being copied; try again when it is complete")
+        return _place(tmp, sha, ext, store_dir)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- URLs --------------------------------------------------------------------------------------
+
+
+def _fetch_url(
+    url: str,
+    *,
+    store_dir: Path,
+    cookies: Path | None,
+    progress: Progress | None,
+    post_url: str | None,
+    posted_at: datetime | None,
+) -> FetchedMedia:
+    if cookies is not None and not Path(cookies).is_file():
+        raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
+    import yt_dlp  # slow to import: only pay for it when a URL is fetched
+
+    with _store_errors(store_dir):
+        store_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-") as tmp_name:
+        # In store_dir so the finished download moves into the store without a copy.
+        tmp = Path(tmp_name)
+        opts: dict[str, Any] = {
+            "quiet": True,
+            "no_warnings": False,  # warnings go to our logger, not the terminal
+            "noprogress": True,
+            "logger": _YtdlpLogger(),
+            "paths": {"home": str(tmp), "temp": str(tmp)},
+            "outtmpl": "%(id)s.%(ext)s",
+            # Best video + best audio, merged by ffmpeg; a single file when that is all there is.
+            "format": "bv*+ba/b",
+            "noplaylist": True,
+            "playlist_items": "1",  # a post with several videos: the first one
+            "socket_timeout": 30,
+            "retries": 2,
+            "fragment_retries": 2,
+            "extractor_retries": 1,
+            "updatetime": False,  # store mtime = when we stored it, not the server's Last-Modified
+            "cachedir": False,  # no state shared between calls or with other yt-dlp users
+            "progress_hooks": [_progress_hook(progress)] if progress else [],
+        }
+        if cookies is not None:
+            # yt-dlp writes the jar back on close; work on a copy so the user's file is left alone.
+            cookie_copy = tmp / "cookies.txt"
+            shutil.copyfile(cookies, cookie_copy)
+            opts["cookiefile"] = str(cookie_copy)
+
+        try:
+            with yt_dlp.YoutubeDL(opts) as ydl:
+                info = ydl.extract_info(url, download=True)
+                raw = ydl.sanitize_info(info)
+        except yt_dlp.utils.YoutubeDLError as e:
+            raise _classify(e, url) from e
+
+        entry = _single_entry(raw, url)
+        downloaded = _downloaded_file(entry, tmp)
+        size = downloaded.stat().st_size
+        if size == 0:
+            raise MediaError(f"the download from {url} is empty (0 bytes); it is not a video")
+        with _store_errors(store_dir):
+            sha = _sha256_file(downloaded)
+            stored = _find_stored(store_dir, sha) or _place(downloaded, sha, _ext_of(downloaded), store_dir)
+
+    post = _post_from_info(entry, url, raw)
+    post = _override(post, post_url=post_url, posted_at=posted_at)
+    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="url")
+
+
+class _YtdlpLogger:
+    """yt-dlp's chatter goes to logging; library code never writes to the terminal."""
+
+    def debug(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def info(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def warning(self, msg: str) -> None:
+        # INFO, not WARNING: an unconfigured logging module prints WARNING and above to stderr.
+        log.info("yt-dlp: %s", _one_line(msg))
+
+    def error(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", _one_line(msg))  # it is raised as well, and reported from there
+
+
+def _progress_hook(progress: Progress) -> Callable[[dict[str, Any]], None]:
+    best = 0.0  # yt-dlp's size estimates shift while fragments arrive; a bar should not go back
+
+    def hook(d: dict[str, Any]) -> None:
+        nonlocal best
+        if d.get("status") == "finished":
+            best = 1.0
+            progress("download", 1.0)
+        elif d.get("status") == "downloading":
+            total = d.get("total_bytes") or d.get("total_bytes_estimate")
+            done = d.get("downloaded_bytes")
+            if total and done is not None:
+                best = max(best, min(1.0, done / total))
+            elif d.get("fragment_count") and d.get("fragment_index") is not None:
+                best = max(best, min(1.0, d["fragment_index"] / d["fragment_count"]))
+            else:
+                progress("download", None)
+                return
+            progress("download", best)
+
+    return hook
+
+
+def _single_entry(info: dict[str, Any], url: str) -> dict[str, Any]:
+    if info.get("_type") == "playlist" or "entries" in info:
+        entries = [e for e in info.get("entries") or [] if e]
+        if not entries:
+            raise FetchError(f"no video found at {url}")
+        return entries[0]
+    return info
+
+
+def _downloaded_file(info: dict[str, Any], tmp: Path) -> Path:
+    for download in info.get("requested_downloads") or []:
+        path = download.get("filepath")
+        if path and Path(path).is_file():
+            return Path(path)
+    files = [p for p in tmp.iterdir() if p.is_file() and p.name != "cookies.txt" and not p.name.endswith(".part")]
+    if len(files) == 1:
+        return files[0]
+    raise FetchError(f"yt-dlp reported success but left {len(files)} files; cannot tell which is the video")
+
+
+def _post_from_info(info: dict[str, Any], url: str, raw: dict[str, Any]) -> Post:
+    media_id = _str_or_none(info.get("id"))
+    post_id = _str_or_none(info.get("display_id")) or media_id
+    page_url = strip_smuggled(info.get("webpage_url") or url)
+    post_created = media_created = None
+    if _is_x(info, page_url):
+        # On X, display_id is the post and id the video: both are snowflakes carrying their time.
+        post_created = snowflake_time(post_id) if post_id else None
+        if media_id and media_id != post_id:
+            media_created = snowflake_time(media_id)
+    duration = info.get("duration")
+    return Post(
+        url=page_url,
+        platform=_str_or_none(info.get("extractor_key")),
+        post_id=post_id,
+        uploader=_str_or_none(info.get("uploader")),
+        uploader_id=_str_or_none(info.get("uploader_id")),
+        posted_at=_posted_at(info),
+        title=_str_or_none(info.get("title")),
+        description=_str_or_none(info.get("description")),
+        duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+        post_created_at=post_created,
+        media_created_at=media_created,
+        info=raw,
+    )
+
+
+def _posted_at(info: dict[str, Any]) -> datetime | None:
+    # yt-dlp's generic extractor fills `timestamp` from the server's Last-Modified header. For a
+    # bare media file or playlist that is when the file was put on the server, not a post time:
+    # there is no post, so no post time (the raw info keeps the header's value). A web page's
+    # structured data (JSON-LD uploadDate) replaces it with a real upload time.
+    if _is_bare_media(info):
+        return None
+    timestamp = info.get("timestamp")
+    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
+        try:
+            return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            pass
+    upload_date = info.get("upload_date")
+    if isinstance(upload_date, str) and re.fullmatch(r"\d{8}", upload_date):
+        try:
+            return datetime.strptime(upload_date, "%Y%m%d").replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return None
+
+
+def _is_bare_media(info: dict[str, Any]) -> bool:
+    if info.get("extractor_key") != "Generic":
+        return False
+    page = info.get("webpage_url")
+    formats = info.get("formats") or []
+    # The page is the media itself (a page that embeds a video also gets `direct` from the inner
+    # extraction, so the flag alone does not tell).
+    return any(page and page in (f.get("url"), f.get("manifest_url")) for f in formats)
+
+
+def _is_x(info: dict[str, Any], page_url: str) -> bool:
+    key = str(info.get("extractor_key") or "")
+    host = (urlsplit(page_url).hostname or "").lower()
+    return key.startswith("Twitter") or host in _X_HOSTS
+
+
+def _override(post: Post, *, post_url: str | None, posted_at: datetime | None) -> Post:
+    changes: dict[str, Any] = {}
+    if post_url is not None:
+        changes["url"] = post_url
+    if posted_at is not None:
+        changes["posted_at"] = posted_at
+    return replace(post, **changes) if changes else post
+
+
+def _classify(error: Exception, url: str) -> Exception:
+    """One clear line for the user, from whatever yt-dlp raised."""
+    import yt_dlp
+
+    message = _clean_message(str(error))
+    causes = list(_causes(error))
+    if any(isinstance(c, yt_dlp.utils.UnsupportedError) for c in causes) or "Unsupported URL" in message:
+        return InputError(f"unsupported URL: {url}; yt-dlp found no video there (is it a post with a video?)")
+    status = next((s for c in causes if isinstance(s := getattr(c, "status", None), int)), None)
+    if status is None and (m := re.search(r"HTTP Error (\d{3})", message)):
+        status = int(m.group(1))
+    if status in (404, 410):
+        return FetchError(f"not found (HTTP {status}): {url}; the post may be deleted or the link wrong")
+    if status == 429:
+        return FetchError(f"rate limited (HTTP 429) by {urlsplit(url).hostname}; wait a while and retry")
+    cookies_hint = "pass --cookies FILE exported from a logged-in browser"
+    if status in (401, 403):
+        return FetchError(f"access denied (HTTP {status}): {url}; the post may be private or need a login: {cookies_hint}")
+    if _LOGIN_HINTS.search(message):
+        return FetchError(f"{message}; {cookies_hint}")
+    return FetchError(f"download failed: {message}")
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        exc_info = getattr(e, "exc_info", None)
+        if isinstance(exc_info, tuple) and len(exc_info) > 1 and isinstance(exc_info[1], BaseException):
+            todo.append(exc_info[1])
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, BaseException):
+            todo.append(cause)
+        todo.extend([e.__cause__, e.__context__])
+
+
+def _clean_message(text: str) -> str:
+    text = _ANSI.sub("", text)
+    text = re.sub(r"^\s*ERROR:\s*", "", text)
+    # yt-dlp's "please report this issue on ..." boilerplate is not for our users.
+    text = re.split(r";?\s*please report this issue", text, maxsplit=1, flags=re.IGNORECASE)[0]
+    text = re.sub(r"\s*\(caused by <[^>]*>\)", "", text)  # repeats what the message already says
+    return _one_line(text).rstrip(" ;") or "yt-dlp gave no reason"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(_ANSI.sub("", text).split())
+
+
+# --- the evidence store ------------------------------------------------------------------------
+
+
+@contextmanager
+def _store_errors(store_dir: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as e:
+        raise StoreError(f"cannot write the evidence store at {store_dir}: {e.strerror or e}") from e
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _ext_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    return ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else _DEFAULT_EXT
+
+
+def _find_stored(store_dir: Path, sha: str) -> Path | None:
+    """The clip already stored under this hash, whatever extension it was stored with."""
+    shard = store_dir / sha[:2]
+    if not shard.is_dir():
+        return None
+    return next((p for p in sorted(shard.glob(f"{sha}.*")) if p.is_file()), None)
+
+
+def _place(src: Path, sha: str, ext: str, store_dir: Path) -> Path:
+    """Give a complete file in store_dir its final name, without ever replacing a stored one."""
+    dest = store_dir / sha[:2] / f"{sha}{ext}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with src.open("rb") as f:
+        os.fsync(f.fileno())  # the bytes reach the disk before the name does
+    try:
+        os.link(src, dest)  # fails if dest exists, so a stored file is never rewritten
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this filesystem
+        if not dest.exists():
+            os.replace(src, dest)
+    return dest
+
+
+def _as_utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
