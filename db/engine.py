@@ -1,0 +1,195 @@
+"""Opening the database, keeping its schema current, and transactions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from provenance.errors import StoreError
+
+_FIX = "check --db / PROVENANCE_DB"
+_UPGRADE = "run: provenance db upgrade"
+_BUSY_TIMEOUT_MS = 30_000  # a concurrent ingest holds the SQLite write lock for seconds at most
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'provenance.db'}"
+
+
+def _redact(url: str) -> str:
+    # For URLs too malformed to parse: still never echo a password.
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _reason(e: BaseException) -> str:
+    # DBAPIError's str() appends SQL and a docs link; the driver's own message is the useful part.
+    return str(e.orig) if isinstance(e, DBAPIError) and e.orig is not None else str(e)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    db = url.database
+    if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db).expanduser()
+
+
+def connect(url: str) -> Engine:
+    """An engine that has already connected once, so a bad URL fails here, not mid-command."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise StoreError(f"invalid database URL {_redact(url)!r}: {e}; {_FIX}") from e
+    shown = parsed.render_as_string(hide_password=True)
+    engine: Engine | None = None
+    try:
+        path = _sqlite_file(parsed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.connect() as conn:
+            if parsed.get_backend_name() == "sqlite":
+                # SQLite opens lazily: reading the header rejects a file that is no database.
+                conn.exec_driver_sql("PRAGMA schema_version")
+    except (SQLAlchemyError, ImportError, OSError) as e:
+        if engine is not None:
+            engine.dispose()
+        if isinstance(e, (NoSuchModuleError, ImportError)):
+            reason = f"no database driver for this URL ({_reason(e)})"
+            if parsed.get_backend_name() == "postgresql":
+                reason += "; install it with: pip install 'provenance[postgres]'"
+        else:
+            reason = _reason(e)
+        raise StoreError(f"cannot open database {shown}: {reason}; {_FIX}") from e
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def _alembic_config(url: str | None = None) -> Any:
+    from alembic.config import Config
+
+    import provenance.migrations
+
+    # The installed package folder, not a path relative to the repo: works from a wheel.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(provenance.migrations.__file__).parent))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ConfigParser interpolation
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "provenance.migrations has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot read database schema version: {_reason(e)}") from e
+
+
+def database_is_empty(engine: Engine) -> bool:
+    try:
+        return not inspect(engine).get_table_names()
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot read database: {_reason(e)}") from e
+
+
+def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
+    cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
+    try:
+        # One transaction: env.py reuses this connection, so a failed step leaves nothing behind
+        # (on backends with transactional DDL).
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            before = MigrationContext.configure(conn).get_current_revision()
+            command.upgrade(cfg, "head")
+            after = MigrationContext.configure(conn).get_current_revision()
+    except CommandError as e:
+        raise StoreError(f"cannot upgrade database schema: {e}") from e
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot upgrade database schema: {_reason(e)}") from e
+    assert after is not None
+    return before, after
+
+
+def upgrade(url: str) -> tuple[str | None, str]:
+    """Migrate to head; returns (revision before, revision after)."""
+    engine = connect(url)
+    try:
+        return _upgrade_engine(engine)
+    finally:
+        engine.dispose()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse an outdated one rather than migrate it
+    silently (migrating a shared database is an explicit, separate step)."""
+    if database_is_empty(engine):
+        try:
+            _upgrade_engine(engine)
+        except StoreError:
+            # Two first runs racing on a new SQLite file: the loser finds the winner's schema.
+            if current_revision(engine) != head_revision():
+                raise
+        return
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    if current is None:
+        raise StoreError(
+            f"database has tables but no provenance schema version (need {head}); "
+            f"{_UPGRADE} if it is a provenance database, else check --db / PROVENANCE_DB"
+        )
+    if not _is_known_revision(current):
+        raise StoreError(
+            f"database schema rev {current} is unknown to this provenance (need {head}); "
+            f"if a newer provenance wrote it, upgrade provenance, else {_UPGRADE}"
+        )
+    raise StoreError(f"database schema is out of date (rev {current}, need {head}); {_UPGRADE}")
+
+
+def _is_known_revision(rev: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(rev) is not None
+    except CommandError:
+        return False
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed if the block finishes, rolled back on any exception."""
+    # expire_on_commit=False: values read inside stay readable after the block.
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

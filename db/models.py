@@ -1,0 +1,172 @@
+"""The relational schema. ORM classes stay inside provenance.db; callers get records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names so migrations (and SQLite batch rebuilds) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, naive UTC in the database.
+
+    Naive input is refused: a local time silently stored as UTC would corrupt every
+    "first seen" comparison, and that is the one thing this tool must get right.
+    """
+
+    impl = DateTime()
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: give it a timezone")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Clip(Base):
+    """One distinct file (by SHA-256) and what was measured on it."""
+
+    __tablename__ = "clips"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    evidence_path: Mapped[str | None] = mapped_column(Text)
+    container: Mapped[str] = mapped_column(String)
+    duration_s: Mapped[float] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    video_codec: Mapped[str | None] = mapped_column(String)
+    has_audio: Mapped[bool] = mapped_column(Boolean)
+    probe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sample_fps: Mapped[float] = mapped_column(Float)
+    hash_algo: Mapped[str] = mapped_column(String(32))
+    content_left: Mapped[float] = mapped_column(Float)
+    content_top: Mapped[float] = mapped_column(Float)
+    content_right: Mapped[float] = mapped_column(Float)
+    content_bottom: Mapped[float] = mapped_column(Float)
+    usable_frames: Mapped[int] = mapped_column(Integer)
+    first_observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Frame(Base):
+    """One sampled frame's hash. Rows, not a JSON blob, so search can stream them."""
+
+    __tablename__ = "frames"
+    # (clip_id, t) also serves every lookup by clip_id alone, so no separate clip_id index.
+    __table_args__ = (Index("ix_frames_clip_id_t", "clip_id", "t"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"))
+    t: Mapped[float] = mapped_column(Float)
+    # Signed int64: neither SQLite nor PostgreSQL has an unsigned 64-bit integer.
+    phash: Mapped[int] = mapped_column(BigInteger)
+    quality: Mapped[float] = mapped_column(Float)
+
+
+class Sighting(Base):
+    """A clip seen in a post (ingested deliberately, or met while checking)."""
+
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # "ingest" | "check"
+    url: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str | None] = mapped_column(String)
+    post_id: Mapped[str | None] = mapped_column(String)
+    uploader: Mapped[str | None] = mapped_column(String)
+    uploader_id: Mapped[str | None] = mapped_column(String)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    post_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    media_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Check(Base):
+    """One run of `provenance check` and its verdict."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    sighting_id: Mapped[int | None] = mapped_column(ForeignKey("sightings.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verdict: Mapped[str] = mapped_column(String(16))
+    first_seen_clip_id: Mapped[int | None] = mapped_column(ForeignKey("clips.id"))
+    first_seen_sighting_id: Mapped[int | None] = mapped_column(ForeignKey("sightings.id"))
+    first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tool_version: Mapped[str] = mapped_column(String)
+
+
+class Match(Base):
+    """A reference clip found in a check's query, strongest first (rank 0)."""
+
+    __tablename__ = "matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), index=True)
+    # Indexed so "which checks matched this clip" (and FK checks on clip deletion) stay cheap.
+    reference_clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    similarity: Mapped[float] = mapped_column(Float)
+    query_coverage: Mapped[float] = mapped_column(Float)
+    reference_coverage: Mapped[float] = mapped_column(Float)
+    transforms: Mapped[str] = mapped_column(String)  # comma-separated, "" for none
+    matched_frames: Mapped[int] = mapped_column(Integer)
+    offset_s: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+
+
+class MatchSegment(Base):
+    __tablename__ = "match_segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
+    query_start_s: Mapped[float] = mapped_column(Float)
+    query_end_s: Mapped[float] = mapped_column(Float)
+    reference_start_s: Mapped[float] = mapped_column(Float)
+    reference_end_s: Mapped[float] = mapped_column(Float)
