@@ -61,6 +61,9 @@ def fingerprint(path: Path, *, duration_s: float | None = None, mirrored: bool =
     frames: list[FrameHash] = []
     boxes: list[ContentBox] = []
     step = 1.0 / sample_fps
+    stream_fps = cap.get(cv2.CAP_PROP_FPS)
+    # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
+    half_frame = 0.5 / stream_fps if 1.0 <= stream_fps <= 240.0 else 1.0 / 60
     next_t = 0.0
     last_t = -1.0
     try:
@@ -69,7 +72,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, mirrored: bool =
             if t < last_t:  # some streams report nonsense timestamps; fall back to counting frames
                 t = last_t + 1e-3
             last_t = t
-            if t + 1e-6 < next_t - step / 2:
+            if t + 1e-6 < next_t - half_frame:
                 continue
             ok, image = cap.retrieve()
             if not ok or image is None:
@@ -78,7 +81,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, mirrored: bool =
             frames.append(frame)
             if frame.quality >= MIN_QUALITY:
                 boxes.append(box)
-            while next_t - step / 2 <= t + 1e-6:
+            while next_t - half_frame <= t + 1e-6:
                 next_t += step
             if progress and duration_s:
                 progress("hash", min(1.0, t / duration_s))

@@ -1,0 +1,191 @@
+"""The pipeline: fetch -> probe -> sample/hash -> match -> record. One function per command."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from . import __version__
+from .db import connect, ensure_schema, repository, session_scope
+from .fetch import fetch
+from .frames import MIN_QUALITY, SAMPLE_FPS, fingerprint
+from .match import (FRAME_MATCH_MAX_DISTANCE, MIN_MATCHED_FRAMES, find_matches, query_frames)
+from .probe import probe
+from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, Sighting
+from .settings import Settings
+from .snowflake import media_predates_post
+
+log = logging.getLogger("provenance.pipeline")
+
+ProgressFn = Callable[[str, float | None], None]
+
+VERDICT_NO_MATCH = "no_match"
+VERDICT_REUSED = "reused"
+VERDICT_EARLIEST = "earliest_known"
+
+
+@dataclass(frozen=True)
+class Clip:
+    media: FetchedMedia
+    probe: ProbeInfo
+    fingerprint: Fingerprint
+
+    @property
+    def usable_frames(self) -> int:
+        return sum(1 for f in self.fingerprint.frames if f.quality >= MIN_QUALITY)
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    sha256: str
+    url: str | None
+    posted_at: datetime | None
+    observed_at: datetime
+    is_this_post: bool
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Evidence beside the frame matches, e.g. an X media id much older than its post."""
+
+    kind: str
+    detail: str
+    data: dict[str, object]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: int | None
+    verdict: str
+    clip: Clip
+    post: Post
+    observed_at: datetime
+    first_seen: FirstSeen
+    matches: tuple[Match, ...]
+    signals: tuple[Signal, ...]
+    params: dict[str, object]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    clip: Clip
+    post: Post
+    clip_id: int
+    sighting_id: int
+    new_clip: bool
+
+
+def matcher_params() -> dict[str, object]:
+    """The settings a check ran with, kept beside it so that a result can be explained later."""
+    return {"sample_fps": SAMPLE_FPS, "hash": "phash64 (imagehash)", "min_quality": MIN_QUALITY,
+            "frame_match_max_distance": FRAME_MATCH_MAX_DISTANCE, "min_matched_frames": MIN_MATCHED_FRAMES}
+
+
+def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
+            mirrored: bool = False, progress: ProgressFn | None = None) -> tuple[Clip, Post]:
+    """Fetch, probe and fingerprint one clip. Touches no database."""
+    media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
+                  post_url=post_url, posted_at=posted_at)
+    info = probe(media.path)
+    fp = fingerprint(media.path, duration_s=info.duration_s, mirrored=mirrored, progress=progress)
+    return Clip(media=media, probe=info, fingerprint=fp), media.post
+
+
+def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
+           progress: ProgressFn | None = None) -> IngestResult:
+    """Add a clip to the library as known footage, with the post it was seen in."""
+    engine = connect(settings.db_url)
+    ensure_schema(engine)
+    clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
+    observed_at = _now()
+    with session_scope(engine) as session:
+        existing = repository.find_clip_id(clip.media.sha256, session=session)
+        clip_id = existing or repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                                  observed_at=observed_at, min_quality=MIN_QUALITY)
+        sighting_id = repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=existing is None)
+
+
+def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
+          record: bool = True, progress: ProgressFn | None = None) -> CheckResult:
+    """Compare a clip with all known footage; with `record`, add it and this check to the library."""
+    engine = connect(settings.db_url)
+    ensure_schema(engine)
+    clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, mirrored=True,
+                         progress=progress)
+    observed_at = _now()
+    if progress:
+        progress("match", None)
+    # Reading the library, matching and writing the result share one transaction: a failure
+    # anywhere leaves nothing half-written.
+    with session_scope(engine) as session:
+        library = repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
+        matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
+                               query_sha256=clip.media.sha256)
+        clip_ids = {m.sha256: cid for cid, ref in library.clips.items() for m in matches if ref.sha256 == m.sha256}
+        sightings = repository.sightings_for(clip_ids.values(), session=session)
+        matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in matches]
+        verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at, matches)
+        check_id = None
+        if record:
+            clip_id = (repository.find_clip_id(clip.media.sha256, session=session)
+                       or repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                              observed_at=observed_at, min_quality=MIN_QUALITY))
+            sighting_id = repository.add_sighting(clip_id, post, source="check", observed_at=observed_at,
+                                                  session=session)
+            check_id = repository.add_check(
+                session=session, clip_id=clip_id, sighting_id=sighting_id, created_at=observed_at, verdict=verdict,
+                first_seen_clip_id=clip_ids.get(first_seen.sha256) if not first_seen.is_this_post else clip_id,
+                first_seen_sighting_id=first_seen_sighting if not first_seen.is_this_post else sighting_id,
+                first_seen_at=first_seen.posted_at or first_seen.observed_at, params=matcher_params(),
+                tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches])
+    return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
+                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=matcher_params())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _with_sightings(match: Match, sightings: list[Sighting]) -> Match:
+    return replace(match, sightings=tuple(sightings))
+
+
+def _when(posted_at: datetime | None, observed_at: datetime) -> datetime:
+    return posted_at or observed_at
+
+
+def _verdict(clip: Clip, post: Post, observed_at: datetime,
+             matches: list[Match]) -> tuple[str, FirstSeen, int | None]:
+    this_post = FirstSeen(sha256=clip.media.sha256, url=post.url, posted_at=post.posted_at,
+                          observed_at=observed_at, is_this_post=True)
+    if not matches:
+        return VERDICT_NO_MATCH, this_post, None
+    this_time = _when(post.posted_at, observed_at)
+    # The same post seen again (same URL) is not a reuse of itself.
+    others = [s for m in matches for s in m.sightings if not (post.url and s.url == post.url)]
+    earliest = min(others, key=lambda s: (_when(s.posted_at, s.observed_at), s.observed_at), default=None)
+    if earliest is None or _when(earliest.posted_at, earliest.observed_at) >= this_time:
+        return VERDICT_EARLIEST, this_post, None
+    first = FirstSeen(sha256=earliest.sha256, url=earliest.url, posted_at=earliest.posted_at,
+                      observed_at=earliest.observed_at, is_this_post=False)
+    return VERDICT_REUSED, first, earliest.sighting_id
+
+
+def _signals(post: Post) -> tuple[Signal, ...]:
+    gap = media_predates_post(post.post_created_at, post.media_created_at)
+    if gap is None:
+        return ()
+    return (Signal(
+        kind="x_media_predates_post",
+        detail=(f"the video's media id dates from {post.media_created_at:%Y-%m-%d %H:%M} UTC, "
+                f"{_human(gap)} before the post: it was uploaded earlier, probably by someone else"),
+        data={"media_created_at": post.media_created_at, "post_created_at": post.post_created_at,
+              "gap_s": gap.total_seconds()}),)
+
+
+def _human(gap: timedelta) -> str:
+    days = gap.days
+    return f"{days} days" if days >= 2 else f"{gap.total_seconds() / 3600:.0f} hours"

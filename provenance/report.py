@@ -1,0 +1,166 @@
+"""Report step: a check's result as JSON for machines or a short verdict for people.
+
+Titles, uploaders and URLs come from the internet: in terminal text, control characters (which
+could forge or hide lines with ANSI escapes) are replaced; JSON escapes them itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
+from .records import Match, Post, Sighting
+
+SCHEMA_VERSION = 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z; whole seconds as given, else milliseconds."""
+    if dt is None:
+        return None
+    spec = "seconds" if dt.microsecond == 0 else "milliseconds"
+    return dt.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def safe(text: object, limit: int = 200) -> str:
+    """Untrusted text made safe for one terminal line."""
+    s = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(text))
+    return s if len(s) <= limit else s[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def check_to_dict(result: CheckResult) -> dict[str, Any]:
+    clip, probe, fp = result.clip, result.clip.probe, result.clip.fingerprint
+    video = probe.video
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "check_id": result.check_id,
+        "verdict": result.verdict,
+        "checked_at": iso(result.observed_at),
+        "clip": {
+            "sha256": clip.media.sha256,
+            "size_bytes": clip.media.size_bytes,
+            "evidence_path": str(clip.media.path),
+            "duration_s": round(probe.duration_s, 3),
+            "container": probe.container,
+            "width": video.width if video else None,
+            "height": video.height if video else None,
+            "fps": round(video.fps, 3) if video and video.fps else None,
+            "video_codec": video.codec if video else None,
+            "rotation": video.rotation if video else 0,
+            "has_audio": probe.has_audio,
+            "tags": probe.tags,
+            "sampled_frames": len(fp.frames),
+            "usable_frames": clip.usable_frames,
+            "content_box": _box(fp.content_box),
+        },
+        "post": _post(result.post),
+        "first_seen": _first_seen(result.first_seen),
+        "matches": [_match(m) for m in result.matches],
+        "signals": [_signal(s) for s in result.signals],
+        "params": result.params,
+    }
+
+
+def check_to_json(result: CheckResult) -> str:
+    return json.dumps(check_to_dict(result), indent=2, ensure_ascii=False)
+
+
+def _post(post: Post) -> dict[str, Any]:
+    return {"url": post.url, "platform": post.platform, "post_id": post.post_id, "uploader": post.uploader,
+            "uploader_id": post.uploader_id, "posted_at": iso(post.posted_at), "title": post.title,
+            "description": post.description, "duration_s": post.duration_s,
+            "post_created_at": iso(post.post_created_at), "media_created_at": iso(post.media_created_at)}
+
+
+def _first_seen(fs: FirstSeen) -> dict[str, Any]:
+    return {"sha256": fs.sha256, "url": fs.url, "posted_at": iso(fs.posted_at), "observed_at": iso(fs.observed_at),
+            "is_this_post": fs.is_this_post}
+
+
+def _match(m: Match) -> dict[str, Any]:
+    return {"sha256": m.sha256, "similarity": m.similarity, "query_coverage": m.query_coverage,
+            "reference_coverage": m.reference_coverage, "transforms": list(m.transforms),
+            "matched_frames": m.matched_frames, "offset_s": m.offset_s, "speed": m.speed,
+            "sightings": [_sighting(s) for s in m.sightings],
+            "segments": [{"query_start_s": s.query_start_s, "query_end_s": s.query_end_s,
+                          "reference_start_s": s.reference_start_s, "reference_end_s": s.reference_end_s}
+                         for s in m.segments]}
+
+
+def _sighting(s: Sighting) -> dict[str, Any]:
+    return {"url": s.url, "platform": s.platform, "post_id": s.post_id, "uploader": s.uploader,
+            "posted_at": iso(s.posted_at), "observed_at": iso(s.observed_at)}
+
+
+def _signal(s: Signal) -> dict[str, Any]:
+    data = {k: iso(v) if isinstance(v, datetime) else v for k, v in s.data.items()}
+    return {"kind": s.kind, "detail": s.detail, **data}
+
+
+def _box(box: Any) -> dict[str, float]:
+    return {k: round(getattr(box, k), 4) for k in ("left", "top", "right", "bottom")}
+
+
+_HEADLINE = {
+    "no_match": "NO MATCH: nothing in the library matches this footage.",
+    "reused": "REUSED: this footage was seen before this post.",
+    "earliest_known": "EARLIEST KNOWN: matching footage exists, and this post is its earliest known appearance.",
+}
+
+
+def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
+    clip, post = result.clip, result.post
+    lines = [_HEADLINE[result.verdict]]
+    lines.append(f"  clip        sha256 {clip.media.sha256}  {_clip_facts(result)}")
+    lines.append(f"  post        {_where(post.url, post.posted_at, post.uploader)}")
+    fs = result.first_seen
+    if not fs.is_this_post:
+        lines.append(f"  first seen  {_where(fs.url, fs.posted_at, None, fs.observed_at)}  (clip {fs.sha256[:12]})")
+    for n, m in enumerate(result.matches[:max_matches], 1):
+        transforms = f"  [{', '.join(m.transforms)}]" if m.transforms else ""
+        lines.append(f"  match {n}     clip {m.sha256[:12]}  similarity {m.similarity:.2f}, "
+                     f"{m.query_coverage:.0%} of this clip, {m.reference_coverage:.0%} of that clip{transforms}")
+        for seg in m.segments:
+            lines.append(f"              {seg.query_start_s:.1f}-{seg.query_end_s:.1f} s here = "
+                         f"{seg.reference_start_s:.1f}-{seg.reference_end_s:.1f} s there")
+        for s in m.sightings[:3]:
+            lines.append(f"              seen {_where(s.url, s.posted_at, s.uploader, s.observed_at)}")
+        if len(m.sightings) > 3:
+            lines.append(f"              and {len(m.sightings) - 3} more sightings")
+    if len(result.matches) > max_matches:
+        lines.append(f"  and {len(result.matches) - max_matches} more matches (see --json)")
+    for s in result.signals:
+        lines.append(f"  signal      {safe(s.detail, 300)}")
+    if result.check_id is not None:
+        lines.append(f"  recorded as check {result.check_id}")
+    return "\n".join(lines)
+
+
+def ingest_summary(result: IngestResult) -> str:
+    state = "added" if result.new_clip else "already known; new sighting added"
+    return (f"{state}: clip sha256 {result.clip.media.sha256}  {_clip_facts(result)}\n"
+            f"  post        {_where(result.post.url, result.post.posted_at, result.post.uploader)}")
+
+
+def _clip_facts(result: CheckResult | IngestResult) -> str:
+    probe = result.clip.probe
+    v = probe.video
+    size = f"{v.width}x{v.height} {v.codec}" if v else "no video"
+    return (f"({probe.duration_s:.1f} s, {size}, {result.clip.usable_frames} of "
+            f"{len(result.clip.fingerprint.frames)} sampled frames usable)")
+
+
+def _where(url: str | None, posted_at: datetime | None, uploader: str | None,
+           observed_at: datetime | None = None) -> str:
+    parts = [safe(url) if url else "(no URL)"]
+    if posted_at:
+        parts.append(f"posted {iso(posted_at)}")
+    elif observed_at:
+        parts.append(f"observed {iso(observed_at)}, post time unknown")
+    if uploader:
+        parts.append(f"by {safe(uploader, 80)}")
+    return ", ".join(parts)

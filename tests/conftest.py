@@ -1,0 +1,72 @@
+"""Shared fixtures: real sample clips, copies derived from them with the real ffmpeg, fresh libraries."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from provenance.db import connect, ensure_schema, repository, session_scope
+from provenance.settings import Settings
+from tests.conftest_http import *  # noqa: F401,F403 - the 127.0.0.1 media server fixtures
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+# Each derived copy: output name -> ffmpeg arguments (without -y and the output path).
+DERIVED: dict[str, list[str]] = {
+    "bikes_reencoded_360w.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "scale=360:-2", "-c:v", "libx264",
+                                 "-crf", "32", "-an"],
+    "bikes_mirrored.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "hflip", "-c:v", "libx264", "-an"],
+    "bikes_letterboxed.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf",
+                              "pad=640:480:(ow-iw)/2:(oh-ih)/2:black", "-c:v", "libx264", "-an"],
+    "bikes_excerpt_5s_to_9s.mp4": ["-ss", "5", "-i", str(SAMPLES / "bikes.mp4"), "-t", "4", "-c:v", "libx264",
+                                   "-an"],
+    "bikes_speed_1.2x.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "setpts=PTS/1.2", "-r", "25",
+                             "-c:v", "libx264", "-an"],
+    # Two different clips that both open with 2 s of black.
+    "black_then_bikes.mp4": ["-f", "lavfi", "-i", "color=black:s=640x272:d=2:r=25", "-i", str(SAMPLES / "bikes.mp4"),
+                             "-filter_complex", "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]",
+                             "-map", "[v]", "-c:v", "libx264"],
+    "black_then_carphone.mp4": ["-f", "lavfi", "-i", "color=black:s=176x144:d=2:r=30000/1001",
+                                "-i", str(SAMPLES / "carphone_pristine.mp4"), "-filter_complex",
+                                "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]",
+                                "-c:v", "libx264"],
+}
+
+
+@pytest.fixture(scope="session")
+def derived(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Path of a derived copy, made with ffmpeg on first use (never committed)."""
+    root = tmp_path_factory.mktemp("derived")
+
+    def get(name: str) -> Path:
+        out = root / name
+        if not out.exists():
+            ffmpeg(*DERIVED[name], str(out))
+        return out
+
+    return get
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A fresh, empty library: its own SQLite file and evidence store."""
+    return Settings(db_url=f"sqlite:///{tmp_path / 'library.db'}", store_dir=tmp_path / "evidence")
+
+
+@pytest.fixture
+def row_counts(settings: Settings) -> Callable[[], dict[str, int]]:
+    def counts() -> dict[str, int]:
+        engine = connect(settings.db_url)
+        ensure_schema(engine)
+        with session_scope(engine) as session:
+            return repository.row_counts(session=session)
+
+    return counts

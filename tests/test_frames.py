@@ -1,0 +1,87 @@
+"""Sampling, bar cutting, quality and hashing on real frames (OpenCV, imagehash)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from provenance.errors import MediaError
+from provenance.frames import MIN_QUALITY, SAMPLE_FPS, content_box, fingerprint, hash_frame
+from provenance.probe import probe
+from tests.conftest import SAMPLES
+
+
+@pytest.fixture(scope="module")
+def real_frame() -> np.ndarray:
+    cap = cv2.VideoCapture(str(SAMPLES / "bikes.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 50)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+@pytest.mark.parametrize("value", [0, 16, 128, 255])
+def test_flat_frames_never_count_as_evidence(value):
+    frame = np.full((360, 640, 3), value, dtype=np.uint8)
+    noisy = np.clip(frame.astype(int) + np.random.default_rng(1).integers(-2, 3, frame.shape), 0, 255).astype(np.uint8)
+    assert hash_frame(noisy, 0.0)[0].quality < MIN_QUALITY
+
+
+def test_real_frames_count(real_frame):
+    assert hash_frame(real_frame, 0.0)[0].quality >= MIN_QUALITY
+
+
+def test_letterbox_bars_are_cut_before_hashing(real_frame):
+    h, w = real_frame.shape[:2]
+    boxed = cv2.copyMakeBorder(real_frame, 100, 100, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    box = content_box(cv2.cvtColor(boxed, cv2.COLOR_BGR2GRAY))
+    assert box.top == pytest.approx(100 / (h + 200), abs=0.01)
+    assert box.bottom == pytest.approx((h + 100) / (h + 200), abs=0.01)
+    assert box.left == 0.0 and box.right == 1.0
+    plain, boxed_hash = hash_frame(real_frame, 0.0)[0], hash_frame(boxed, 0.0)[0]
+    assert hamming(plain.phash, boxed_hash.phash) <= 4
+
+
+def test_pillarbox_bars_are_cut_too(real_frame):
+    boxed = cv2.copyMakeBorder(real_frame, 0, 0, 120, 120, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    box = content_box(cv2.cvtColor(boxed, cv2.COLOR_BGR2GRAY))
+    assert box.left > 0.1 and box.right < 0.9
+    assert hamming(hash_frame(real_frame, 0.0)[0].phash, hash_frame(boxed, 0.0)[0].phash) <= 4
+
+
+def test_mirrored_hash_is_the_hash_of_the_flipped_frame(real_frame):
+    frame = hash_frame(real_frame, 0.0, mirrored=True)[0]
+    flipped = hash_frame(cv2.flip(real_frame, 1), 0.0)[0]
+    assert frame.mirrored_phash == flipped.phash
+    assert hamming(frame.phash, frame.mirrored_phash) > 12  # a flip is not a near-duplicate by itself
+
+
+def test_fingerprint_samples_at_a_fixed_rate():
+    fp = fingerprint(SAMPLES / "bikes.mp4", duration_s=10.0)
+    times = np.array([f.t for f in fp.frames])
+    assert len(fp.frames) == pytest.approx(10.0 * SAMPLE_FPS, abs=1)
+    assert np.allclose(np.diff(times), 1 / SAMPLE_FPS, atol=0.03)
+    assert all(f.mirrored_phash is None for f in fp.frames)
+    assert fp.decoded_duration_s == pytest.approx(10.0, abs=0.1)
+
+
+def test_probe_reads_streams_and_tags():
+    info = probe(SAMPLES / "bigbuckbunny.mp4")
+    assert info.video.width == 1280 and info.video.height == 720 and info.video.codec == "h264"
+    assert info.video.fps == pytest.approx(25.0)
+    assert info.has_audio and info.duration_s == pytest.approx(5.312, abs=0.01)
+    assert "creation_time" in info.tags and "encoder" in info.tags
+    assert not probe(SAMPLES / "bikes.mp4").has_audio
+
+
+def test_probe_refuses_a_non_video(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video")
+    with pytest.raises(MediaError, match="not a readable video"):
+        probe(path)

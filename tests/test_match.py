@@ -1,0 +1,112 @@
+"""Matching on real footage: copies derived with ffmpeg must match their source; unrelated clips must not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from provenance import pipeline
+from tests.conftest import SAMPLES
+
+ORIGINAL_POST = "https://example.org/original-post"
+ORIGINAL_TIME = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
+REPOST_TIME = datetime(2024, 10, 19, 8, 0, tzinfo=UTC)
+
+
+def ingest_original(settings, name: str = "bikes.mp4") -> str:
+    result = pipeline.ingest(str(SAMPLES / name), settings=settings, post_url=ORIGINAL_POST, posted_at=ORIGINAL_TIME)
+    return result.clip.media.sha256
+
+
+def check(settings, path, **kw):
+    return pipeline.check(str(path), settings=settings, posted_at=kw.pop("posted_at", REPOST_TIME), **kw)
+
+
+def test_reencoded_downscaled_copy_is_reused(settings, derived):
+    original = ingest_original(settings)
+    result = check(settings, derived("bikes_reencoded_360w.mp4"))
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original
+    assert top.similarity > 0.8
+    assert top.query_coverage > 0.9 and top.reference_coverage > 0.9
+    assert "mirrored" not in top.transforms
+    assert abs(top.offset_s) < 0.5 and top.speed == 1.0
+    assert result.first_seen.url == ORIGINAL_POST and result.first_seen.posted_at == ORIGINAL_TIME
+
+
+def test_mirrored_copy_matches_with_transform(settings, derived):
+    original = ingest_original(settings)
+    result = check(settings, derived("bikes_mirrored.mp4"))
+    assert result.matches and result.matches[0].sha256 == original
+    assert "mirrored" in result.matches[0].transforms
+
+
+def test_letterboxed_copy_matches(settings, derived):
+    original = ingest_original(settings)
+    result = check(settings, derived("bikes_letterboxed.mp4"))
+    top = result.matches[0]
+    assert top.sha256 == original and result.verdict == "reused"
+    assert "letterboxed" in top.transforms
+    assert top.query_coverage > 0.9
+
+
+def test_excerpt_is_found_and_placed_within_a_second(settings, derived):
+    original = ingest_original(settings)
+    result = check(settings, derived("bikes_excerpt_5s_to_9s.mp4"))
+    top = result.matches[0]
+    assert top.sha256 == original
+    assert "excerpt" in top.transforms
+    assert len(top.segments) == 1
+    seg = top.segments[0]
+    assert abs(seg.reference_start_s - (5.0 + seg.query_start_s)) <= 1.0
+    assert abs(seg.reference_end_s - (5.0 + seg.query_end_s)) <= 1.0
+    assert abs(top.offset_s - 5.0) <= 1.0
+    assert 0.3 < top.reference_coverage < 0.5
+
+
+def test_sped_up_copy_matches_with_its_speed(settings, derived):
+    ingest_original(settings)
+    top = check(settings, derived("bikes_speed_1.2x.mp4")).matches[0]
+    assert "speed_changed" in top.transforms
+    assert abs(top.speed - 1.2) < 0.03
+
+
+def test_distorted_carphone_matches_pristine(settings):
+    original = ingest_original(settings, "carphone_pristine.mp4")
+    result = check(settings, SAMPLES / "carphone_distorted.mp4")
+    assert [m.sha256 for m in result.matches] == [original]
+    assert result.matches[0].query_coverage > 0.8
+
+
+@pytest.mark.parametrize("known,query", [
+    ("bikes.mp4", "bigbuckbunny.mp4"),
+    ("bigbuckbunny.mp4", "carphone_pristine.mp4"),
+    ("carphone_pristine.mp4", "bikes.mp4"),
+    ("bikes.mp4", "carphone_distorted.mp4"),
+])
+def test_unrelated_samples_do_not_match(settings, known, query):
+    ingest_original(settings, known)
+    result = check(settings, SAMPLES / query)
+    assert result.verdict == "no_match" and result.matches == ()
+    assert result.first_seen.is_this_post
+
+
+def test_clips_sharing_only_black_opening_do_not_match(settings, derived):
+    pipeline.ingest(str(derived("black_then_bikes.mp4")), settings=settings, posted_at=ORIGINAL_TIME)
+    result = check(settings, derived("black_then_carphone.mp4"))
+    assert result.verdict == "no_match"
+    # The black opening is sampled but never counts as evidence.
+    frames = result.clip.fingerprint.frames
+    assert any(f.t < 1.9 for f in frames) and result.clip.usable_frames < len(frames)
+
+
+def test_matches_are_sorted_strongest_first(settings, derived):
+    ingest_original(settings)
+    pipeline.ingest(str(derived("bikes_excerpt_5s_to_9s.mp4")), settings=settings)
+    result = check(settings, derived("bikes_reencoded_360w.mp4"))
+    assert len(result.matches) == 2
+    strengths = [m.matched_frames * m.similarity for m in result.matches]
+    assert strengths == sorted(strengths, reverse=True)
+    assert result.matches[0].reference_coverage > 0.9  # the full original, not the excerpt

@@ -1,0 +1,88 @@
+"""First seen, verdicts and recording, end to end on real clips and a real SQLite library."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from provenance import pipeline
+from tests.conftest import SAMPLES
+
+EARLY = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
+LATE = datetime(2024, 10, 19, 8, 0, tzinfo=UTC)
+
+
+def test_empty_library_gives_no_match_and_this_post_is_first_seen(settings):
+    result = pipeline.check(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example/1",
+                            posted_at=LATE)
+    assert result.verdict == "no_match" and result.matches == ()
+    assert result.first_seen.is_this_post and result.first_seen.url == "https://a.example/1"
+    assert result.first_seen.posted_at == LATE
+
+
+def test_a_post_earlier_than_every_known_sighting_is_earliest_known(settings, derived):
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://late.example", posted_at=LATE)
+    result = pipeline.check(str(derived("bikes_reencoded_360w.mp4")), settings=settings,
+                            post_url="https://early.example", posted_at=EARLY)
+    assert result.verdict == "earliest_known"
+    assert result.first_seen.is_this_post and result.first_seen.posted_at == EARLY
+
+
+def test_without_post_time_any_earlier_sighting_makes_it_reused(settings, derived):
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://late.example", posted_at=LATE)
+    result = pipeline.check(str(derived("bikes_reencoded_360w.mp4")), settings=settings)
+    assert result.verdict == "reused"
+    assert result.first_seen.url == "https://late.example" and not result.first_seen.is_this_post
+
+
+def test_first_seen_is_the_earliest_sighting_over_all_matching_clips(settings, derived):
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://b.example", posted_at=LATE)
+    pipeline.ingest(str(derived("bikes_mirrored.mp4")), settings=settings, post_url="https://a.example",
+                    posted_at=EARLY)
+    result = pipeline.check(str(derived("bikes_reencoded_360w.mp4")), settings=settings,
+                            posted_at=datetime(2025, 1, 1, tzinfo=UTC))
+    assert result.verdict == "reused"
+    assert len(result.matches) == 2
+    assert result.first_seen.url == "https://a.example" and result.first_seen.posted_at == EARLY
+
+
+def test_check_records_clip_sighting_check_and_matches(settings, row_counts, derived):
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, posted_at=EARLY)
+    before = row_counts()
+    result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=settings, posted_at=LATE)
+    after = row_counts()
+    assert result.check_id is not None
+    assert after["clips"] == before["clips"] + 1
+    assert after["sightings"] == before["sightings"] + 1
+    assert after["checks"] == before["checks"] + 1
+    assert after["matches"] == before["matches"] + 1
+    assert after["frames"] == before["frames"] + len(result.clip.fingerprint.frames)
+    # The library grew: the next check of another copy finds both.
+    again = pipeline.check(str(derived("bikes_reencoded_360w.mp4")), settings=settings, record=False)
+    assert len(again.matches) == 2
+
+
+def test_no_record_leaves_the_library_as_it_was(settings, row_counts, derived):
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, posted_at=EARLY)
+    before = row_counts()
+    result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=settings, record=False)
+    assert result.check_id is None and result.verdict == "reused"
+    assert row_counts() == before
+
+
+def test_ingesting_the_same_file_twice_adds_a_sighting_not_a_clip(settings, row_counts):
+    first = pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example")
+    counts = row_counts()
+    second = pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://b.example")
+    assert first.new_clip and not second.new_clip and first.clip_id == second.clip_id
+    after = row_counts()
+    assert after["clips"] == counts["clips"] and after["frames"] == counts["frames"]
+    assert after["sightings"] == counts["sightings"] + 1
+
+
+def test_the_same_post_seen_again_is_not_a_reuse_of_itself(settings):
+    url = "https://a.example/post/1"
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=url)
+    result = pipeline.check(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=url)
+    assert result.verdict == "earliest_known"
+    assert result.matches[0].transforms == ("identical",)
+    assert result.matches[0].similarity == 1.0
