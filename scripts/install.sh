@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what provenance needs into ./.venv: ffmpeg (apt-get, when missing and we are root),
+# then the package itself. Usage: scripts/install.sh [extras], e.g. scripts/install.sh test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+  else
+    echo "error: ffmpeg is missing; install it (e.g. sudo apt-get install ffmpeg) and run again" >&2
+    exit 1
+  fi
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${1:+[$1]}"
