@@ -124,7 +124,8 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         library = repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
         matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
                                query_sha256=clip.media.sha256)
-        clip_ids = {m.sha256: cid for cid, ref in library.clips.items() for m in matches if ref.sha256 == m.sha256}
+        clip_id_of = {ref.sha256: cid for cid, ref in library.clips.items()}
+        clip_ids = {m.sha256: clip_id_of[m.sha256] for m in matches}
         sightings = repository.sightings_for(clip_ids.values(), session=session)
         matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in matches]
         verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at, matches)

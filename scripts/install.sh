@@ -16,5 +16,11 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".${1:+[$1]}"
+# pip's and setuptools' chatter goes to a log, shown only when the install fails.
+log=.venv/install.log
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e ".${1:+[$1]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "error: installing provenance into .venv failed (log above, also in $log)" >&2
+  exit 1
+fi
