@@ -109,11 +109,11 @@ def hash_frame(image: np.ndarray, t: float, *, mirrored: bool = False) -> tuple[
     y0, y1 = round(box.top * gh), round(box.bottom * gh)
     content = grey[y0:y1, x0:x1]
     if content.size < MIN_CONTENT_SHARE * grey.size or min(content.shape) < 8:
-        return FrameHash(t=t, phash=0, quality=0.0, mirrored_phash=0 if mirrored else None), box
+        return FrameHash(t=t, phash=0, quality=0.0, mirrored_phash=0 if mirrored else None, box=box), box
     quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
     phash = _phash(content)
     mirrored_phash = _phash(content[:, ::-1]) if mirrored else None
-    return FrameHash(t=t, phash=phash, quality=quality, mirrored_phash=mirrored_phash), box
+    return FrameHash(t=t, phash=phash, quality=quality, mirrored_phash=mirrored_phash, box=box), box
 
 
 def content_box(grey: np.ndarray) -> ContentBox:

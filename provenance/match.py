@@ -58,9 +58,11 @@ class QueryFrames:
     times: np.ndarray  # float64
     hashes: np.ndarray  # uint64
     mirrored_hashes: np.ndarray  # uint64
+    # Bars cut off each frame, as shares of the frame: top + bottom, left + right.
+    letterbox: np.ndarray
+    pillarbox: np.ndarray
     duration_s: float
     step_s: float
-    content_box: ContentBox
 
 
 def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames:
@@ -69,10 +71,15 @@ def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames
         times=np.array([f.t for f in usable], dtype=np.float64),
         hashes=np.array([f.phash for f in usable], dtype=np.uint64),
         mirrored_hashes=np.array([_mirror_of(f) for f in usable], dtype=np.uint64),
+        letterbox=np.array([_bars(f.box or fingerprint.content_box)[0] for f in usable], dtype=np.float64),
+        pillarbox=np.array([_bars(f.box or fingerprint.content_box)[1] for f in usable], dtype=np.float64),
         duration_s=max(fingerprint.decoded_duration_s, 1.0 / fingerprint.sample_fps),
         step_s=1.0 / fingerprint.sample_fps,
-        content_box=fingerprint.content_box,
     )
+
+
+def _bars(box: ContentBox) -> tuple[float, float]:
+    return box.top + 1.0 - box.bottom, box.left + 1.0 - box.right
 
 
 def _mirror_of(frame: FrameHash) -> int:
@@ -157,7 +164,8 @@ def _align(query: QueryFrames, clip: ReferenceClip, tq: np.ndarray, tr: np.ndarr
         similarity=round(float(np.clip(1.0 - all_dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4),
         query_coverage=round(min(1.0, query_cov), 4),
         reference_coverage=round(min(1.0, ref_cov), 4),
-        transforms=_transforms(query, clip, main.speed, ref_cov, mirrored=mirrored, same_file=same_file),
+        transforms=_transforms(query, clip, np.concatenate([line.query_index for line in lines]), main.speed,
+                               ref_cov, mirrored=mirrored, same_file=same_file),
         segments=tuple(segments),
         matched_frames=matched,
         offset_s=round(float((main.speed - 1.0) * main.query_t[0] + main.offset), 3),
@@ -242,17 +250,18 @@ def _segments(line: _Line, step: float, query_duration: float, ref_duration: flo
     return out
 
 
-def _transforms(query: QueryFrames, clip: ReferenceClip, speed: float, ref_cov: float, *,
+def _transforms(query: QueryFrames, clip: ReferenceClip, matched: np.ndarray, speed: float, ref_cov: float, *,
                 mirrored: bool, same_file: bool) -> tuple[str, ...]:
+    """What was done to the reference to make the query, judged on the matched frames only."""
     if same_file:
         return ("identical",)
     found = []
     if mirrored:
         found.append("mirrored")
-    q, r = query.content_box, clip.content_box
-    if (q.top + 1 - q.bottom) - (r.top + 1 - r.bottom) > BOX_CHANGE_MIN:
+    ref_letterbox, ref_pillarbox = _bars(clip.content_box)
+    if float(np.median(query.letterbox[matched])) - ref_letterbox > BOX_CHANGE_MIN:
         found.append("letterboxed")
-    if (q.left + 1 - q.right) - (r.left + 1 - r.right) > BOX_CHANGE_MIN:
+    if float(np.median(query.pillarbox[matched])) - ref_pillarbox > BOX_CHANGE_MIN:
         found.append("pillarboxed")
     if abs(speed - 1.0) > SPEED_CHANGE_MIN:
         found.append("speed_changed")

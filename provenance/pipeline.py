@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
 
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
@@ -13,7 +16,7 @@ from .fetch import fetch
 from .frames import MIN_QUALITY, SAMPLE_FPS, fingerprint
 from .match import (FRAME_MATCH_MAX_DISTANCE, MIN_MATCHED_FRAMES, find_matches, query_frames)
 from .probe import probe
-from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, Sighting
+from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, Sighting
 from .settings import Settings
 from .snowflake import media_predates_post
 
@@ -113,15 +116,18 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
     """Compare a clip with all known footage; with `record`, add it and this check to the library."""
     engine = connect(settings.db_url)
     ensure_schema(engine)
-    clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, mirrored=True,
-                         progress=progress)
+    # The library loads while the clip downloads and decodes: on a large library that is most of
+    # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        library_loading = pool.submit(_load_library, engine)
+        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, mirrored=True,
+                             progress=progress)
+        library = library_loading.result()
     observed_at = _now()
     if progress:
         progress("match", None)
-    # Reading the library, matching and writing the result share one transaction: a failure
-    # anywhere leaves nothing half-written.
+    # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
-        library = repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
         matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
                                query_sha256=clip.media.sha256)
         clip_id_of = {ref.sha256: cid for cid, ref in library.clips.items()}
@@ -144,6 +150,11 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                 tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches])
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=matcher_params())
+
+
+def _load_library(engine: Engine) -> ReferenceFrames:
+    with session_scope(engine) as session:
+        return repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
 
 
 def _now() -> datetime:

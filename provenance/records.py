@@ -83,6 +83,7 @@ class FrameHash:
     phash: int  # 64-bit perceptual hash (unsigned)
     quality: float  # 0..1; near-uniform frames score low and never count as evidence
     mirrored_phash: int | None = None  # query side only: the hash of the horizontally flipped frame
+    box: ContentBox | None = None  # where the picture was inside bars; not stored per frame
 
 
 @dataclass(frozen=True)

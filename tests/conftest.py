@@ -38,6 +38,11 @@ DERIVED: dict[str, list[str]] = {
                                 "-i", str(SAMPLES / "carphone_pristine.mp4"), "-filter_complex",
                                 "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]",
                                 "-c:v", "libx264"],
+    # A compilation: bigbuckbunny as it is, then bikes letterboxed, both at 640x360.
+    "compilation_bbb_then_boxed_bikes.mp4": [
+        "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",
+        "[0:v]scale=640:360,setsar=1,fps=25[a];[1:v]pad=640:360:0:44:black,setsar=1,fps=25[b];"
+        "[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264"],
 }
 
 

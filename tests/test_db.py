@@ -311,3 +311,9 @@ def test_connect_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     bogus.write_text("hello, this is not SQLite\n" * 100)
     with pytest.raises(StoreError, match="cannot open database"):
         connect(f"sqlite:///{bogus}")
+
+
+def test_fast_schema_check_knows_the_real_head():
+    from provenance.db.engine import HEAD_REVISION
+
+    assert HEAD_REVISION == head_revision()

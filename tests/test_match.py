@@ -110,3 +110,17 @@ def test_matches_are_sorted_strongest_first(settings, derived):
     strengths = [m.matched_frames * m.similarity for m in result.matches]
     assert strengths == sorted(strengths, reverse=True)
     assert result.matches[0].reference_coverage > 0.9  # the full original, not the excerpt
+
+
+def test_a_compilation_lists_each_source_with_its_segment_and_own_transforms(settings, derived):
+    bunny = ingest_original(settings, "bigbuckbunny.mp4")
+    bikes = ingest_original(settings, "bikes.mp4")
+    result = check(settings, derived("compilation_bbb_then_boxed_bikes.mp4"))
+    by_sha = {m.sha256: m for m in result.matches}
+    assert set(by_sha) == {bunny, bikes}
+    (bunny_seg,) = by_sha[bunny].segments
+    (bikes_seg,) = by_sha[bikes].segments
+    assert bunny_seg.query_start_s < 0.5 and abs(bunny_seg.query_end_s - 5.3) <= 1.0
+    assert abs(bikes_seg.query_start_s - 5.3) <= 1.0 and abs(bikes_seg.reference_start_s) <= 1.0
+    assert "letterboxed" in by_sha[bikes].transforms
+    assert "letterboxed" not in by_sha[bunny].transforms
