@@ -302,7 +302,7 @@ def time_steps(clip: Path, db_url: str, store_dir: Path, repeat: int) -> dict[st
     steps["fetch (sha256, in store)"], media = measure(lambda: fetch(str(clip), store_dir=store_dir))
     steps["probe (ffprobe)"], info = measure(lambda: probe(media.path))
     steps["fingerprint (decode+hash)"], fp = measure(
-        lambda: fingerprint(media.path, duration_s=info.duration_s, mirrored=True))
+        lambda: fingerprint(media.path, duration_s=info.duration_s, query=True))
     steps["  of which OpenCV decode"], _ = measure(lambda: _grab_all(media.path))
 
     def load():

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    SmallInteger,
     JSON,
     BigInteger,
     Boolean,
@@ -98,6 +99,9 @@ class Frame(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"))
     t: Mapped[float] = mapped_column(Float)
+    # Which view of the frame was hashed: an index into provenance.frames.REFERENCE_VARIANTS
+    # (0 = the whole picture, then centre crops).
+    variant: Mapped[int] = mapped_column(SmallInteger, default=0)
     # Signed int64: neither SQLite nor PostgreSQL has an unsigned 64-bit integer.
     phash: Mapped[int] = mapped_column(BigInteger)
     quality: Mapped[float] = mapped_column(Float)

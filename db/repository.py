@@ -15,13 +15,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from provenance import records
+from provenance.frames import REFERENCE_VARIANTS
 from provenance.db import models as orm
 
 HASH_ALGO = "phash64"
 SOURCES = ("ingest", "check")
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
-_FRAME_DTYPE = np.dtype([("clip_id", np.int64), ("t", np.float64), ("phash", np.int64)])
+_FRAME_DTYPE = np.dtype([("clip_id", np.int64), ("t", np.float64), ("variant", np.int64), ("phash", np.int64)])
 _IN_CHUNK = 500  # stays far below every backend's bound-parameter limit
 
 
@@ -118,8 +119,10 @@ def add_clip(
         session.execute(
             insert(orm.Frame),
             [
-                {"clip_id": clip.id, "t": f.t, "phash": to_signed64(f.phash), "quality": f.quality}
+                {"clip_id": clip.id, "t": f.t, "variant": variant, "phash": to_signed64(h), "quality": f.quality}
                 for f in frames
+                # A query fingerprint has more views than the library keeps; the first ones are the same.
+                for variant, h in enumerate((f.phash, *f.variants)[: len(REFERENCE_VARIANTS)])
             ],
         )
     return clip.id
@@ -160,7 +163,7 @@ def load_reference_frames(*, session: Session, min_quality: float) -> records.Re
     """Every usable frame hash in the library, as flat numpy arrays ordered by frame id
     (so each clip's frames are contiguous and in time order)."""
     stmt = (
-        select(orm.Frame.clip_id, orm.Frame.t, orm.Frame.phash)
+        select(orm.Frame.clip_id, orm.Frame.t, orm.Frame.variant, orm.Frame.phash)
         .where(orm.Frame.quality >= float(min_quality))
         .order_by(orm.Frame.id)
     )
@@ -201,6 +204,7 @@ def load_reference_frames(*, session: Session, min_quality: float) -> records.Re
     return records.ReferenceFrames(
         clip_ids=np.ascontiguousarray(rows["clip_id"]),
         times=np.ascontiguousarray(rows["t"]),
+        variants=np.ascontiguousarray(rows["variant"]),
         hashes=np.ascontiguousarray(rows["phash"]).view(np.uint64),
         clips=clips,
     )

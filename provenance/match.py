@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .records import ContentBox, Fingerprint, FrameHash, Match, ReferenceClip, ReferenceFrames, Segment
+from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS
+from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Segment
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). 12 keeps a
@@ -35,6 +36,14 @@ OFFSET_BIN_S = 0.5
 # A pair is on a line when its reference time is this close to the line: half a sampling period
 # (phase) plus one frame of jitter at 25 fps.
 INLIER_TOLERANCE_S = 0.3
+# A still picture (title card, freeze frame, logo) shows the same picture at every offset, so it proves
+# no footage: a line needs frames of at least MIN_DISTINCT_FRAMES different pictures, pictures being
+# different when their hashes differ by more than STILL_MAX_DISTANCE bits (re-encoding noise on a still
+# is 0-2 bits; moving footage sampled 1/4 s apart differs by 4 and more).
+MIN_DISTINCT_FRAMES = 3
+STILL_MAX_DISTANCE = 4
+# Lines rejected as stills do not count against MAX_LINES_PER_REFERENCE, up to this many.
+MAX_STILL_LINES = 2
 # A break of more than this in the matched query frames starts a new segment.
 SEGMENT_GAP_S = 2.0
 # A re-edit or compilation can hold several pieces of one reference: look for this many lines at most.
@@ -49,15 +58,16 @@ SPEED_CHANGE_MIN = 0.03
 # Fitted speeds of plain re-encodes and excerpts of the samples scatter within 1.0 +- 0.006 (sampling
 # jitter); closer to 1 than this is taken as untouched speed.
 SPEED_SNAP = 0.01
+# Matched through crop variants implying at least this much cut off each side: reported as cropped.
+CROP_MIN = 0.04
 # A copy covering less than this share of the reference is reported as an excerpt.
 EXCERPT_MAX_COVERAGE = 0.9
 
 
 @dataclass(frozen=True)
 class QueryFrames:
-    times: np.ndarray  # float64
-    hashes: np.ndarray  # uint64
-    mirrored_hashes: np.ndarray  # uint64
+    times: np.ndarray  # float64, one per usable frame
+    hashes: np.ndarray  # uint64, (frames, len(MATCH_VARIANTS))
     # Bars cut off each frame, as shares of the frame: top + bottom, left + right.
     letterbox: np.ndarray
     pillarbox: np.ndarray
@@ -67,10 +77,12 @@ class QueryFrames:
 
 def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames:
     usable = [f for f in fingerprint.frames if f.quality >= min_quality]
+    hashes = np.array([(f.phash, *f.variants) for f in usable], dtype=np.uint64).reshape(len(usable), -1)
+    if hashes.shape[1] != len(QUERY_VARIANTS):
+        raise ValueError("query fingerprint lacks the query variants; make it with fingerprint(query=True)")
     return QueryFrames(
         times=np.array([f.t for f in usable], dtype=np.float64),
-        hashes=np.array([f.phash for f in usable], dtype=np.uint64),
-        mirrored_hashes=np.array([_mirror_of(f) for f in usable], dtype=np.uint64),
+        hashes=hashes[:, _MATCH_COLUMNS],
         letterbox=np.array([_bars(f.box or fingerprint.content_box)[0] for f in usable], dtype=np.float64),
         pillarbox=np.array([_bars(f.box or fingerprint.content_box)[1] for f in usable], dtype=np.float64),
         duration_s=max(fingerprint.decoded_duration_s, 1.0 / fingerprint.sample_fps),
@@ -82,8 +94,12 @@ def _bars(box: ContentBox) -> tuple[float, float]:
     return box.top + 1.0 - box.bottom, box.left + 1.0 - box.right
 
 
-def _mirror_of(frame: FrameHash) -> int:
-    return frame.mirrored_phash if frame.mirrored_phash is not None else frame.phash
+# The crop of the original a (query variant, reference variant) pairing implies: the query's view shows
+# the original cut by c + zoom * (1 - 2c) per side, which equals the reference variant's crop.
+_MATCH_COLUMNS = [QUERY_VARIANTS.index(v) for v in MATCH_VARIANTS]
+_QUERY_ZOOMS = np.array([v.crop for v in MATCH_VARIANTS])
+_REFERENCE_CROPS = np.array([v.crop for v in REFERENCE_VARIANTS])
+_CROP_OF_PAIRING = (_REFERENCE_CROPS[None, :] - _QUERY_ZOOMS[:, None]) / (1.0 - 2.0 * _QUERY_ZOOMS[:, None])
 
 
 def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None) -> list[Match]:
@@ -91,10 +107,12 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
     if query.times.size == 0 or library.hashes.size == 0:
         return []
     best: dict[int, Match] = {}
-    for mirrored, hashes in ((False, query.hashes), (True, query.mirrored_hashes)):
-        qi, ri, dist = candidate_pairs(hashes, library.hashes)
+    for mirrored in (False, True):
+        columns = [i for i, v in enumerate(MATCH_VARIANTS) if v.mirrored == mirrored]
+        qi, ri, dist, column = candidate_pairs(query.hashes[:, columns], library.hashes)
         if qi.size == 0:
             continue
+        implied_crop = _CROP_OF_PAIRING[np.asarray(columns)[column], library.variants[ri]]
         clip_of_pair = library.clip_ids[ri]
         order = np.argsort(clip_of_pair, kind="stable")
         clip_sorted = clip_of_pair[order]
@@ -103,7 +121,8 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
         for s, e in zip(starts, ends):
             sel = order[s:e]
             clip = library.clips[int(clip_sorted[s])]
-            match = _align(query, clip, query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
+            match = _align(query, clip, _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
+                                               query.hashes[qi[sel], 0], implied_crop[sel]),
                            mirrored=mirrored, same_file=clip.sha256 == query_sha256)
             if match and (clip.clip_id not in best or _strength(match) > _strength(best[clip.clip_id])):
                 best[clip.clip_id] = match
@@ -111,41 +130,76 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
 
 
 def candidate_pairs(query_hashes: np.ndarray, library_hashes: np.ndarray,
-                    max_distance: int = FRAME_MATCH_MAX_DISTANCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query index, library index, distance) of every pair within `max_distance` bits."""
+                    max_distance: int = FRAME_MATCH_MAX_DISTANCE) -> tuple[np.ndarray, ...]:
+    """(query frame, library row, distance, query column) of every pair within `max_distance` bits.
+
+    `query_hashes` is (frames, columns): several views of each query frame. Where several views of
+    one frame meet the same library row, the closest is kept.
+    """
+    flat = query_hashes.reshape(-1)
+    n_cols = query_hashes.shape[1]
     qs, rs, ds = [], [], []
-    for start in range(0, query_hashes.size, QUERY_BLOCK):
-        block = query_hashes[start:start + QUERY_BLOCK]
+    for start in range(0, flat.size, QUERY_BLOCK):
+        block = flat[start:start + QUERY_BLOCK]
         dist = np.bitwise_count(block[:, None] ^ library_hashes[None, :])
         q, r = np.nonzero(dist <= max_distance)
         qs.append(q + start)
         rs.append(r)
         ds.append(dist[q, r])
-    return (np.concatenate(qs).astype(np.int64), np.concatenate(rs).astype(np.int64),
-            np.concatenate(ds).astype(np.float64))
+    flat_q = np.concatenate(qs).astype(np.int64)
+    r = np.concatenate(rs).astype(np.int64)
+    d = np.concatenate(ds).astype(np.float64)
+    frame, column = np.divmod(flat_q, n_cols)
+    if frame.size == 0:
+        return frame, r, d, column
+    order = np.lexsort((d, r, frame))
+    keep = order[np.r_[True, (np.diff(frame[order]) != 0) | (np.diff(r[order]) != 0)]]
+    return frame[keep], r[keep], d[keep], column[keep]
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Candidate (query frame, reference frame) pairs of one reference clip, as parallel arrays."""
+
+    tq: np.ndarray
+    tr: np.ndarray
+    dist: np.ndarray
+    qidx: np.ndarray
+    query_hash: np.ndarray  # the query frame's whole-picture hash, to tell stills from footage
+    crop: np.ndarray  # the crop of the original each pairing implies
+
+    def subset(self, index: np.ndarray) -> "_Pairs":
+        return _Pairs(self.tq[index], self.tr[index], self.dist[index], self.qidx[index], self.query_hash[index],
+                      self.crop[index])
 
 
 @dataclass(frozen=True)
 class _Line:
     speed: float
     offset: float
-    query_index: np.ndarray  # one entry per matched query frame
-    query_t: np.ndarray
-    ref_t: np.ndarray
-    dist: np.ndarray
+    pairs: _Pairs  # one pair per matched query frame, in query time order
+
+    @property
+    def query_t(self) -> np.ndarray:
+        return self.pairs.tq
+
+    @property
+    def ref_t(self) -> np.ndarray:
+        return self.pairs.tr
 
 
-def _align(query: QueryFrames, clip: ReferenceClip, tq: np.ndarray, tr: np.ndarray, dist: np.ndarray,
-           qidx: np.ndarray, *, mirrored: bool, same_file: bool) -> Match | None:
+def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: bool,
+           same_file: bool) -> Match | None:
     lines: list[_Line] = []
-    remaining = np.ones(tq.size, dtype=bool)
-    for _ in range(MAX_LINES_PER_REFERENCE):
-        line = _best_line(tq[remaining], tr[remaining], dist[remaining], qidx[remaining])
+    remaining = np.ones(pairs.tq.size, dtype=bool)
+    for _ in range(MAX_LINES_PER_REFERENCE + MAX_STILL_LINES):
+        line = _best_line(pairs.subset(np.flatnonzero(remaining)))
         if line is None:
             break
-        lines.append(line)
-        remaining &= ~np.isin(qidx, line.query_index)
-        if remaining.sum() < MIN_MATCHED_FRAMES:
+        remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
+        if _distinct_pictures(line.pairs.query_hash) >= MIN_DISTINCT_FRAMES:
+            lines.append(line)
+        if len(lines) == MAX_LINES_PER_REFERENCE or remaining.sum() < MIN_MATCHED_FRAMES:
             break
     if not lines:
         return None
@@ -154,27 +208,42 @@ def _align(query: QueryFrames, clip: ReferenceClip, tq: np.ndarray, tr: np.ndarr
                       key=lambda s: s.query_start_s)
     if not segments:
         return None
-    all_dist = np.concatenate([line.dist for line in lines])
-    matched = int(all_dist.size)
-    main = max(lines, key=lambda ln: ln.query_index.size)
+    matched = _concat([line.pairs for line in lines])
+    main = max(lines, key=lambda ln: ln.pairs.tq.size)
     query_cov = _union_length([(s.query_start_s, s.query_end_s) for s in segments]) / query.duration_s
     ref_cov = _union_length([(s.reference_start_s, s.reference_end_s) for s in segments]) / max(clip.duration_s, query.step_s)
     return Match(
         sha256=clip.sha256,
-        similarity=round(float(np.clip(1.0 - all_dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4),
+        similarity=round(float(np.clip(1.0 - matched.dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4),
         query_coverage=round(min(1.0, query_cov), 4),
         reference_coverage=round(min(1.0, ref_cov), 4),
-        transforms=_transforms(query, clip, np.concatenate([line.query_index for line in lines]), main.speed,
-                               ref_cov, mirrored=mirrored, same_file=same_file),
+        transforms=_transforms(query, clip, matched, main.speed, ref_cov, mirrored=mirrored, same_file=same_file),
         segments=tuple(segments),
-        matched_frames=matched,
+        matched_frames=int(matched.tq.size),
         offset_s=round(float((main.speed - 1.0) * main.query_t[0] + main.offset), 3),
         speed=round(main.speed, 3),
     )
 
 
-def _best_line(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray, qidx: np.ndarray) -> _Line | None:
-    if np.unique(qidx).size < MIN_MATCHED_FRAMES:
+def _concat(parts: list[_Pairs]) -> _Pairs:
+    return _Pairs(*(np.concatenate([getattr(p, name) for p in parts])
+                    for name in ("tq", "tr", "dist", "qidx", "query_hash", "crop")))
+
+
+def _distinct_pictures(hashes: np.ndarray) -> int:
+    """How many different pictures a run of frames shows: a still (title card, freeze frame) is one."""
+    kept: list[int] = []
+    for h in hashes.tolist():
+        if all((h ^ k).bit_count() > STILL_MAX_DISTANCE for k in kept):
+            kept.append(h)
+            if len(kept) >= MIN_DISTINCT_FRAMES:
+                break
+    return len(kept)
+
+
+def _best_line(pairs: _Pairs) -> _Line | None:
+    tq, tr, dist, qidx = pairs.tq, pairs.tr, pairs.dist, pairs.qidx
+    if tq.size == 0 or np.unique(qidx).size < MIN_MATCHED_FRAMES:
         return None
     weight = 1.0 - dist / (FRAME_MATCH_MAX_DISTANCE + 1)
     best_score, best = 0.0, None
@@ -201,7 +270,7 @@ def _best_line(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray, qidx: np.ndarra
     if best is None:
         return None
     speed, offset = best
-    line = _inliers(tq, tr, dist, qidx, speed, offset)
+    line = _inliers(pairs, speed, offset)
     if line is None:
         return None
     # Refine: least squares on the inliers gives sub-bin offset (and speed over a long enough span).
@@ -210,30 +279,28 @@ def _best_line(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray, qidx: np.ndarra
         if abs(fit_speed - 1.0) < SPEED_SNAP:
             fit_speed, fit_offset = 1.0, float(np.median(line.ref_t - line.query_t))
         if SPEEDS[0] - 0.01 <= fit_speed <= SPEEDS[-1] + 0.01:
-            refined = _inliers(tq, tr, dist, qidx, float(fit_speed), float(fit_offset))
-            if refined is not None and refined.query_index.size >= line.query_index.size:
+            refined = _inliers(pairs, float(fit_speed), float(fit_offset))
+            if refined is not None and refined.pairs.tq.size >= line.pairs.tq.size:
                 line = refined
     else:
-        refined = _inliers(tq, tr, dist, qidx, speed, float(np.median(line.ref_t - speed * line.query_t)))
-        if refined is not None and refined.query_index.size >= line.query_index.size:
+        refined = _inliers(pairs, speed, float(np.median(line.ref_t - speed * line.query_t)))
+        if refined is not None and refined.pairs.tq.size >= line.pairs.tq.size:
             line = refined
     return line
 
 
-def _inliers(tq, tr, dist, qidx, speed: float, offset: float) -> _Line | None:
-    residual = np.abs(tr - (speed * tq + offset))
+def _inliers(pairs: _Pairs, speed: float, offset: float) -> _Line | None:
+    residual = np.abs(pairs.tr - (speed * pairs.tq + offset))
     on_line = np.flatnonzero(residual <= INLIER_TOLERANCE_S)
     if on_line.size == 0:
         return None
     # One pair per query frame: the closest to the line, then the most similar.
-    order = on_line[np.lexsort((dist[on_line], residual[on_line], qidx[on_line]))]
-    first = np.r_[True, qidx[order][1:] != qidx[order][:-1]]
+    order = on_line[np.lexsort((pairs.dist[on_line], residual[on_line], pairs.qidx[on_line]))]
+    first = np.r_[True, pairs.qidx[order][1:] != pairs.qidx[order][:-1]]
     chosen = order[first]
     if chosen.size < MIN_MATCHED_FRAMES:
         return None
-    chosen = chosen[np.argsort(tq[chosen])]
-    return _Line(speed=speed, offset=offset, query_index=qidx[chosen], query_t=tq[chosen], ref_t=tr[chosen],
-                 dist=dist[chosen])
+    return _Line(speed=speed, offset=offset, pairs=pairs.subset(chosen[np.argsort(pairs.tq[chosen])]))
 
 
 def _segments(line: _Line, step: float, query_duration: float, ref_duration: float) -> list[Segment]:
@@ -250,7 +317,7 @@ def _segments(line: _Line, step: float, query_duration: float, ref_duration: flo
     return out
 
 
-def _transforms(query: QueryFrames, clip: ReferenceClip, matched: np.ndarray, speed: float, ref_cov: float, *,
+def _transforms(query: QueryFrames, clip: ReferenceClip, matched: _Pairs, speed: float, ref_cov: float, *,
                 mirrored: bool, same_file: bool) -> tuple[str, ...]:
     """What was done to the reference to make the query, judged on the matched frames only."""
     if same_file:
@@ -258,10 +325,12 @@ def _transforms(query: QueryFrames, clip: ReferenceClip, matched: np.ndarray, sp
     found = []
     if mirrored:
         found.append("mirrored")
+    if float(np.median(matched.crop)) >= CROP_MIN:
+        found.append("cropped")
     ref_letterbox, ref_pillarbox = _bars(clip.content_box)
-    if float(np.median(query.letterbox[matched])) - ref_letterbox > BOX_CHANGE_MIN:
+    if float(np.median(query.letterbox[matched.qidx])) - ref_letterbox > BOX_CHANGE_MIN:
         found.append("letterboxed")
-    if float(np.median(query.pillarbox[matched])) - ref_pillarbox > BOX_CHANGE_MIN:
+    if float(np.median(query.pillarbox[matched.qidx])) - ref_pillarbox > BOX_CHANGE_MIN:
         found.append("pillarboxed")
     if abs(speed - 1.0) > SPEED_CHANGE_MIN:
         found.append("speed_changed")

@@ -87,12 +87,12 @@ def matcher_params() -> dict[str, object]:
 
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-            mirrored: bool = False, progress: ProgressFn | None = None) -> tuple[Clip, Post]:
+            query: bool = False, progress: ProgressFn | None = None) -> tuple[Clip, Post]:
     """Fetch, probe and fingerprint one clip. Touches no database."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at)
     info = probe(media.path)
-    fp = fingerprint(media.path, duration_s=info.duration_s, mirrored=mirrored, progress=progress)
+    fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
     return Clip(media=media, probe=info, fingerprint=fp), media.post
 
 
@@ -120,7 +120,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
     # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
         library_loading = pool.submit(_load_library, engine)
-        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, mirrored=True,
+        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
         library = library_loading.result()
     observed_at = _now()

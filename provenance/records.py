@@ -82,7 +82,9 @@ class FrameHash:
     t: float  # seconds from the start of the clip
     phash: int  # 64-bit perceptual hash (unsigned)
     quality: float  # 0..1; near-uniform frames score low and never count as evidence
-    mirrored_phash: int | None = None  # query side only: the hash of the horizontally flipped frame
+    # Hashes of the same frame seen differently, in the order of frames.REFERENCE_VARIANTS or
+    # frames.QUERY_VARIANTS (centre crops; on the query side also the mirrored frame).
+    variants: tuple[int, ...] = ()
     box: ContentBox | None = None  # where the picture was inside bars; not stored per frame
 
 
@@ -140,6 +142,7 @@ class ReferenceFrames:
 
     clip_ids: Any  # np.ndarray[int64]
     times: Any  # np.ndarray[float64]
+    variants: Any  # np.ndarray[int64]: index into frames.REFERENCE_VARIANTS
     hashes: Any  # np.ndarray[uint64]
     clips: dict[int, "ReferenceClip"]
 

@@ -19,6 +19,10 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
+TITLE_CARD = ("color=c=black:s=640x272:d=3:r=25,"
+              "drawbox=x=100:y=80:w=440:h=40:color=white:t=fill,drawbox=x=160:y=150:w=320:h=20:color=gray:t=fill,"
+              "drawbox=x=40:y=220:w=80:h=30:color=red:t=fill")
+
 # Each derived copy: output name -> ffmpeg arguments (without -y and the output path).
 DERIVED: dict[str, list[str]] = {
     "bikes_reencoded_360w.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "scale=360:-2", "-c:v", "libx264",
@@ -38,6 +42,15 @@ DERIVED: dict[str, list[str]] = {
                                 "-i", str(SAMPLES / "carphone_pristine.mp4"), "-filter_complex",
                                 "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]",
                                 "-c:v", "libx264"],
+    "bikes_cropped_15pct.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "crop=iw*0.7:ih*0.7,scale=480:-2",
+                                "-c:v", "libx264", "-an"],
+    # Two different clips that open with the same 3-s title card (a still picture), then differ.
+    "title_then_bikes.mp4": ["-f", "lavfi", "-i", TITLE_CARD, "-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",
+                             "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]",
+                             "-c:v", "libx264"],
+    "title_then_carphone.mp4": ["-f", "lavfi", "-i", TITLE_CARD, "-i", str(SAMPLES / "carphone_pristine.mp4"),
+                                "-filter_complex", "[0:v]setsar=1[a];[1:v]scale=640:272,setsar=1,fps=25[b];"
+                                "[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264"],
     # A compilation: bigbuckbunny as it is, then bikes letterboxed, both at 640x360.
     "compilation_bbb_then_boxed_bikes.mp4": [
         "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",

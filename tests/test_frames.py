@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from provenance.errors import MediaError
-from provenance.frames import MIN_QUALITY, SAMPLE_FPS, content_box, fingerprint, hash_frame
+from provenance.frames import (MIN_QUALITY, QUERY_VARIANTS, QUERY_ZOOM, REFERENCE_VARIANTS, SAMPLE_FPS, Variant,
+                               content_box, fingerprint, hash_frame)
+from provenance.match import FRAME_MATCH_MAX_DISTANCE
 from provenance.probe import probe
 from tests.conftest import SAMPLES
 
@@ -55,11 +57,26 @@ def test_pillarbox_bars_are_cut_too(real_frame):
     assert hamming(hash_frame(real_frame, 0.0)[0].phash, hash_frame(boxed, 0.0)[0].phash) <= 4
 
 
-def test_mirrored_hash_is_the_hash_of_the_flipped_frame(real_frame):
-    frame = hash_frame(real_frame, 0.0, mirrored=True)[0]
-    flipped = hash_frame(cv2.flip(real_frame, 1), 0.0)[0]
-    assert frame.mirrored_phash == flipped.phash
-    assert hamming(frame.phash, frame.mirrored_phash) > 12  # a flip is not a near-duplicate by itself
+def test_query_views_include_the_mirror_image(real_frame):
+    frame = hash_frame(real_frame, 0.0, variants=QUERY_VARIANTS)[0]
+    mirrored = frame.variants[QUERY_VARIANTS.index(Variant(mirrored=True)) - 1]
+    assert mirrored == hash_frame(cv2.flip(real_frame, 1), 0.0)[0].phash
+    assert hamming(frame.phash, mirrored) > 12  # a flip is not a near-duplicate by itself
+
+
+@pytest.mark.parametrize("crop", [0.05, 0.10, 0.15, 0.20])
+def test_a_cropped_copy_meets_one_of_the_library_views(real_frame, crop):
+    h, w = real_frame.shape[:2]
+    dy, dx = round(h * crop), round(w * crop)
+    cropped = real_frame[dy:h - dy, dx:w - dx]
+    library = hash_frame(real_frame, 0.0, variants=REFERENCE_VARIANTS)[0]
+    query = hash_frame(cropped, 0.0, variants=QUERY_VARIANTS)[0]
+    stored = (library.phash, *library.variants)
+    matched = [query.phash, query.variants[QUERY_VARIANTS.index(Variant(crop=QUERY_ZOOM)) - 1]]
+    closest = min(hamming(q, r) for q in matched for r in stored)
+    assert closest <= FRAME_MATCH_MAX_DISTANCE // 2
+    # Without the views, the whole pictures are far apart.
+    assert hamming(query.phash, library.phash) > closest
 
 
 def test_fingerprint_samples_at_a_fixed_rate():
@@ -67,7 +84,7 @@ def test_fingerprint_samples_at_a_fixed_rate():
     times = np.array([f.t for f in fp.frames])
     assert len(fp.frames) == pytest.approx(10.0 * SAMPLE_FPS, abs=1)
     assert np.allclose(np.diff(times), 1 / SAMPLE_FPS, atol=0.03)
-    assert all(f.mirrored_phash is None for f in fp.frames)
+    assert all(len(f.variants) == len(REFERENCE_VARIANTS) - 1 for f in fp.frames)
     assert fp.decoded_duration_s == pytest.approx(10.0, abs=0.1)
 
 

@@ -124,3 +124,20 @@ def test_a_compilation_lists_each_source_with_its_segment_and_own_transforms(set
     assert abs(bikes_seg.query_start_s - 5.3) <= 1.0 and abs(bikes_seg.reference_start_s) <= 1.0
     assert "letterboxed" in by_sha[bikes].transforms
     assert "letterboxed" not in by_sha[bunny].transforms
+
+
+def test_cropped_copy_matches_with_transform(settings, derived):
+    original = ingest_original(settings)
+    result = check(settings, derived("bikes_cropped_15pct.mp4"))
+    top = result.matches[0]
+    assert top.sha256 == original and result.verdict == "reused"
+    assert "cropped" in top.transforms
+    assert top.query_coverage > 0.8
+
+
+def test_clips_sharing_only_a_title_card_do_not_match(settings, derived):
+    pipeline.ingest(str(derived("title_then_bikes.mp4")), settings=settings, posted_at=ORIGINAL_TIME)
+    result = check(settings, derived("title_then_carphone.mp4"))
+    assert result.verdict == "no_match", result.matches
+    # The card itself is textured enough to count as a picture: it is the still rule that keeps it out.
+    assert result.clip.usable_frames == len(result.clip.fingerprint.frames)

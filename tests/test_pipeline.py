@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from provenance import pipeline
+from provenance.frames import REFERENCE_VARIANTS
 from tests.conftest import SAMPLES
 
 EARLY = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
@@ -55,7 +56,8 @@ def test_check_records_clip_sighting_check_and_matches(settings, row_counts, der
     assert after["sightings"] == before["sightings"] + 1
     assert after["checks"] == before["checks"] + 1
     assert after["matches"] == before["matches"] + 1
-    assert after["frames"] == before["frames"] + len(result.clip.fingerprint.frames)
+    # Each frame is kept whole and as centre crops: one row per view.
+    assert after["frames"] == before["frames"] + len(result.clip.fingerprint.frames) * len(REFERENCE_VARIANTS)
     # The library grew: the next check of another copy finds both.
     again = pipeline.check(str(derived("bikes_reencoded_360w.mp4")), settings=settings, record=False)
     assert len(again.matches) == 2

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("clip_id", sa.Integer(), nullable=False),
         sa.Column("t", sa.Float(), nullable=False),
+        sa.Column("variant", sa.SmallInteger(), nullable=False),
         sa.Column("phash", sa.BigInteger(), nullable=False),
         sa.Column("quality", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
