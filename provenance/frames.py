@@ -1,4 +1,4 @@
-"""Sample and hash step: frames at a fixed rate (OpenCV), bars cut off, a quality score and pHash each."""
+"""Sample and hash step: frames at a fixed rate (OpenCV), bars and fills cut off, a quality score and pHashes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from .content import content_box, fill_box
 from .errors import MediaError
 from .records import ContentBox, Fingerprint, FrameHash
 
@@ -20,19 +21,16 @@ log = logging.getLogger("provenance.frames")
 
 # 4 frames a second: at most 1/8 s between a query frame and the nearest reference frame whatever the
 # sampling phase (1 fps on both sides can be 0.5 s apart, a known cause of missed matches), while a
-# library of 100,000 hashes still holds about 7 hours of footage.
+# library of 100,000 hashes still holds hours of footage.
 SAMPLE_FPS = 4.0
 
 # Frames are shrunk before bar detection and hashing: pHash looks at a 32x32 thumbnail anyway, and
 # 256 px keeps bar edges to within 0.4% of the frame.
 WORK_SIZE = 256
 
-# A row or column is letterbox/pillarbox bar when it is dark and flat. Encoders leave black bars at
-# luma 0..20 with a little noise; real dark scenery has texture (std well above 6).
-BAR_MAX_MEAN = 24.0
-BAR_MAX_STD = 6.0
-# A 16:9 picture boxed into a 9:16 frame leaves bars of 34% on each side; beyond 45% it is not a bar.
-BAR_MAX_SHARE = 0.45
+# Fills and bands are judged over stretches of this many sampled frames (8 s): long enough to see what
+# moves, short enough to follow a compilation whose pieces are framed differently.
+FILL_WINDOW_FRAMES = 32
 
 # Quality 0..1 from the grey-level spread of the content area: std 64 counts as fully textured.
 # Below MIN_QUALITY (std < ~10: black, white, flat colour, a fade) a frame's pHash is noise and never
@@ -43,13 +41,14 @@ MIN_QUALITY = 0.15
 MIN_CONTENT_SHARE = 0.05
 
 
-
 @dataclass(frozen=True)
 class Variant:
-    """One way of looking at a frame: a centre crop (share cut off each side) and/or a mirror image."""
+    """One way of looking at a frame: a centre crop (share cut off each side), a mirror image, and
+    `raw`: the frame with black bars cut but fills and bands left in (in case they were not fills)."""
 
     crop: float = 0.0
     mirrored: bool = False
+    raw: bool = False
 
 
 # pHash moves ~6 bits when the picture is cropped 2.5% more per side, ~10-14 bits at 5% (median / 90th
@@ -59,8 +58,10 @@ class Variant:
 # crop from 0 to 20% per side is within 2.5% of one (query, reference) pairing.
 REFERENCE_VARIANTS = (Variant(), Variant(crop=0.10), Variant(crop=0.20))
 QUERY_ZOOM = 0.0556
-# What the query is matched with: whole and zoomed, each also mirrored.
-MATCH_VARIANTS = (Variant(), Variant(crop=QUERY_ZOOM), Variant(mirrored=True), Variant(crop=QUERY_ZOOM, mirrored=True))
+# What the query is matched with: whole and zoomed, each also mirrored; and the raw frame, for a
+# caption band laid over the picture, which cutting would only make worse.
+MATCH_VARIANTS = (Variant(), Variant(crop=QUERY_ZOOM), Variant(mirrored=True), Variant(crop=QUERY_ZOOM, mirrored=True),
+                  Variant(raw=True), Variant(raw=True, mirrored=True))
 # The query side hashes the reference variants too, so that a checked clip joins the library as it is.
 QUERY_VARIANTS = REFERENCE_VARIANTS + tuple(v for v in MATCH_VARIANTS if v not in REFERENCE_VARIANTS)
 
@@ -73,16 +74,18 @@ ProgressFn = Callable[[str, float | None], None]
 
 def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = False,
                 sample_fps: float = SAMPLE_FPS, progress: ProgressFn | None = None) -> Fingerprint:
-    """Sample frames at `sample_fps`, cut off black bars, score and pHash each frame.
+    """Sample frames at `sample_fps`, cut off bars and fills, score and pHash each frame.
 
-    Each frame is also hashed in the variants of REFERENCE_VARIANTS, or with `query` of
-    QUERY_VARIANTS (which include the mirror image, so a mirrored repost still matches).
+    Each frame is hashed in the variants of REFERENCE_VARIANTS, or with `query` of QUERY_VARIANTS
+    (which include the mirror image, so a mirrored repost still matches).
     """
+    variants = QUERY_VARIANTS if query else REFERENCE_VARIANTS
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
     frames: list[FrameHash] = []
-    boxes: list[ContentBox] = []
+    window: list[tuple[float, np.ndarray]] = []
+    fill = ContentBox()
     step = 1.0 / sample_fps
     stream_fps = cap.get(cv2.CAP_PROP_FPS)
     # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
@@ -92,7 +95,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     try:
         while cap.grab():
             t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if t < last_t:  # some streams report nonsense timestamps; fall back to counting frames
+            if t < last_t:  # some streams report nonsense timestamps; keep time moving forward
                 t = last_t + 1e-3
             last_t = t
             if t + 1e-6 < next_t - half_frame:
@@ -100,14 +103,17 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
             ok, image = cap.retrieve()
             if not ok or image is None:
                 continue
-            frame, box = hash_frame(image, t, variants=QUERY_VARIANTS if query else REFERENCE_VARIANTS)
-            frames.append(frame)
-            if frame.quality >= MIN_QUALITY:
-                boxes.append(box)
+            grey = small_grey(image)
+            if window and (len(window) >= FILL_WINDOW_FRAMES or grey.shape != window[0][1].shape):
+                fill = _hash_window(window, frames, variants, fill)
+                window = []
+            window.append((t, grey))
             while next_t - half_frame <= t + 1e-6:
                 next_t += step
             if progress and duration_s:
                 progress("hash", min(1.0, t / duration_s))
+        if window:
+            _hash_window(window, frames, variants, fill)
     finally:
         cap.release()
 
@@ -116,28 +122,56 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     if duration_s and last_t < TRUNCATION_MIN_SHARE * duration_s - TRUNCATION_TOLERANCE_S:
         raise MediaError(f"truncated video: {path.name} decodes to {last_t:.1f} s of its stated {duration_s:.1f} s;"
                          " download it again")
+    boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
     return Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
                        decoded_duration_s=max(last_t, 0.0))
 
 
-def hash_frame(image: np.ndarray, t: float, *,
-               variants: tuple[Variant, ...] = (Variant(),)) -> tuple[FrameHash, ContentBox]:
-    """Hash one decoded frame: `phash` of the whole content area, `variants[1:]` in FrameHash.variants."""
+def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], variants: tuple[Variant, ...],
+                 previous_fill: ContentBox) -> ContentBox:
+    """Hash a stretch of frames with the fill found in it (a short tail keeps the previous stretch's)."""
+    greys = [g for _, g in window]
+    fill = fill_box(greys) if len(window) >= FILL_WINDOW_FRAMES // 4 else previous_fill
+    out.extend(hash_frame(g, t, variants=variants, fill=fill) for t, g in window)
+    return fill
+
+
+def small_grey(image: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     h, w = grey.shape
     scale = WORK_SIZE / max(h, w)
     if scale < 1.0:
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    box = content_box(grey)
-    gh, gw = grey.shape
-    x0, x1 = round(box.left * gw), round(box.right * gw)
-    y0, y1 = round(box.top * gh), round(box.bottom * gh)
-    content = grey[y0:y1, x0:x1]
+    return grey
+
+
+def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (Variant(),),
+               fill: ContentBox = ContentBox()) -> FrameHash:
+    """Hash one frame: `phash` of its content (inside `fill`, then inside black bars), and
+    `variants[1:]` in FrameHash.variants."""
+    grey = small_grey(image)
+    framed = _cut(grey, fill)
+    bars = content_box(framed)
+    box = _within(fill, bars)
+    content = _cut(grey, box)
     if content.size < MIN_CONTENT_SHARE * grey.size or min(content.shape) < 8:
-        return FrameHash(t=t, phash=0, quality=0.0, variants=(0,) * (len(variants) - 1), box=box), box
+        return FrameHash(t=t, phash=0, quality=0.0, variants=(0,) * (len(variants) - 1), box=box)
+    raw = _cut(grey, content_box(grey)) if any(v.raw for v in variants) else content
     quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
-    hashes = [_phash(_view(content, v)) for v in variants]
-    return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box), box
+    hashes = [_phash(_view(raw if v.raw else content, v)) for v in variants]
+    return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box)
+
+
+def _cut(grey: np.ndarray, box: ContentBox) -> np.ndarray:
+    h, w = grey.shape
+    return grey[round(box.top * h):round(box.bottom * h), round(box.left * w):round(box.right * w)]
+
+
+def _within(outer: ContentBox, inner: ContentBox) -> ContentBox:
+    """`inner` (fractions of `outer`) as fractions of the whole frame."""
+    w, h = outer.right - outer.left, outer.bottom - outer.top
+    return ContentBox(left=outer.left + inner.left * w, top=outer.top + inner.top * h,
+                      right=outer.left + inner.right * w, bottom=outer.top + inner.bottom * h)
 
 
 def _view(content: np.ndarray, variant: Variant) -> np.ndarray:
@@ -145,26 +179,6 @@ def _view(content: np.ndarray, variant: Variant) -> np.ndarray:
     dy, dx = round(h * variant.crop), round(w * variant.crop)
     view = content[dy:h - dy, dx:w - dx] if variant.crop else content
     return view[:, ::-1] if variant.mirrored else view
-
-
-def content_box(grey: np.ndarray) -> ContentBox:
-    """The part of the frame inside flat dark bars (letterbox top/bottom, pillarbox left/right)."""
-    h, w = grey.shape
-    g = grey.astype(np.float32)
-    row_bar = (g.mean(axis=1) <= BAR_MAX_MEAN) & (g.std(axis=1) <= BAR_MAX_STD)
-    col_bar = (g.mean(axis=0) <= BAR_MAX_MEAN) & (g.std(axis=0) <= BAR_MAX_STD)
-    top = _run_length(row_bar, int(h * BAR_MAX_SHARE))
-    bottom = _run_length(row_bar[::-1], int(h * BAR_MAX_SHARE))
-    left = _run_length(col_bar, int(w * BAR_MAX_SHARE))
-    right = _run_length(col_bar[::-1], int(w * BAR_MAX_SHARE))
-    return ContentBox(left=left / w, top=top / h, right=(w - right) / w, bottom=(h - bottom) / h)
-
-
-def _run_length(flags: np.ndarray, limit: int) -> int:
-    """How many leading entries are True, or 0 when the run exceeds `limit` (then it is not a bar)."""
-    not_bar = np.flatnonzero(~flags)
-    run = int(not_bar[0]) if not_bar.size else flags.size
-    return run if run <= limit else 0
 
 
 def _phash(grey: np.ndarray) -> int:

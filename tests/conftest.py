@@ -44,6 +44,15 @@ DERIVED: dict[str, list[str]] = {
                                 "-c:v", "libx264"],
     "bikes_cropped_15pct.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "crop=iw*0.7:ih*0.7,scale=480:-2",
                                 "-c:v", "libx264", "-an"],
+    # A 9:16 repost: the picture across the middle, a blurred copy of it filling the frame.
+    "bikes_vertical_blur.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",
+                                "[0:v]split[a][b];[a]scale=360:640:force_original_aspect_ratio=increase,crop=360:640,"
+                                "boxblur=16[bg];[b]scale=360:-2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2",
+                                "-c:v", "libx264", "-an"],
+    # A caption strip added above the picture (the frame grows), meme style.
+    "bikes_caption_band.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf",
+                               "pad=iw:ih+96:0:96:white,drawbox=x=60:y=30:w=520:h=36:color=black:t=fill",
+                               "-c:v", "libx264", "-an"],
     # Two different clips that open with the same 3-s title card (a still picture), then differ.
     "title_then_bikes.mp4": ["-f", "lavfi", "-i", TITLE_CARD, "-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",
                              "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]",

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from provenance.errors import MediaError
+from provenance.content import content_box
+from provenance.records import ContentBox
 from provenance.frames import (MIN_QUALITY, QUERY_VARIANTS, QUERY_ZOOM, REFERENCE_VARIANTS, SAMPLE_FPS, Variant,
-                               content_box, fingerprint, hash_frame)
+                               fingerprint, hash_frame)
 from provenance.match import FRAME_MATCH_MAX_DISTANCE
 from provenance.probe import probe
 from tests.conftest import SAMPLES
@@ -32,11 +34,11 @@ def hamming(a: int, b: int) -> int:
 def test_flat_frames_never_count_as_evidence(value):
     frame = np.full((360, 640, 3), value, dtype=np.uint8)
     noisy = np.clip(frame.astype(int) + np.random.default_rng(1).integers(-2, 3, frame.shape), 0, 255).astype(np.uint8)
-    assert hash_frame(noisy, 0.0)[0].quality < MIN_QUALITY
+    assert hash_frame(noisy, 0.0).quality < MIN_QUALITY
 
 
 def test_real_frames_count(real_frame):
-    assert hash_frame(real_frame, 0.0)[0].quality >= MIN_QUALITY
+    assert hash_frame(real_frame, 0.0).quality >= MIN_QUALITY
 
 
 def test_letterbox_bars_are_cut_before_hashing(real_frame):
@@ -46,7 +48,7 @@ def test_letterbox_bars_are_cut_before_hashing(real_frame):
     assert box.top == pytest.approx(100 / (h + 200), abs=0.01)
     assert box.bottom == pytest.approx((h + 100) / (h + 200), abs=0.01)
     assert box.left == 0.0 and box.right == 1.0
-    plain, boxed_hash = hash_frame(real_frame, 0.0)[0], hash_frame(boxed, 0.0)[0]
+    plain, boxed_hash = hash_frame(real_frame, 0.0), hash_frame(boxed, 0.0)
     assert hamming(plain.phash, boxed_hash.phash) <= 4
 
 
@@ -54,13 +56,13 @@ def test_pillarbox_bars_are_cut_too(real_frame):
     boxed = cv2.copyMakeBorder(real_frame, 0, 0, 120, 120, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     box = content_box(cv2.cvtColor(boxed, cv2.COLOR_BGR2GRAY))
     assert box.left > 0.1 and box.right < 0.9
-    assert hamming(hash_frame(real_frame, 0.0)[0].phash, hash_frame(boxed, 0.0)[0].phash) <= 4
+    assert hamming(hash_frame(real_frame, 0.0).phash, hash_frame(boxed, 0.0).phash) <= 4
 
 
 def test_query_views_include_the_mirror_image(real_frame):
-    frame = hash_frame(real_frame, 0.0, variants=QUERY_VARIANTS)[0]
+    frame = hash_frame(real_frame, 0.0, variants=QUERY_VARIANTS)
     mirrored = frame.variants[QUERY_VARIANTS.index(Variant(mirrored=True)) - 1]
-    assert mirrored == hash_frame(cv2.flip(real_frame, 1), 0.0)[0].phash
+    assert mirrored == hash_frame(cv2.flip(real_frame, 1), 0.0).phash
     assert hamming(frame.phash, mirrored) > 12  # a flip is not a near-duplicate by itself
 
 
@@ -69,8 +71,8 @@ def test_a_cropped_copy_meets_one_of_the_library_views(real_frame, crop):
     h, w = real_frame.shape[:2]
     dy, dx = round(h * crop), round(w * crop)
     cropped = real_frame[dy:h - dy, dx:w - dx]
-    library = hash_frame(real_frame, 0.0, variants=REFERENCE_VARIANTS)[0]
-    query = hash_frame(cropped, 0.0, variants=QUERY_VARIANTS)[0]
+    library = hash_frame(real_frame, 0.0, variants=REFERENCE_VARIANTS)
+    query = hash_frame(cropped, 0.0, variants=QUERY_VARIANTS)
     stored = (library.phash, *library.variants)
     matched = [query.phash, query.variants[QUERY_VARIANTS.index(Variant(crop=QUERY_ZOOM)) - 1]]
     closest = min(hamming(q, r) for q in matched for r in stored)
@@ -86,6 +88,8 @@ def test_fingerprint_samples_at_a_fixed_rate():
     assert np.allclose(np.diff(times), 1 / SAMPLE_FPS, atol=0.03)
     assert all(len(f.variants) == len(REFERENCE_VARIANTS) - 1 for f in fp.frames)
     assert fp.decoded_duration_s == pytest.approx(10.0, abs=0.1)
+    # Plain footage is not mistaken for footage framed in a fill or band.
+    assert all(f.box == ContentBox() for f in fp.frames)
 
 
 def test_probe_reads_streams_and_tags():

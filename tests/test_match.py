@@ -141,3 +141,14 @@ def test_clips_sharing_only_a_title_card_do_not_match(settings, derived):
     assert result.verdict == "no_match", result.matches
     # The card itself is textured enough to count as a picture: it is the still rule that keeps it out.
     assert result.clip.usable_frames == len(result.clip.fingerprint.frames)
+
+
+@pytest.mark.parametrize("name", ["bikes_vertical_blur.mp4", "bikes_caption_band.mp4"])
+def test_footage_framed_in_a_fill_or_band_matches(settings, derived, name):
+    original = ingest_original(settings)
+    result = check(settings, derived(name))
+    top = result.matches[0]
+    assert top.sha256 == original and result.verdict == "reused"
+    assert top.query_coverage > 0.8
+    (seg,) = top.segments
+    assert abs(seg.reference_start_s - seg.query_start_s) <= 1.0
