@@ -48,8 +48,9 @@ MAX_STILL_LINES = 2
 SEGMENT_GAP_S = 2.0
 # A re-edit or compilation can hold several pieces of one reference: look for this many lines at most.
 MAX_LINES_PER_REFERENCE = 4
-# Query hashes are compared with the library in blocks of this many rows, to bound memory (rows x library bytes).
-QUERY_BLOCK = 32
+# The library is compared with all query hashes in blocks of this many rows: memory stays at
+# (query hashes x block) bytes, about 10 MB for a 28-s query, and numpy's loops stay long.
+LIBRARY_BLOCK = 1 << 14
 
 # Bars: a copy whose bars (top+bottom or left+right) exceed the reference's by this share of the frame
 # is reported as letterboxed / pillarboxed. Below that it is encoder edge noise.
@@ -139,12 +140,12 @@ def candidate_pairs(query_hashes: np.ndarray, library_hashes: np.ndarray,
     flat = query_hashes.reshape(-1)
     n_cols = query_hashes.shape[1]
     qs, rs, ds = [], [], []
-    for start in range(0, flat.size, QUERY_BLOCK):
-        block = flat[start:start + QUERY_BLOCK]
-        dist = np.bitwise_count(block[:, None] ^ library_hashes[None, :])
+    for start in range(0, library_hashes.size, LIBRARY_BLOCK):
+        block = library_hashes[start:start + LIBRARY_BLOCK]
+        dist = np.bitwise_count(flat[:, None] ^ block[None, :])
         q, r = np.nonzero(dist <= max_distance)
-        qs.append(q + start)
-        rs.append(r)
+        qs.append(q)
+        rs.append(r + start)
         ds.append(dist[q, r])
     flat_q = np.concatenate(qs).astype(np.int64)
     r = np.concatenate(rs).astype(np.int64)
