@@ -174,3 +174,4 @@ class MatchSegment(Base):
     query_end_s: Mapped[float] = mapped_column(Float)
     reference_start_s: Mapped[float] = mapped_column(Float)
     reference_end_s: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float)  # reference seconds per query second

@@ -28,8 +28,9 @@ UNRELATED_DISTANCE = 32.0
 
 # At least this many sampled frames (1 s at 4 fps) must agree on one alignment line.
 MIN_MATCHED_FRAMES = 4
-# Speeds tried, reference seconds per query second: reposts are sped up or slowed down by up to 25%.
-SPEEDS = tuple(round(1.0 + k * 0.025, 3) for k in range(-8, 11))  # 0.8 .. 1.25
+# Speeds tried, reference seconds per query second: reposts are sped up or slowed down by up to 25%,
+# and edits use slow motion (the Big Buck Bunny trailer has a piece at 0.5x) and double speed.
+SPEEDS = tuple(round(1.0 + k * 0.025, 3) for k in range(-20, 41))  # 0.5 .. 2.0
 # Offsets are voted into bins of this width: two sampling periods at 4 fps, wide enough for the
 # sampling phase (up to 1/8 s) and a speed step's drift over 10 s (0.0125 x 10 s).
 OFFSET_BIN_S = 0.5
@@ -46,8 +47,9 @@ STILL_MAX_DISTANCE = 4
 MAX_STILL_LINES = 2
 # A break of more than this in the matched query frames starts a new segment.
 SEGMENT_GAP_S = 2.0
-# A re-edit or compilation can hold several pieces of one reference: look for this many lines at most.
-MAX_LINES_PER_REFERENCE = 4
+# A re-edit or compilation can hold several pieces of one reference: look for this many lines at most
+# (the Big Buck Bunny trailer holds 6 pieces of the film).
+MAX_LINES_PER_REFERENCE = 8
 # The library is compared with all query hashes in blocks of this many rows: memory stays at
 # (query hashes x block) bytes, about 10 MB for a 28-s query, and numpy's loops stay long.
 LIBRARY_BLOCK = 1 << 14
@@ -314,7 +316,8 @@ def _segments(line: _Line, step: float, query_duration: float, ref_duration: flo
         r0 = max(0.0, line.speed * q0 + line.offset)
         r1 = min(ref_duration, line.speed * q1 + line.offset)
         out.append(Segment(query_start_s=round(q0, 3), query_end_s=round(q1, 3),
-                           reference_start_s=round(r0, 3), reference_end_s=round(max(r0, r1), 3)))
+                           reference_start_s=round(r0, 3), reference_end_s=round(max(r0, r1), 3),
+                           speed=round(line.speed, 3)))
     return out
 
 

@@ -104,6 +104,7 @@ class Segment:
     query_end_s: float
     reference_start_s: float
     reference_end_s: float
+    speed: float = 1.0  # reference seconds per query second in this segment
 
 
 @dataclass(frozen=True)

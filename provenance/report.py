@@ -87,7 +87,8 @@ def _match(m: Match) -> dict[str, Any]:
             "matched_frames": m.matched_frames, "offset_s": m.offset_s, "speed": m.speed,
             "sightings": [_sighting(s) for s in m.sightings],
             "segments": [{"query_start_s": s.query_start_s, "query_end_s": s.query_end_s,
-                          "reference_start_s": s.reference_start_s, "reference_end_s": s.reference_end_s}
+                          "reference_start_s": s.reference_start_s, "reference_end_s": s.reference_end_s,
+                          "speed": s.speed}
                          for s in m.segments]}
 
 
@@ -125,8 +126,9 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
         lines.append(f"  match {n}     clip {m.sha256[:12]}  similarity {m.similarity:.2f}, "
                      f"{m.query_coverage:.0%} of this clip, {m.reference_coverage:.0%} of that clip{transforms}")
         for seg in m.segments:
+            speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > 0.03 else ""
             lines.append(f"              {seg.query_start_s:.1f}-{seg.query_end_s:.1f} s here = "
-                         f"{seg.reference_start_s:.1f}-{seg.reference_end_s:.1f} s there")
+                         f"{seg.reference_start_s:.1f}-{seg.reference_end_s:.1f} s there{speed}")
         for s in m.sightings[:3]:
             lines.append(f"              seen {_where(s.url, s.posted_at, s.uploader, s.observed_at)}")
         if len(m.sightings) > 3:

@@ -34,6 +34,8 @@ DERIVED: dict[str, list[str]] = {
                                    "-an"],
     "bikes_speed_1.2x.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "setpts=PTS/1.2", "-r", "25",
                              "-c:v", "libx264", "-an"],
+    "bikes_first_4s_slowmo_0.5x.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-t", "4", "-vf", "setpts=2*PTS", "-r", "25",
+                                       "-c:v", "libx264", "-an"],
     # Two different clips that both open with 2 s of black.
     "black_then_bikes.mp4": ["-f", "lavfi", "-i", "color=black:s=640x272:d=2:r=25", "-i", str(SAMPLES / "bikes.mp4"),
                              "-filter_complex", "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]",

@@ -73,6 +73,15 @@ def test_sped_up_copy_matches_with_its_speed(settings, derived):
     assert abs(top.speed - 1.2) < 0.03
 
 
+def test_slow_motion_piece_is_placed_with_its_speed(settings, derived):
+    ingest_original(settings)
+    top = check(settings, derived("bikes_first_4s_slowmo_0.5x.mp4")).matches[0]
+    (seg,) = top.segments
+    assert abs(seg.speed - 0.5) < 0.03 and "speed_changed" in top.transforms
+    assert abs(seg.reference_start_s - 0.5 * seg.query_start_s) <= 1.0
+    assert abs(seg.reference_end_s - 0.5 * seg.query_end_s) <= 1.0
+
+
 def test_distorted_carphone_matches_pristine(settings):
     original = ingest_original(settings, "carphone_pristine.mp4")
     result = check(settings, SAMPLES / "carphone_distorted.mp4")

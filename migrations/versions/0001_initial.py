@@ -141,6 +141,7 @@ def upgrade() -> None:
         sa.Column("query_end_s", sa.Float(), nullable=False),
         sa.Column("reference_start_s", sa.Float(), nullable=False),
         sa.Column("reference_end_s", sa.Float(), nullable=False),
+        sa.Column("speed", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
             ["match_id"],
             ["matches.id"],
