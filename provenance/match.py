@@ -47,6 +47,11 @@ STILL_MAX_DISTANCE = 4
 MAX_STILL_LINES = 2
 # A break of more than this in the matched query frames starts a new segment.
 SEGMENT_GAP_S = 2.0
+# Beyond the common retiming range a line must show frames this similar on average: wrong lines at
+# ~0.5x between different shots of one Big Buck Bunny scene reached 0.72-0.754, the trailer's true 0.5x
+# sepia piece 0.824 (bench/robustness.py, 2026-11-25). The margin is thin on both sides; see bench/README.md.
+COMMON_SPEEDS = (0.8, 1.25)
+FAR_SPEED_MIN_SIMILARITY = 0.80
 # A re-edit or compilation can hold several pieces of one reference: look for this many lines at most
 # (the Big Buck Bunny trailer holds 6 pieces of the film).
 MAX_LINES_PER_REFERENCE = 8
@@ -200,7 +205,7 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         if line is None:
             break
         remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
-        if _distinct_pictures(line.pairs.query_hash) >= MIN_DISTINCT_FRAMES:
+        if _distinct_pictures(line.pairs.query_hash) >= MIN_DISTINCT_FRAMES and _strong_enough(line):
             lines.append(line)
         if len(lines) == MAX_LINES_PER_REFERENCE or remaining.sum() < MIN_MATCHED_FRAMES:
             break
@@ -226,6 +231,14 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         offset_s=round(float((main.speed - 1.0) * main.query_t[0] + main.offset), 3),
         speed=round(main.speed, 3),
     )
+
+
+def _strong_enough(line: _Line) -> bool:
+    """Reposts are retimed by 0.8-1.25x; a line at a speed beyond that (slow motion, double speed) is
+    one of many more hypotheses, so it needs closer frames to be believed."""
+    if COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]:
+        return True
+    return 1.0 - float(line.pairs.dist.mean()) / UNRELATED_DISTANCE >= FAR_SPEED_MIN_SIMILARITY
 
 
 def _concat(parts: list[_Pairs]) -> _Pairs:
