@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Set-up for the benchmarks in bench/. Nothing here is a runtime dependency of provenance.
+#
+#   VENV=/path/to/venv bash bench/setup.sh            # every step
+#   VENV=/path/to/venv bash bench/setup.sh install_vpdq   # only the named step(s)
+#   VENV=/path/to/venv bash bench/setup.sh fetch_data     # steps, in order: fetch_data, install_vpdq
+#
+# VENV defaults to ./.venv (relative to the repository root). Each step is a function in its
+# own marked section, run at the end of that section as `if want NAME; then NAME; fi` (an
+# `if`, not `&&`, so that `set -e` still applies inside the step), so a step added below runs
+# with the others or on its own.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV="${VENV:-./.venv}"
+STEPS=("$@")
+
+want() {  # true when no step was named on the command line, or when $1 was
+    [[ ${#STEPS[@]} -eq 0 ]] && return 0
+    local s
+    for s in "${STEPS[@]}"; do [[ "$s" == "$1" ]] && return 0; done
+    return 1
+}
+
+# ============================================================================== fetch_data
+# The real footage of bench/robustness.py, from the PyPI sdist of moviepy 2.2.1 (its docs ship
+# the full Big Buck Bunny film and a trailer cut from it with moviepy). Fetched with
+# `pip download`, checked against the sha256s below, extracted into bench/data/ (gitignored,
+# never committed). See bench/README.md, "Robustness".
+MOVIEPY_SDIST="moviepy==2.2.1"
+MOVIEPY_TARBALL="moviepy-2.2.1.tar.gz"
+MOVIEPY_TARBALL_SHA256="c80cb56815ece94e5e3e2d361aa40070eeb30a09d23a24c4e684d03e16deacb1"
+MOVIEPY_MEDIA="moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes"
+DATA_DIR="bench/data"
+# file in bench/data -> sha256
+DATA_SHA256=(
+    "bbb.mp4 475fbbf34c4c367998f80c29ea03b15a743941179b12da3373fc6706e68621d0"
+    "trailer_bbb.mp4 ce0d2ba68822a89ae65ee41b53be9de621771130c2aa1d0ff02d935df75b59ae"
+    "trailer.py cf8530914a51b04cebe39e98b84371127008cc032557efe34850afd39e76b07d"
+    "font/font.ttf da4d29043de90af40a2f91d2e7da58526afed6e1327a6c21db728b6178b81c8d"
+    "logo_moviepy.png ba943fe63e401f5ba9f6c8280b22c8bfe351e08554cedb2e6e96c8d2c9c9732e"
+)
+
+_data_ok() {  # every file present with its sha256
+    local entry name sum
+    for entry in "${DATA_SHA256[@]}"; do
+        name="${entry%% *}"; sum="${entry##* }"
+        [[ -f "${DATA_DIR}/${name}" ]] || return 1
+        [[ "$(sha256sum "${DATA_DIR}/${name}" | cut -d' ' -f1)" == "$sum" ]] || return 1
+    done
+}
+
+fetch_data() {
+    echo "== fetch_data: ${MOVIEPY_SDIST} sdist -> ${DATA_DIR}/"
+    if _data_ok; then
+        echo "   already there, sha256s match"
+        return 0
+    fi
+    local py="${VENV}/bin/python"
+    [[ -x "$py" ]] || py="$(command -v python3)"
+    local tmp
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/moviepy-sdist.XXXXXX")"
+    # --no-binary :all: so that pip takes the sdist (the wheel has no docs); --no-deps: nothing else.
+    "$py" -m pip download --quiet --no-deps --no-binary :all: "${MOVIEPY_SDIST}" -d "$tmp"
+    if [[ "$(sha256sum "$tmp/${MOVIEPY_TARBALL}" | cut -d' ' -f1)" != "${MOVIEPY_TARBALL_SHA256}" ]]; then
+        echo "fetch_data: ${MOVIEPY_TARBALL} does not have the expected sha256 ${MOVIEPY_TARBALL_SHA256}" >&2
+        return 1
+    fi
+    tar -xzf "$tmp/${MOVIEPY_TARBALL}" -C "$tmp" "${MOVIEPY_MEDIA}/trailer_bbb.mp4" "${MOVIEPY_MEDIA}/moviepy_10_minutes.zip"
+    mkdir -p "${DATA_DIR}/font"
+    cp "$tmp/${MOVIEPY_MEDIA}/trailer_bbb.mp4" "${DATA_DIR}/"
+    # The zip holds the film, the script that cut the trailer, the font and logos it used.
+    "$py" - "$tmp/${MOVIEPY_MEDIA}/moviepy_10_minutes.zip" "${DATA_DIR}" <<'PY'
+import shutil, sys, zipfile
+from pathlib import Path
+zip_path, out = sys.argv[1], Path(sys.argv[2])
+wanted = {"moviepy_10_minutes/resources/bbb.mp4": "bbb.mp4", "moviepy_10_minutes/trailer.py": "trailer.py",
+          "moviepy_10_minutes/resources/font/font.ttf": "font/font.ttf",
+          "moviepy_10_minutes/resources/font/OFL.txt": "font/OFL.txt",
+          "moviepy_10_minutes/resources/logo_moviepy.png": "logo_moviepy.png"}
+with zipfile.ZipFile(zip_path) as z:
+    for member, name in wanted.items():
+        with z.open(member) as src, open(out / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+PY
+    rm -rf "$tmp"
+    if ! _data_ok; then
+        echo "fetch_data: the extracted files do not match the expected sha256s:" >&2
+        (cd "${DATA_DIR}" && sha256sum bbb.mp4 trailer_bbb.mp4 trailer.py font/font.ttf logo_moviepy.png) >&2
+        return 1
+    fi
+    echo "   bbb.mp4 (596 s film), trailer_bbb.mp4, trailer.py, font/, logo_moviepy.png: sha256s match"
+}
+
+if want fetch_data; then fetch_data; fi
+# ========================================================================== end fetch_data
+
+# ============================================================================ install_vpdq
+# Meta's vPDQ (PyPI `vpdq`, a Cython binding of the C++ reference implementation), the
+# baseline of bench/robustness.py via bench/vpdq_baseline.py. PyPI has only an sdist, so it
+# compiles: CMake + pkg-config find the seven FFmpeg libav* libraries (Meta's
+# vpdq/apt-requirements.txt; libavdevice, libavfilter and libswresample are required too,
+# not only the four codec/format/util/swscale ones), plus a C++ compiler and Python headers.
+# Checked on Debian 12 (FFmpeg 5.1), Python 3.11: vpdq 0.2.5 builds in about 20 s.
+VPDQ_VERSION="${VPDQ_VERSION:-0.2.5}"
+VPDQ_APT_PACKAGES=(
+    pkg-config cmake g++
+    libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+    libavdevice-dev libavfilter-dev libswresample-dev
+)
+
+install_vpdq() {
+    echo "== install_vpdq: vpdq==${VPDQ_VERSION} into ${VENV}"
+    local missing=() p
+    if command -v dpkg-query >/dev/null 2>&1; then
+        for p in "${VPDQ_APT_PACKAGES[@]}"; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+                || missing+=("$p")
+        done
+    fi
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        if [[ $(id -u) -eq 0 ]]; then
+            echo "   apt-get install ${missing[*]}"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        else
+            echo "   missing Debian packages (not root, not installing them):" >&2
+            echo "     sudo apt-get install -y ${missing[*]}" >&2
+        fi
+    fi
+
+    if [[ ! -x "${VENV}/bin/python" ]]; then
+        echo "   ${VENV} has no Python; creating it (install provenance into it too: ${VENV}/bin/pip install -e .)"
+        python3 -m venv "${VENV}"
+    fi
+    local py="${VENV}/bin/python"
+    if "$py" -c "import sys, vpdq; from importlib.metadata import version; sys.exit(version('vpdq') != '${VPDQ_VERSION}')" 2>/dev/null; then
+        echo "   vpdq ${VPDQ_VERSION} already installed"
+        return 0
+    fi
+    local log
+    log="$(mktemp "${TMPDIR:-/tmp}/vpdq-pip.XXXXXX.log")"
+    if ! "$py" -m pip install "vpdq==${VPDQ_VERSION}" >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "install_vpdq: pip install vpdq==${VPDQ_VERSION} failed (full log: $log)" >&2
+        return 1
+    fi
+    rm -f "$log"
+    "$py" -c "import vpdq; from importlib.metadata import version; print('   vpdq', version('vpdq'), 'imports')"
+}
+
+if want install_vpdq; then install_vpdq; fi
+# ======================================================================== end install_vpdq
