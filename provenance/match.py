@@ -132,9 +132,9 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
             match = _align(query, clip, _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
                                                query.hashes[qi[sel], 0], implied_crop[sel]),
                            mirrored=mirrored, same_file=clip.sha256 == query_sha256)
-            if match and (clip.clip_id not in best or _strength(match) > _strength(best[clip.clip_id])):
+            if match and (clip.clip_id not in best or strength(match) > strength(best[clip.clip_id])):
                 best[clip.clip_id] = match
-    return sorted(best.values(), key=_strength, reverse=True)
+    return sorted(best.values(), key=strength, reverse=True)
 
 
 def candidate_pairs(query_hashes: np.ndarray, library_hashes: np.ndarray,
@@ -356,7 +356,8 @@ def _transforms(query: QueryFrames, clip: ReferenceClip, matched: _Pairs, speed:
     return tuple(found)
 
 
-def _strength(match: Match) -> float:
+def strength(match: Match) -> float:
+    """How much evidence a match holds: matched frames weighted by their similarity (the sort order)."""
     return match.matched_frames * match.similarity
 
 
