@@ -73,6 +73,7 @@ TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_MIN_SHARE = 0.8
 
 ProgressFn = Callable[[str, float | None], None]
+FULL_FRAME = ContentBox()
 
 
 def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = False,
@@ -88,7 +89,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
     frames: list[FrameHash] = []
     window: list[tuple[float, np.ndarray]] = []
-    fill = ContentBox()
+    fill = FULL_FRAME
     step = 1.0 / sample_fps
     stream_fps = cap.get(cv2.CAP_PROP_FPS)
     # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
@@ -149,7 +150,7 @@ def small_grey(image: np.ndarray) -> np.ndarray:
 
 
 def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (Variant(),),
-               fill: ContentBox = ContentBox()) -> FrameHash:
+               fill: ContentBox = FULL_FRAME) -> FrameHash:
     """Hash one frame: `phash` of its content (inside `fill`, then inside black bars), and
     `variants[1:]` in FrameHash.variants."""
     grey = small_grey(image)

@@ -126,7 +126,7 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
         clip_sorted = clip_of_pair[order]
         starts = np.flatnonzero(np.r_[True, clip_sorted[1:] != clip_sorted[:-1]])
         ends = np.r_[starts[1:], clip_sorted.size]
-        for s, e in zip(starts, ends):
+        for s, e in zip(starts, ends, strict=True):
             sel = order[s:e]
             clip = library.clips[int(clip_sorted[s])]
             match = _align(query, clip, _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
