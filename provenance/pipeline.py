@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
 from .fetch import fetch
-from .frames import MIN_QUALITY, SAMPLE_FPS, fingerprint
-from .match import (FRAME_MATCH_MAX_DISTANCE, MIN_MATCHED_FRAMES, find_matches, query_frames)
+from . import match
+from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
+from .match import find_matches, query_frames
 from .probe import probe
 from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, Sighting
 from .settings import Settings
@@ -82,8 +83,12 @@ class IngestResult:
 
 def matcher_params() -> dict[str, object]:
     """The settings a check ran with, kept beside it so that a result can be explained later."""
-    return {"sample_fps": SAMPLE_FPS, "hash": "phash64 (imagehash)", "min_quality": MIN_QUALITY,
-            "frame_match_max_distance": FRAME_MATCH_MAX_DISTANCE, "min_matched_frames": MIN_MATCHED_FRAMES}
+    return {"sample_fps": SAMPLE_FPS, "hash": "phash64 (imagehash, 32x32 OpenCV area shrink)",
+            "min_quality": MIN_QUALITY, "frame_match_max_distance": match.FRAME_MATCH_MAX_DISTANCE,
+            "min_matched_frames": match.MIN_MATCHED_FRAMES, "min_distinct_frames": match.MIN_DISTINCT_FRAMES,
+            "speeds": [match.SPEEDS[0], match.SPEEDS[-1]], "far_speed_min_similarity": match.FAR_SPEED_MIN_SIMILARITY,
+            "reference_views": [asdict(v) for v in REFERENCE_VARIANTS],
+            "query_views": [asdict(v) for v in MATCH_VARIANTS]}
 
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
