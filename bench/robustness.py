@@ -577,7 +577,7 @@ def table(outcomes: list[Outcome], fams: list[str], vp: Vpdq, threshold: float, 
         if "error" in million:
             rows.append(["1M-hash library", "1", million["error"][:60], "", "", "", "-", "-"])
         else:
-            rows.append([f"1M hashes (random filler), 10-s query", "1",
+            rows.append(["1M hashes (random filler), 10-s query", "1",
                          "top right" if million.get("ours_ok") else f"miss (top {million.get('ours_top')})", "",
                          ("top right" if million.get("vpdq_ok") else f"miss (top {million.get('vpdq_top')}, "
                           f"{million.get('vpdq_top_pct', 0):g}% < 80%)")

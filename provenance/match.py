@@ -90,11 +90,12 @@ def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames
     hashes = np.array([(f.phash, *f.variants) for f in usable], dtype=np.uint64).reshape(len(usable), -1)
     if hashes.shape[1] != len(QUERY_VARIANTS):
         raise ValueError("query fingerprint lacks the query variants; make it with fingerprint(query=True)")
+    bars = np.array([_bars(f.box or fingerprint.content_box) for f in usable], dtype=np.float64).reshape(-1, 2)
     return QueryFrames(
         times=np.array([f.t for f in usable], dtype=np.float64),
         hashes=hashes[:, _MATCH_COLUMNS],
-        letterbox=np.array([_bars(f.box or fingerprint.content_box)[0] for f in usable], dtype=np.float64),
-        pillarbox=np.array([_bars(f.box or fingerprint.content_box)[1] for f in usable], dtype=np.float64),
+        letterbox=bars[:, 0],
+        pillarbox=bars[:, 1],
         duration_s=max(fingerprint.decoded_duration_s, 1.0 / fingerprint.sample_fps),
         step_s=1.0 / fingerprint.sample_fps,
     )

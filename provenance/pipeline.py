@@ -142,9 +142,9 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at, matches)
         check_id = None
         if record:
-            clip_id = (repository.find_clip_id(clip.media.sha256, session=session)
-                       or repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
-                                              observed_at=observed_at, min_quality=MIN_QUALITY))
+            # add_clip stores a clip once per SHA-256 and returns its id either way.
+            clip_id = repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                          observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id = repository.add_sighting(clip_id, post, source="check", observed_at=observed_at,
                                                   session=session)
             check_id = repository.add_check(
