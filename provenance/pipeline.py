@@ -104,8 +104,7 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
            progress: ProgressFn | None = None) -> IngestResult:
     """Add a clip to the library as known footage, with the post it was seen in."""
-    engine = connect(settings.db_url)
-    ensure_schema(engine)
+    engine = open_library(settings)
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
     with session_scope(engine) as session:
@@ -116,21 +115,42 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=existing is None)
 
 
+def open_library(settings: Settings) -> Engine:
+    """The library's engine, with its schema checked (created when the database is empty)."""
+    engine = connect(settings.db_url)
+    ensure_schema(engine)
+    return engine
+
+
+def load_library(engine: Engine) -> ReferenceFrames:
+    """Every usable frame hash in the library, ready for the matcher."""
+    with session_scope(engine) as session:
+        return repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
+
+
 def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
           record: bool = True, progress: ProgressFn | None = None) -> CheckResult:
     """Compare a clip with all known footage; with `record`, add it and this check to the library."""
-    engine = connect(settings.db_url)
-    ensure_schema(engine)
+    engine = open_library(settings)
     # The library loads while the clip downloads and decodes: on a large library that is most of
     # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        library_loading = pool.submit(_load_library, engine)
+        library_loading = pool.submit(load_library, engine)
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
         library = library_loading.result()
-    observed_at = _now()
     if progress:
         progress("match", None)
+    return check_analysed(clip, post, engine=engine, library=library, record=record)
+
+
+def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: ReferenceFrames,
+                   record: bool = True) -> CheckResult:
+    """Match an analysed clip (from `analyse(..., query=True)`) against `library` and record the check.
+
+    The match step of `check`, on its own so that a caller analysing many clips (an audit) can
+    overlap downloads with matching."""
+    observed_at = _now()
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
         matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
@@ -155,11 +175,6 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                 tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches])
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=matcher_params())
-
-
-def _load_library(engine: Engine) -> ReferenceFrames:
-    with session_scope(engine) as session:
-        return repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
 
 
 def _now() -> datetime:
