@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from provenance import records
+from provenance import records, stored
 from provenance.frames import REFERENCE_VARIANTS
 from provenance.db import models as orm
 
@@ -298,3 +298,99 @@ def row_counts(*, session: Session) -> dict[str, int]:
         table.name: session.scalar(select(func.count()).select_from(table)) or 0
         for table in orm.Base.metadata.sorted_tables
     }
+
+
+# --- reports: one past check with everything it showed ------------------------------------------
+
+# Reference frames are loaded this far around the matched segments, so the frame nearest any
+# evidence time is among them (frames are sampled every 1/4 s).
+_REPORT_FRAME_MARGIN_S = 1.0
+
+
+def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCheck | None:
+    """A check with its clip, post, first seen, matches (segments, the reference clips' sightings as
+    the check saw them, their frames around the matched segments) and the clip's frames; None if
+    there is no such check."""
+    check = session.get(orm.Check, check_id)
+    if check is None:
+        return None
+    clip = _stored_clip(session.get_one(orm.Clip, check.clip_id), session=session)
+    sighting = _stored_sighting(check.sighting_id, session=session)
+    first_seen_sha = clip_sha256(check.first_seen_clip_id, session=session) if check.first_seen_clip_id else None
+    matches = []
+    rows = session.scalars(select(orm.Match).where(orm.Match.check_id == check.id).order_by(orm.Match.rank)).all()
+    for m in rows:
+        segments = tuple(
+            records.Segment(query_start_s=s.query_start_s, query_end_s=s.query_end_s,
+                            reference_start_s=s.reference_start_s, reference_end_s=s.reference_end_s, speed=s.speed)
+            for s in session.scalars(select(orm.MatchSegment).where(orm.MatchSegment.match_id == m.id)
+                                     .order_by(orm.MatchSegment.query_start_s, orm.MatchSegment.id))
+        )
+        lo = min((s.reference_start_s for s in segments), default=0.0) - _REPORT_FRAME_MARGIN_S
+        hi = max((s.reference_end_s for s in segments), default=0.0) + _REPORT_FRAME_MARGIN_S
+        matches.append(stored.StoredMatch(
+            rank=m.rank,
+            reference=_stored_clip(session.get_one(orm.Clip, m.reference_clip_id), session=session),
+            similarity=m.similarity, query_coverage=m.query_coverage, reference_coverage=m.reference_coverage,
+            transforms=tuple(t for t in m.transforms.split(",") if t), matched_frames=m.matched_frames,
+            offset_s=m.offset_s, speed=m.speed, segments=segments,
+            sightings=_sightings_before(m.reference_clip_id, check, session=session),
+            frames=_stored_frames(m.reference_clip_id, session=session, t_min=lo, t_max=hi),
+        ))
+    first_seen_sighting = (sighting if check.first_seen_sighting_id == check.sighting_id
+                           else _stored_sighting(check.first_seen_sighting_id, session=session))
+    return stored.StoredCheck(
+        check_id=check.id, created_at=check.created_at, verdict=check.verdict, clip=clip, sighting=sighting,
+        first_seen_sha256=first_seen_sha, first_seen_sighting=first_seen_sighting, first_seen_at=check.first_seen_at,
+        params=dict(check.params or {}), tool_version=check.tool_version, matches=tuple(matches),
+        frames=_stored_frames(check.clip_id, session=session),
+        library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
+    )
+
+
+def _stored_clip(c: orm.Clip, *, session: Session) -> stored.StoredClip:
+    sampled = session.scalar(select(func.count()).select_from(orm.Frame)
+                             .where(orm.Frame.clip_id == c.id, orm.Frame.variant == 0)) or 0
+    return stored.StoredClip(
+        clip_id=c.id, sha256=c.sha256, size_bytes=c.size_bytes, evidence_path=c.evidence_path, container=c.container,
+        duration_s=c.duration_s, width=c.width, height=c.height, fps=c.fps, video_codec=c.video_codec,
+        has_audio=c.has_audio, probe=dict(c.probe or {}), sample_fps=c.sample_fps,
+        content_box=records.ContentBox(c.content_left, c.content_top, c.content_right, c.content_bottom),
+        sampled_frames=sampled, usable_frames=c.usable_frames, first_observed_at=c.first_observed_at)
+
+
+def _stored_sighting(sighting_id: int | None, *, session: Session) -> stored.StoredSighting | None:
+    if sighting_id is None:
+        return None
+    row = session.execute(select(orm.Sighting, orm.Clip.sha256).join(orm.Clip, orm.Clip.id == orm.Sighting.clip_id)
+                          .where(orm.Sighting.id == sighting_id)).first()
+    return None if row is None else _sighting_record(*row)
+
+
+def _sighting_record(s: orm.Sighting, sha256: str) -> stored.StoredSighting:
+    return stored.StoredSighting(
+        sighting_id=s.id, clip_sha256=sha256, source=s.source, url=s.url, platform=s.platform, post_id=s.post_id,
+        uploader=s.uploader, uploader_id=s.uploader_id, posted_at=s.posted_at, observed_at=s.observed_at,
+        title=s.title, description=s.description, post_created_at=s.post_created_at,
+        media_created_at=s.media_created_at, info=s.info)
+
+
+def _sightings_before(clip_id: int, check: orm.Check, *, session: Session) -> tuple[stored.StoredSighting, ...]:
+    """A clip's sightings that existed when `check` ran, in the check's order (see sightings_for)."""
+    stmt = (select(orm.Sighting, orm.Clip.sha256).join(orm.Clip, orm.Clip.id == orm.Sighting.clip_id)
+            .where(orm.Sighting.clip_id == clip_id, orm.Sighting.observed_at < check.created_at)
+            .order_by(orm.Sighting.id))
+    out = [_sighting_record(s, sha) for s, sha in session.execute(stmt) if s.id != check.sighting_id]
+    out.sort(key=lambda s: s.posted_at or s.observed_at)  # stable: ties keep insertion order
+    return tuple(out)
+
+
+def _stored_frames(clip_id: int, *, session: Session, t_min: float | None = None,
+                   t_max: float | None = None) -> tuple[stored.StoredFrame, ...]:
+    stmt = select(orm.Frame.t, orm.Frame.variant, orm.Frame.phash, orm.Frame.quality).where(orm.Frame.clip_id == clip_id)
+    if t_min is not None:
+        stmt = stmt.where(orm.Frame.t >= t_min)
+    if t_max is not None:
+        stmt = stmt.where(orm.Frame.t <= t_max)
+    return tuple(stored.StoredFrame(t=t, variant=v, phash=to_unsigned64(h), quality=q)
+                 for t, v, h, q in session.execute(stmt.order_by(orm.Frame.t, orm.Frame.variant)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, pipeline, report
+from . import __version__, pipeline, report, reporting
 from .db import upgrade as db_upgrade
 from .errors import InputError, ProvenanceError
 from .settings import ENV_DB, Settings
@@ -95,22 +95,33 @@ def cli() -> None:
 @posted_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema_version 1).")
 @click.option("--no-record", is_flag=True, help="Do not add this clip and check to the library.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write a report of this check to FILE (format from its name: .html, .json, .md).")
+@click.option("--report-format", type=click.Choice(reporting.FORMATS),
+              help="The --report format, when the file name does not say.")
 @cookies_option
 @db_option
 @quiet_option
 def check(target: str, post_url: str | None, posted_at: str | None, as_json: bool, no_record: bool,
-          cookies: Path | None, db_url: str | None, quiet: bool) -> None:
+          report_path: Path | None, report_format: str | None, cookies: Path | None, db_url: str | None,
+          quiet: bool) -> None:
     """Check a video URL or file against all known footage.
 
     Prints a verdict: no_match, reused (seen before this post) or earliest_known, with the matching
     clips, where each match sits in time, and where they were seen. Exits 0 whatever the verdict.
+    With --report, also writes the full report (HTML with the evidence frames, JSON or Markdown).
 
     Example:
 
     \b
         provenance check https://x.com/someone/status/1849... --cookies cookies.txt
         provenance check ./clip.mp4 --posted-at 2024-10-19T08:00:00Z --json
+        provenance check ./clip.mp4 --report report.html
     """
+    if report_path is not None:
+        if no_record:
+            raise InputError("--report needs the check recorded (reports are built from the library); drop --no-record")
+        reporting.format_for(report_path, report_format)  # a bad name fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies)
     progress = Progress(quiet)
     try:
@@ -119,6 +130,40 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
     finally:
         progress.done()
     click.echo(report.check_to_json(result) if as_json else report.check_summary(result))
+    if report_path is not None and result.check_id is not None:
+        reporting.write_check_report(result.check_id, report_path, settings=settings, fmt=report_format)
+        if not as_json:
+            click.echo(f"  report      {report_path}")
+
+
+@cli.command("report")
+@click.argument("check_id", metavar="ID", type=click.IntRange(min=1))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the report to FILE (format from its name: .html, .json, .md) instead of printing it.")
+@click.option("--format", "fmt", type=click.Choice(reporting.FORMATS),
+              help="html (one self-contained page with the evidence frames), json (schema: "
+                   "provenance/schemas/report.v1.schema.json) or md [default: from FILE's name; md when printing].")
+@db_option
+def report_command(check_id: int, output: Path | None, fmt: str | None, db_url: str | None) -> None:
+    """Make the report of a recorded check, by its id ("recorded as check N").
+
+    The report is built from the library, so an old check reports as it was checked: the answer,
+    first seen and how its time is known, the evidence frames side by side, the timeline of
+    sightings, the clip's facts and red flags, and what is needed to reproduce it.
+
+    Example:
+
+    \b
+        provenance report 42 -o report.html
+        provenance report 42 --format json -o report.json
+        provenance report 42 --format md
+    """
+    settings = Settings.resolve(db_url=db_url)
+    if output is None:
+        click.echo(reporting.render_check(check_id, settings=settings, fmt=reporting.format_for(None, fmt)), nl=False)
+    else:
+        written = reporting.write_check_report(check_id, output, settings=settings, fmt=fmt)
+        click.echo(f"{written} report of check {check_id} written to {output}", err=True)
 
 
 @cli.command()

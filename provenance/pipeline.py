@@ -151,6 +151,9 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching."""
     observed_at = _now()
+    # The library's size goes with the settings: "no match in a library of N clips" is only
+    # meaningful with the N the check actually searched (reports are built from the stored check).
+    params = {**matcher_params(), "library_clips": len(library.clips)}
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
         matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
@@ -171,10 +174,10 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
                 session=session, clip_id=clip_id, sighting_id=sighting_id, created_at=observed_at, verdict=verdict,
                 first_seen_clip_id=clip_ids.get(first_seen.sha256) if not first_seen.is_this_post else clip_id,
                 first_seen_sighting_id=first_seen_sighting if not first_seen.is_this_post else sighting_id,
-                first_seen_at=first_seen.posted_at or first_seen.observed_at, params=matcher_params(),
+                first_seen_at=first_seen.posted_at or first_seen.observed_at, params=params,
                 tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches])
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
-                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=matcher_params())
+                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=params)
 
 
 def _now() -> datetime:
@@ -221,3 +224,8 @@ def _signals(post: Post) -> tuple[Signal, ...]:
 def _human(gap: timedelta) -> str:
     days = gap.days
     return f"{days} days" if days >= 2 else f"{gap.total_seconds() / 3600:.0f} hours"
+
+
+def post_signals(post: Post) -> tuple[Signal, ...]:
+    """The signals beside the frame matches for a post; reports rebuild them from the stored post."""
+    return _signals(post)

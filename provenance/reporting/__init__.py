@@ -1,0 +1,67 @@
+"""Reports of recorded checks: one model (model.CheckReport), built from the database, rendered as
+self-contained HTML, JSON (with a published JSON Schema) or Markdown.
+
+    build.py     StoredCheck (db.repository.load_check_for_report) -> CheckReport
+    evidence.py  frame pairs from the stored hashes, thumbnails from the evidence files
+    flags.py     how post times are known; red flags
+    html.py, jsonout.py, markdown.py   one renderer per format
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ..settings import Settings
+from . import html, jsonout, markdown
+from .build import build_check_report
+from .model import CheckReport
+
+FORMATS = ("html", "json", "md")
+_SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".md": "md", ".markdown": "md"}
+
+__all__ = ["FORMATS", "CheckReport", "build_check_report", "format_for", "render", "render_check", "write_check_report"]
+
+
+def format_for(path: Path | str | None, fmt: str | None) -> str:
+    """The format asked for, else the one the file name says; Markdown for the terminal."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    if path is None:
+        return "md"
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise InputError(f"cannot tell the report format from {Path(path).name!r}; "
+                         "name it .html, .json or .md, or give --format html|json|md")
+    return _SUFFIXES[suffix]
+
+
+def render(report: CheckReport, fmt: str) -> str:
+    if fmt == "html":
+        return html.render(report)
+    if fmt == "json":
+        return jsonout.render(report)
+    if fmt == "md":
+        return markdown.render(report)
+    raise InputError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def render_check(check_id: int, *, settings: Settings, fmt: str) -> str:
+    """A recorded check's report as text in `fmt` (html, json or md)."""
+    fmt = format_for(None, fmt)
+    return render(build_check_report(check_id, settings=settings, images=fmt == "html"), fmt)
+
+
+def write_check_report(check_id: int, path: Path, *, settings: Settings, fmt: str | None = None) -> str:
+    """Write a recorded check's report to `path` (format from `fmt` or the file name); returns the format."""
+    fmt = format_for(path, fmt)
+    text = render_check(check_id, settings=settings, fmt=fmt)
+    path = Path(path)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot write the report to {path}: {e.strerror or e}; check the folder exists and "
+                         "is writable") from e
+    return fmt

@@ -1,0 +1,77 @@
+"""The report as one self-contained HTML page (Jinja2, autoescaped; no script, no external request).
+
+Templates (provenance/reporting/templates):
+    base.html.j2           the page: Content-Security-Policy, inline CSS (screen and print), footer
+    check_section.html.j2  macro check_section(report, level): everything about one check, in a
+                           <section id="check-ID">; a page with many checks (an audit) calls it once per post
+    check.html.j2          the page of one check: base + one section
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from ..report import iso
+from .build import span
+from .model import CheckReport, Match
+
+# Only these become links; anything else (javascript:, data:, file:, a relative path) is shown as text.
+_LINKABLE = re.compile(r"^https?://[^\s\x00-\x1f\x7f<>\"'`]+$", re.IGNORECASE)
+# The segment map's drawing area (SVG user units).
+_MAP_LEFT, _MAP_WIDTH = 110.0, 480.0
+
+
+def link(url: str | None, text: str | None = None) -> Markup:
+    """An <a> for an http(s) URL, else the text alone; both escaped."""
+    if not url:
+        return Markup('<span class="none">(no URL)</span>')
+    if _LINKABLE.match(url):
+        return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(url, text or url)
+    return Markup('<span class="url">{}</span>').format(text or url)
+
+
+def when(dt: datetime | None) -> str:
+    return "unknown" if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def seconds(t: float | None) -> str:
+    return "" if t is None else f"{t:.2f} s"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+def segment_map(m: Match, query_duration: float) -> list[dict[str, float]]:
+    """Each segment as x positions on the query bar (top) and the reference bar (bottom)."""
+    q_total = max(query_duration, 1e-6)
+    r_total = max(m.reference.duration_s, m.reference.decoded_s, 1e-6)
+
+    def x(t: float, total: float) -> float:
+        return round(_MAP_LEFT + _MAP_WIDTH * min(max(t / total, 0.0), 1.0), 1)
+
+    return [{"q0": x(s.query_start_s, q_total), "q1": x(s.query_end_s, q_total),
+             "r0": x(s.reference_start_s, r_total), "r1": x(s.reference_end_s, r_total)} for s in m.segments]
+
+
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("provenance.reporting", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(link=link, when=when, iso=iso, seconds=seconds, size=size, span=span)
+    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH)
+    return env
+
+
+def render(report: CheckReport, **context: Any) -> str:
+    return environment().get_template("check.html.j2").render(report=report, **context)

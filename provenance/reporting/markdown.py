@@ -1,0 +1,120 @@
+"""The report as Markdown, to paste into a ticket or a story draft: the answer, first seen, the
+matches and the sighting timeline. No images.
+
+Untrusted text is escaped for Markdown and for the HTML most Markdown renderers let through:
+<, > and & become entities, every Markdown punctuation mark gets a backslash, line breaks become
+spaces (a table row stays one row). Only http(s) URLs become links.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from ..report import safe
+from .build import span
+from .model import CheckReport, Post
+
+# Markdown's inline punctuation; ( ) . - + : need no escape once [ ] are escaped and the text never
+# starts a line (every untrusted value follows a label of ours).
+_MD_PUNCT = re.compile(r"([\\`*_{}\[\]#!|~])")
+# GitHub-flavoured Markdown also links bare URLs, www. names and e-mail addresses in plain text.
+_BARE_LINKS = ((re.compile(r"://"), r":\/\/"), (re.compile(r"(?i)\bwww\."), "www\\."), (re.compile("@"), "\\@"))
+_AUTOLINKABLE = re.compile(r"^https?://[^\s\x00-\x1f\x7f<>\\`]+$", re.IGNORECASE)
+
+
+def text(value: object, limit: int = 300) -> str:
+    """Untrusted text made inert in Markdown (and in any HTML a renderer passes through)."""
+    s = " ".join(safe(value, limit).split())
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MD_PUNCT.sub(r"\\\1", s)
+    for pattern, repl in _BARE_LINKS:
+        s = pattern.sub(repl, s)
+    return s
+
+
+def url(value: str | None) -> str:
+    if not value:
+        return "(no URL)"
+    if _AUTOLINKABLE.match(value):
+        return f"<{value}>"
+    return text(value)
+
+
+def _when(dt: datetime | None) -> str:
+    return "unknown" if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _posted(p: Post) -> str:
+    return _when(p.posted_at) if p.posted_at else f"unknown (observed {_when(p.observed_at)})"
+
+
+def _who(p: Post) -> str:
+    return text(p.uploader, 80) if p.uploader else "unknown"
+
+
+def render(r: CheckReport) -> str:
+    out = [f"# Provenance report: check {r.check_id}", ""]
+    out += [f"**{r.answer.headline}.** {text(r.answer.text, 1000)}", "", f"> {text(r.answer.caveat, 1000)}", ""]
+    if r.post is not None:
+        out += [f"- Post: {url(r.post.url)}" + (f" ({text(r.post.title, 120)})" if r.post.title else ""),
+                f"- Posted: {_posted(r.post)}, {text(r.post.post_time.label)}",
+                f"- Checked: {_when(r.checked_at)}", ""]
+
+    out += ["## First seen", ""]
+    fp = r.first_seen.post
+    if fp is None:
+        out += ["Not recorded with this check.", ""]
+    else:
+        if r.first_seen.is_this_post:
+            out += ["This post is the earliest appearance known to this library.", ""]
+        out += [f"- URL: {url(fp.url)}",
+                f"- Platform: {text(fp.platform or 'unknown')}",
+                f"- Uploader: {_who(fp)}",
+                f"- Posted: {_posted(fp)}",
+                f"- How the time is known: {text(fp.post_time.label)}. {text(fp.post_time.detail, 600)}",
+                f"- Clip: `{r.first_seen.sha256}`", ""]
+
+    out += ["## Matches", ""]
+    if not r.matches:
+        out += ["None.", ""]
+    else:
+        out += ["| # | clip | similarity | this clip | reference | changes | segments (this clip = reference) |",
+                "|---|---|---|---|---|---|---|"]
+        for m in r.matches:
+            segs = "; ".join(f"{span(s.query_start_s)}-{span(s.query_end_s)} = {span(s.reference_start_s)}-"
+                             f"{span(s.reference_end_s)}" + (f" at {s.speed:g}x" if abs(s.speed - 1) > 0.03 else "")
+                             for s in m.segments)
+            out.append(f"| {m.rank} | `{m.sha256[:12]}` | {m.similarity:.2f} | {m.query_coverage:.0%} | "
+                       f"{m.reference_coverage:.0%} | {', '.join(m.transforms) or 'none'} | {segs} |")
+        out.append("")
+        notes = [f"- Match {m.rank}: {text(m.mirror_note, 600)}" for m in r.matches if m.mirror_note]
+        out += notes + ([""] if notes else [])
+
+    out += ["## Timeline of sightings", "", "| posted | how known | post | uploader | clip | |", "|---|---|---|---|---|---|"]
+    for e in r.timeline:
+        marks = [{"this_post": "this post", "first_seen": "first seen"}.get(e.role, "")]
+        marks.append("reuse" if e.reuse else "")
+        out.append(f"| {_posted(e.post)} | {text(e.post.post_time.label)} | {url(e.post.url)} | {_who(e.post)} | "
+                   f"`{e.post.clip_sha256[:12]}` | {', '.join(m for m in marks if m)} |")
+    out.append("")
+
+    if r.flags:
+        out += ["## Red flags", "", "Hints worth a closer look, not proof.", ""]
+        out += [f"- **{text(f.title)}**: {text(f.detail, 600)}" for f in r.flags]
+        out.append("")
+
+    c = r.clip
+    rep = r.reproducibility
+    out += ["## The clip", "",
+            f"- SHA-256: `{c.sha256}`",
+            f"- {c.duration_s:.1f} s, {c.width}x{c.height} {text(c.video_codec or 'unknown codec')}, "
+            f"{'with' if c.has_audio else 'no'} audio, {c.size_bytes} bytes",
+            "",
+            "## Reproducibility", "",
+            f"- Checked with provenance {text(rep.tool_version)} at {_when(r.checked_at)}; library size at check time: "
+            + (f"{rep.library_clips} clips" if rep.library_clips is not None else
+               f"not recorded ({rep.library_clips_now} clips now)"),
+            f"- Report made {_when(rep.generated_at)} by provenance {text(rep.report_tool_version)} from "
+            f"`{rep.database_url.replace('`', '')}`", ""]
+    return "\n".join(out)
