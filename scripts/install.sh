@@ -14,6 +14,19 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   fi
 fi
 
+# The report browser test (tests/test_report.py) opens an HTML report in Debian's headless Chromium;
+# only the test extra needs it. Without it that test is skipped locally and fails under CI.
+if [[ ",${1:-}," == *",test,"* ]] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver fonts-liberation >/dev/null
+  else
+    echo "note: chromium is missing, so the report browser test will be skipped" \
+         "(install it: sudo apt-get install chromium chromium-driver)" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # pip's and setuptools' chatter goes to a log, shown only when the install fails.

@@ -24,6 +24,9 @@ def test_wheel_has_no_top_level_db_or_migrations_and_upgrades_a_database(tmp_pat
     assert "provenance/migrations/script.py.mako" in names
     assert any(n.startswith("provenance/migrations/versions/0001") for n in names)
     assert "provenance/db/models.py" in names
+    assert "provenance/schemas/report.v1.schema.json" in names
+    assert {"provenance/reporting/templates/base.html.j2", "provenance/reporting/templates/check.html.j2",
+            "provenance/reporting/templates/check_section.html.j2"} <= set(names)
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -36,3 +39,11 @@ def test_wheel_has_no_top_level_db_or_migrations_and_upgrades_a_database(tmp_pat
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "database at" in out.stdout and db.stat().st_size > 0
+
+    # Reports find their templates and schema inside the installed package.
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from provenance.reporting import html, jsonout; "
+            "assert html.__file__.startswith(sys.argv[1]); html.environment().get_template('check.html.j2'); "
+            "print(jsonout.schema()['$id'])")
+    out = subprocess.run([sys.executable, "-c", code, str(target)], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "urn:provenance:report:v1"
