@@ -314,7 +314,7 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
     check = session.get(orm.Check, check_id)
     if check is None:
         return None
-    clip = _stored_clip(session.get_one(orm.Clip, check.clip_id), session=session)
+    clip = _stored_clip(_clip_row(check.clip_id, session=session), session=session)
     sighting = _stored_sighting(check.sighting_id, session=session)
     first_seen_sha = clip_sha256(check.first_seen_clip_id, session=session) if check.first_seen_clip_id else None
     matches = []
@@ -330,7 +330,7 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         hi = max((s.reference_end_s for s in segments), default=0.0) + _REPORT_FRAME_MARGIN_S
         matches.append(stored.StoredMatch(
             rank=m.rank,
-            reference=_stored_clip(session.get_one(orm.Clip, m.reference_clip_id), session=session),
+            reference=_stored_clip(_clip_row(m.reference_clip_id, session=session), session=session),
             similarity=m.similarity, query_coverage=m.query_coverage, reference_coverage=m.reference_coverage,
             transforms=tuple(t for t in m.transforms.split(",") if t), matched_frames=m.matched_frames,
             offset_s=m.offset_s, speed=m.speed, segments=segments,
@@ -346,6 +346,13 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         frames=_stored_frames(check.clip_id, session=session),
         library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
     )
+
+
+def _clip_row(clip_id: int, *, session: Session) -> orm.Clip:
+    row = session.get(orm.Clip, clip_id)
+    if row is None:  # foreign keys make this unreachable; say so plainly if it happens anyway
+        raise KeyError(f"no clip with id {clip_id}")
+    return row
 
 
 def _stored_clip(c: orm.Clip, *, session: Session) -> stored.StoredClip:

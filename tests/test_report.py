@@ -389,3 +389,65 @@ def test_bad_report_requests_are_one_line_exit_2_and_change_nothing(run, row_cou
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and words in lines[0]
     assert row_counts() == before
+
+
+# --- how post times are known, and red flags, from stored posts -------------------------------
+
+
+def _sighting(**kw):
+    from provenance.stored import StoredSighting
+
+    base = dict(sighting_id=1, clip_sha256="0" * 64, source="check", url="https://x.com/a/status/1", platform="Twitter",
+                post_id="1", uploader=None, uploader_id=None, posted_at=None, observed_at=LATE, title=None,
+                description=None, post_created_at=None, media_created_at=None, info=None)
+    return StoredSighting(**{**base, **kw})
+
+
+@pytest.mark.parametrize("kw,source,words", [
+    (dict(posted_at=EARLY, info={"timestamp": EARLY.timestamp()}), "platform_timestamp", "platform's own time"),
+    (dict(posted_at=datetime(2019, 5, 1, tzinfo=UTC), info={"upload_date": "20190501"}), "platform_date", "only the day"),
+    (dict(posted_at=MIDDLE, info={"timestamp": EARLY.timestamp()}), "user_given", "the platform said 2019-05-01T10:00:00Z"),
+    (dict(posted_at=MIDDLE, info=None), "user_given", "local file"),
+    (dict(posted_at=None, info={"title": "x"}), "observed", "when this tool observed"),
+    (dict(posted_at=EARLY, post_created_at=EARLY, info={"timestamp": EARLY.timestamp()}), "platform_timestamp",
+     "snowflake): 2019-05-01T10:00:00Z, which agrees"),
+])
+def test_how_the_post_time_is_known(kw, source, words):
+    from provenance.reporting.flags import post_time
+
+    t = post_time(_sighting(**kw))
+    assert t.source == source and words in t.detail
+    assert t.at == (kw["posted_at"] or LATE)
+
+
+def test_red_flags_from_x_ids_and_a_file_written_after_its_post():
+    from provenance.reporting.flags import red_flags, signals_of
+
+    post = _sighting(posted_at=LATE, post_created_at=LATE, media_created_at=EARLY)
+    signals = signals_of(post)
+    flags = red_flags(post, {"creation_time": "2025-01-10T00:00:00.000000Z", "encoder": "CapCut 12.3"}, signals)
+    assert [f.kind for f in flags] == ["x_media_predates_post", "creation_time_after_post", "editor_encoder_tag"]
+    assert "says nothing about when the footage was filmed" in flags[1].detail
+    assert flags[2].data["software"] == "CapCut" and "not that the picture was altered" in flags[2].detail
+    # A zero (unset) creation_time and an unknown encoder raise nothing.
+    assert red_flags(_sighting(posted_at=LATE), {"creation_time": "1970-01-01T00:00:00Z", "encoder": "x264"}, ()) == ()
+
+
+def test_a_re_edit_gets_one_frame_pair_per_piece_on_the_right_reference_time(settings, tmp_path):
+    # bikes cut into five 2-s pieces and put back in another order: five segments of one reference.
+    order = (8, 0, 4, 2, 6)
+    parts = ";".join(f"[0:v]trim={a}:{a + 2},setpts=PTS-STARTPTS[p{i}]" for i, a in enumerate(order))
+    clip = tmp_path / "reordered.mp4"
+    ffmpeg("-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",
+           parts + ";" + "".join(f"[p{i}]" for i in range(5)) + "concat=n=5:v=1[v]", "-map", "[v]",
+           "-c:v", "libx264", "-an", str(clip))
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings)
+    result = pipeline.check(str(clip), settings=settings)
+    (match,) = report_json(result.check_id, settings)["matches"]
+    assert len(match["segments"]) == 5 and len(match["frame_pairs"]) == 5
+    for piece, pair in zip(order, match["frame_pairs"], strict=True):
+        query_piece = int(pair["query_t"] // 2)
+        assert order[query_piece] == piece
+        # Where this piece came from: its time inside the piece, plus the piece's start in the original.
+        assert pair["reference_t"] == pytest.approx(piece + pair["query_t"] - 2 * query_piece, abs=0.2)
+        assert pair["distance"] <= FRAME_MATCH_MAX_DISTANCE

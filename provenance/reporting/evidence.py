@@ -28,8 +28,10 @@ from .model import FramePair
 
 log = logging.getLogger("provenance.reporting")
 
-# Pairs shown per match: enough to see the footage is the same along the match, few enough to print.
+# Pairs shown per match: enough to see the footage is the same along the match, few enough to print;
+# a re-edit or compilation with more pieces gets one pair per piece, up to MAX_PAIRS_PER_MATCH.
 PAIRS_PER_MATCH = 4
+MAX_PAIRS_PER_MATCH = 8
 # A reference frame further than this from the predicted time is not the partner of the query frame
 # (frames are sampled every 1/4 s, so the nearest is normally within 1/8 s).
 MAX_PAIR_GAP_S = 0.5
@@ -49,13 +51,17 @@ def view_name(v: Variant) -> str:
 
 def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query_path: str | None, *,
                 images: bool) -> tuple[FramePair, ...]:
-    """Up to PAIRS_PER_MATCH pairs evenly spread over the match's segments (with thumbnails when `images`)."""
+    """Pairs evenly spread over the match's segments (with thumbnails when `images`)."""
     mirrored = "mirrored" in match.transforms
     query = _by_time(query_frames)
     reference = _by_time(match.frames)
     ref_times = sorted(reference)
     times = [t for t in sorted(query) if _segment_of(t, match.segments) is not None]
-    chosen = _evenly(times, PAIRS_PER_MATCH)
+    if len(match.segments) <= PAIRS_PER_MATCH:
+        chosen = _evenly(times, PAIRS_PER_MATCH)
+    else:  # the middle frame of each piece
+        per_piece = [[t for t in times if _segment_of(t, match.segments) is s] for s in match.segments]
+        chosen = [ts[len(ts) // 2] for ts in per_piece if ts][:MAX_PAIRS_PER_MATCH]
     qpath, rpath = _existing(query_path), _existing(match.reference.evidence_path)
     pairs: list[FramePair] = []
     with _reader(qpath) as qread, _reader(rpath) as rread:
