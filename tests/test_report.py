@@ -95,7 +95,8 @@ def test_no_match_report_says_what_it_means_in_every_format(settings):
     md = reporting.render_check(result.check_id, settings=settings, fmt="md")
     assert "**No match.**" in md and "## Matches\n\nNone." in md
     html = reporting.render_check(result.check_id, settings=settings, fmt="html")
-    assert "No known earlier copy in a library of 0 clips." in html and "data:image" not in html
+    assert "No known earlier copy in a library of 0 clips." in html
+    assert html.count("data:image/jpeg") == 1  # no pairs; the clip's own thumbnail
 
 
 def test_report_json_keeps_every_field_of_check_json(settings, several):
@@ -130,9 +131,9 @@ def test_several_matches_first_seen_timeline_and_frame_pairs(settings, several):
                 (int(p["query_hash"], 16) ^ int(p["reference_hash"], 16)).bit_count() == p["distance"]
     assert all("hashed again" in p["note"] and p["query_view"].startswith("mirror image") for p in mirrored["frame_pairs"])
     assert all(p["note"] is None for p in plain["frame_pairs"])
-    # Thumbnails are in the HTML only: two per pair.
+    # Thumbnails are in the HTML only: two per pair, and one of the clip.
     html = reporting.render_check(several.check_id, settings=settings, fmt="html")
-    assert html.count('src="data:image/jpeg;base64,') == 2 * 8
+    assert html.count('src="data:image/jpeg;base64,') == 2 * 8 + 1
     assert "mirror image, whole picture" in html
     # The pictures are the frames that were hashed: each thumbnail hashes close to its stored hash.
     images = [_decode(uri) for uri in re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', html)]
@@ -324,7 +325,7 @@ def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(setting
     assert dialogs == [] and errors == []
     assert requests == [out.as_uri()]
     assert counts["scripts"] == 0 and counts["badImages"] == 0 and counts["jsLinks"] == 0
-    assert counts["dataImages"] == 8  # 4 frame pairs of the one match
+    assert counts["dataImages"] == 9  # 4 frame pairs of the one match, and the clip's thumbnail
     assert EVIL_TITLE in counts["heading"]
     assert shot.stat().st_size > 10_000
 
@@ -451,3 +452,28 @@ def test_a_re_edit_gets_one_frame_pair_per_piece_on_the_right_reference_time(set
         # Where this piece came from: its time inside the piece, plus the piece's start in the original.
         assert pair["reference_t"] == pytest.approx(piece + pair["query_t"] - 2 * query_piece, abs=0.2)
         assert pair["distance"] <= FRAME_MATCH_MAX_DISTANCE
+
+
+def test_a_check_from_before_library_sizes_were_recorded_says_so(settings, several):
+    from sqlalchemy import update
+
+    from provenance.db import connect, session_scope
+    from provenance.db import models as orm
+
+    engine = connect(settings.db_url)
+    old_params = {k: v for k, v in several.params.items() if k != "library_clips"}
+    with session_scope(engine) as session:
+        session.execute(update(orm.Check).where(orm.Check.id == several.check_id).values(params=old_params))
+    engine.dispose()
+    data = report_json(several.check_id, settings)
+    assert data["reproducibility"]["library_clips"] is None and data["reproducibility"]["library_clips_now"] == 3
+    html = reporting.render_check(several.check_id, settings=settings, fmt="html")
+    assert "not recorded by this check (it holds 3 clips now)" in html
+
+
+def test_the_database_url_is_shown_without_its_password():
+    from provenance.reporting.build import shown_url
+
+    assert shown_url("postgresql+psycopg://me:s3cret@db.example/provenance") == \
+        "postgresql+psycopg://me:***@db.example/provenance"
+    assert "s3cret" not in shown_url("not a url://me:s3cret@x")

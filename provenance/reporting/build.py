@@ -30,7 +30,7 @@ def load_check(check_id: int, *, settings: Settings) -> StoredCheck:
     finally:
         engine.dispose()
     if stored is None:
-        raise InputError(f"no check with id {check_id} in {_shown_url(settings.db_url)}; "
+        raise InputError(f"no check with id {check_id} in {shown_url(settings.db_url)}; "
                          "the id is printed by `provenance check` (\"recorded as check N\")")
     return stored
 
@@ -68,11 +68,12 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
             tool_version=stored.tool_version, report_tool_version=__version__, params=stored.params,
             library_clips=library_clips if isinstance(library_clips, int) else None,
             library_clips_now=stored.library_clips_now, generated_at=now or datetime.now(UTC),
-            database_url=_shown_url(database_url)),
+            database_url=shown_url(database_url)),
+        thumbnail=evidence.clip_thumbnail(stored.frames, stored.clip.evidence_path) if images else None,
     )
 
 
-def _shown_url(url: str) -> str:
+def shown_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a URL that cannot be parsed is shown without anything after a colon

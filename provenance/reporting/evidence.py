@@ -116,6 +116,17 @@ def _pair(tq: float, predicted: float, tr: float | None, qviews: dict[int, int],
                            "stored, so the matcher's distance cannot be shown"), **base)
 
 
+def clip_thumbnail(frames: tuple[StoredFrame, ...], path: str | None) -> str | None:
+    """A thumbnail of the usable frame in the middle of a clip, or None without its evidence file."""
+    times = sorted(_by_time(frames))
+    existing = _existing(path)
+    if not times or existing is None:
+        return None
+    with _reader(existing) as read:
+        image = read(times[len(times) // 2]) if read else None
+    return _thumbnail(image) if image is not None else None
+
+
 def _closest(a: dict[int, int], b: dict[int, int]) -> tuple[int, int, int]:
     return min(((a[i] ^ b[j]).bit_count(), i, j) for i in sorted(a) for j in sorted(b))
 

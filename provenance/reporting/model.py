@@ -192,6 +192,8 @@ class CheckReport:
     signals: tuple[Signal, ...]
     flags: tuple[Flag, ...]
     reproducibility: Reproducibility
+    # A frame from the middle of the checked clip, data: URI (HTML only; an audit row's thumbnail too).
+    thumbnail: str | None = None
 
     @property
     def anchor(self) -> str:
