@@ -5,6 +5,12 @@ Templates (provenance/reporting/templates):
     check_section.html.j2  macro check_section(report, level): everything about one check, in a
                            <section id="check-ID">; a page with many checks (an audit) calls it once per post
     check.html.j2          the page of one check: base + one section
+
+An audit page plugs in as one more template, `audit.html.j2`, rendered with `environment()`:
+it extends base.html.j2, draws the summary counts and one table row per post (report.thumbnail,
+posted_at, verdict, first seen, similarity; reused first) linking to `#{{ report.anchor }}`, then
+calls `check_section(report, 2)` for each post's CheckReport (built by build.build_check_report for
+each of the audit's check ids), so every check looks the same alone or in an audit.
 """
 
 from __future__ import annotations
