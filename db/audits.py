@@ -63,17 +63,21 @@ def pending_items(audit_id: int, *, session: Session) -> list[records.AuditItemS
             for i in session.scalars(stmt)]
 
 
-def finish_item(item_id: int, *, session: Session, check_id: int, at: datetime) -> None:
-    """Mark a post done. Called inside the transaction that records its check, so the two
-    happen together or not at all (an audit killed at any moment never checks a post twice)."""
-    session.execute(update(orm.AuditItem).where(orm.AuditItem.id == item_id).values(
+def finish_item(item_id: int, *, session: Session, check_id: int, at: datetime) -> bool:
+    """Mark a pending post done; False when it is no longer pending (another run of the same audit
+    got there first). Called inside the transaction that records its check, so the two happen
+    together or not at all: an audit killed at any moment never checks a post twice."""
+    result = session.execute(update(orm.AuditItem).where(
+        orm.AuditItem.id == item_id, orm.AuditItem.state == PENDING).values(
         state=DONE, check_id=check_id, error=None, error_code=None, attempts=orm.AuditItem.attempts + 1,
         updated_at=at))
+    return bool(result.rowcount)
 
 
 def fail_item(item_id: int, *, session: Session, error: str, error_code: int, at: datetime) -> None:
-    session.execute(update(orm.AuditItem).where(orm.AuditItem.id == item_id).values(
-        state=FAILED, error=error, error_code=error_code, attempts=orm.AuditItem.attempts + 1, updated_at=at))
+    session.execute(update(orm.AuditItem).where(orm.AuditItem.id == item_id, orm.AuditItem.state == PENDING)
+                    .values(state=FAILED, error=error, error_code=error_code, attempts=orm.AuditItem.attempts + 1,
+                            updated_at=at))
 
 
 def retry_failed(audit_id: int, *, session: Session) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from . import __version__, pipeline
 from .db import audits, session_scope
@@ -275,13 +276,17 @@ class _Run:
         raise AssertionError("unreachable")
 
     def _record(self, item: AuditItemState, analysed: Future, library):  # noqa: ANN001, ANN202
+        def mark_done(session: Session, check_id: int) -> None:
+            if not audits.finish_item(item.item_id, session=session, check_id=check_id, at=_now()):
+                raise _AlreadyDone  # rolls the check back with it
+
         try:
             clip, post = analysed.result()
             post = _with_listed_time(post, item)
-            pipeline.check_analysed(
-                clip, post, engine=self.engine, library=library,
-                on_recorded=lambda session, check_id: audits.finish_item(
-                    item.item_id, session=session, check_id=check_id, at=_now()))
+            pipeline.check_analysed(clip, post, engine=self.engine, library=library, on_recorded=mark_done)
+        except _AlreadyDone:
+            log.info("%s was checked by another run of audit %d meanwhile", item.url, self.audit_id)
+            return library
         except StoreError:
             raise  # the database or the evidence store is gone: nothing more can be recorded
         except ProvenanceError as e:
@@ -313,6 +318,10 @@ class _Run:
             self.progress(AuditProgress(audit_id=self.audit_id, total=total, to_do=to_do, processed=processed,
                                         reused=self.reused, failed=self.failed,
                                         url=item.url if item else None, outcome=outcome, detail=detail))
+
+
+class _AlreadyDone(Exception):
+    """Another process running the same audit recorded this post first."""
 
 
 def _with_listed_time(post: Post, item: AuditItemState) -> Post:

@@ -120,5 +120,6 @@ def progress_line(p: AuditProgress) -> str:
         done_before = p.total - p.to_do
         return (f"audit {p.audit_id}: {p.to_do} posts to check"
                 + (f" ({done_before} of {p.total} done before)" if done_before else ""))
-    detail = f"  ({safe(p.detail, 300)})" if p.detail else ""
+    label = "first seen " if p.outcome == "reused" else ""
+    detail = f"  ({label}{safe(p.detail, 300)})" if p.detail else ""
     return f"audit {p.audit_id}: [{p.processed}/{p.to_do}] {p.outcome}  {safe(p.url)}{detail}"

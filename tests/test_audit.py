@@ -19,7 +19,7 @@ from provenance import audit as audit_lib
 from provenance import pipeline
 from provenance.audit import AuditOptions, HostPacer
 from provenance.cli import cli
-from provenance.db import connect, session_scope
+from provenance.db import audits, connect, session_scope
 from provenance.db import models as orm
 from provenance.errors import InputError
 from provenance.listing import ListedPost, list_url, read_url_file
@@ -283,3 +283,24 @@ def test_cli_audit_bad_input_exits_2(run, tmp_path) -> None:
     assert result.exit_code == 2 and "exactly one" in result.output
     result = run("audit", "--resume", "1", "--since", "2024-01-01")
     assert result.exit_code == 2 and "--since" in result.output
+
+
+@pytest.mark.slow
+def test_two_runs_of_one_audit_at_once_check_each_post_once(audit_feed: AuditFeed, settings) -> None:
+    posts = [p for p in audit_feed.posts if p.expected != "failed"][:4]
+    engine = pipeline.open_library(settings)
+    with session_scope(engine) as s:
+        audit_id = audits.create_audit(session=s, kind="urls", source="two-runs", options={}, key="k" * 64,
+                                       title=None, created_at=datetime.now(UTC), tool_version="test",
+                                       posts=[(p.url, p.posted_at, None) for p in posts])
+    engine.dispose()
+    env = {**os.environ, "PROVENANCE_DB": settings.db_url, "PROVENANCE_STORE": str(settings.store_dir)}
+    cmd = [sys.executable, "-m", "provenance.cli", "audit", "--resume", str(audit_id), "--workers", "1",
+           "--sleep", "0", "--quiet", "--json"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert per_url_counts(settings, [p.url for p in posts]) == {p.url: (1, 1) for p in posts}
+    final = json.loads(outs[-1][0])
+    assert all(i["state"] == "done" and i["attempts"] == 1 for i in final["items"])
