@@ -31,7 +31,7 @@ from . import __version__, pipeline
 from .db import audits, session_scope
 from .errors import InputError, ProvenanceError, RateLimitedError, StoreError
 from .listing import Listing, list_url, read_url_file
-from .records import AuditItemResult, AuditItemState, AuditResult, AuditSummary, Post
+from .records import AuditItemResult, AuditItemState, AuditResult, AuditSummary, Post, ReferenceFrames
 from .settings import Settings
 
 log = logging.getLogger("provenance.audit")
@@ -275,7 +275,8 @@ class _Run:
             return clip, post
         raise AssertionError("unreachable")
 
-    def _record(self, item: AuditItemState, analysed: Future, library):  # noqa: ANN001, ANN202
+    def _record(self, item: AuditItemState, analysed: Future, library: ReferenceFrames) -> ReferenceFrames:
+        """Check and record one analysed post, or record its failure; returns the library to match the next with."""
         def mark_done(session: Session, check_id: int) -> None:
             if not audits.finish_item(item.item_id, session=session, check_id=check_id, at=_now()):
                 raise _AlreadyDone  # rolls the check back with it

@@ -304,3 +304,16 @@ def test_two_runs_of_one_audit_at_once_check_each_post_once(audit_feed: AuditFee
     assert per_url_counts(settings, [p.url for p in posts]) == {p.url: (1, 1) for p in posts}
     final = json.loads(outs[-1][0])
     assert all(i["state"] == "done" and i["attempts"] == 1 for i in final["items"])
+
+
+@pytest.mark.slow
+def test_since_and_limit_choose_the_posts_and_are_part_of_the_audit(audit_feed: AuditFeed, settings) -> None:
+    since = datetime(2023, 12, 1, tzinfo=UTC)
+    result = audit_lib.audit(audit_feed.url, settings=settings,
+                             options=AuditOptions(since=since, limit=1, sleep_s=0))
+    # The feed lists newest first: after --since, --limit keeps the newest.
+    assert [i.url for i in result.items] == [audit_feed.posts[-1].url]
+    assert result.options == {"since": "2023-12-01T00:00:00+00:00", "limit": 1}
+    other = audit_lib.audit(audit_feed.url, settings=settings,
+                            options=AuditOptions(since=datetime(2024, 3, 1, tzinfo=UTC), sleep_s=0))
+    assert other.audit_id != result.audit_id and [i.url for i in other.items] == [audit_feed.posts[-1].url]
