@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -195,7 +196,9 @@ def test_rerunning_a_finished_audit_only_with_retry_failed_touches_failures(audi
 
 
 @pytest.mark.slow
-def test_a_429_rests_the_site_and_the_post_is_checked(media_server: MediaServer, audit_feed, settings, tmp_path):
+def test_a_429_rests_the_site_and_the_post_is_checked(media_server: MediaServer, audit_feed, settings, tmp_path,
+                                                       caplog):
+    caplog.set_level("INFO", logger="provenance.audit")
     urls = tmp_path / "posts.txt"
     post = audit_feed.posts[0]
     flaky = f"{media_server.base}/once429/audit/{post.name}.html"
@@ -204,7 +207,9 @@ def test_a_429_rests_the_site_and_the_post_is_checked(media_server: MediaServer,
     result = audit_lib.audit(settings=settings, urls_file=urls, options=AuditOptions(sleep_s=0, backoff_s=0))
     (item,) = result.items
     assert item.state == "done" and item.attempts == 1
-    assert time.monotonic() - started >= 1.0  # the server's Retry-After: 1 was honoured
+    # The server's Retry-After: 1 was read and honoured (the back-off alone would rest 0 s here).
+    assert f"HTTP 429 from 127.0.0.1; resting 1 s before {flaky}" in caplog.text
+    assert time.monotonic() - started >= 1.0
 
 
 def test_pacer_spaces_out_one_host_but_not_two() -> None:
@@ -317,3 +322,25 @@ def test_since_and_limit_choose_the_posts_and_are_part_of_the_audit(audit_feed: 
     other = audit_lib.audit(audit_feed.url, settings=settings,
                             options=AuditOptions(since=datetime(2024, 3, 1, tzinfo=UTC), sleep_s=0))
     assert other.audit_id != result.audit_id and [i.url for i in other.items] == [audit_feed.posts[-1].url]
+
+
+def test_summary_escapes_text_from_the_internet() -> None:
+    from provenance.audit_report import audit_summary, audits_table
+    from provenance.records import AuditItemResult, AuditResult, AuditSummary, Sighting
+
+    now = datetime(2024, 10, 19, 8, tzinfo=UTC)
+    evil = "https://a.example/\x1b[2J\x1b[31mfake\rline"
+    first = Sighting(url=evil, platform="Generic", post_id=None, uploader=None, posted_at=now, observed_at=now,
+                     sha256="a" * 64)
+    item = AuditItemResult(item_id=1, position=0, url=evil, title="t\x1b]0;x\x07", listed_posted_at=now,
+                           state="done", attempts=1, error=None, error_code=None, check_id=1, verdict="reused",
+                           checked_at=now, post=None, first_seen=first, similarity=0.9, transforms=("mirrored",),
+                           match_count=1, reuse="cross")
+    failed = replace(item, item_id=2, position=1, state="failed", verdict=None, error="bad \x1b[0m\nthing",
+                     first_seen=None, reuse=None)
+    result = AuditResult(audit_id=1, kind="listing", source=evil, title="feed\x1b[1m", options={}, status="done",
+                         created_at=now, finished_at=now, items=(item, failed))
+    text = audit_summary(result) + audits_table([AuditSummary(1, "listing", evil, None, "done", now, now,
+                                                              2, 0, 1, 1, 0, 0)])
+    assert "\x1b" not in text and "\r" not in text
+    assert "REUSED (cross-account)" in text and "FAILED" in text
