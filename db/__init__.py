@@ -3,7 +3,7 @@
 ORM objects never leave this package; the repository returns provenance.records types.
 """
 
-from provenance.db import repository
+from provenance.db import audits, repository
 from provenance.db.engine import (
     connect,
     current_revision,
@@ -16,6 +16,7 @@ from provenance.db.engine import (
 )
 
 __all__ = [
+    "audits",
     "connect",
     "current_revision",
     "database_is_empty",

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -175,3 +176,43 @@ class MatchSegment(Base):
     reference_start_s: Mapped[float] = mapped_column(Float)
     reference_end_s: Mapped[float] = mapped_column(Float)
     speed: Mapped[float] = mapped_column(Float)  # reference seconds per query second
+
+
+class Audit(Base):
+    """One `provenance audit` of an account, channel, playlist, feed or URL list."""
+
+    __tablename__ = "audits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "listing" (a URL yt-dlp lists) | "urls" (a file)
+    source: Mapped[str] = mapped_column(Text)  # the listed URL, or the URL-list file's absolute path
+    # What decided which posts were listed (since, limit): part of the audit's identity.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # SHA-256 of (kind, source, options): rerunning the same command finds its audit by this.
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str | None] = mapped_column(Text)  # the listing's own title (channel, feed)
+    status: Mapped[str] = mapped_column(String(16))  # "running" | "done"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tool_version: Mapped[str] = mapped_column(String)
+
+
+class AuditItem(Base):
+    """One listed post of an audit and how far it got. Done items point at their check."""
+
+    __tablename__ = "audit_items"
+    # A post is queued once per audit; the constraint's index also serves lookups by audit_id.
+    __table_args__ = (UniqueConstraint("audit_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audits.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0-based place in the listing
+    url: Mapped[str] = mapped_column(Text)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # as the listing says
+    title: Mapped[str | None] = mapped_column(Text)  # as the listing says
+    state: Mapped[str] = mapped_column(String(16))  # "pending" | "done" | "failed"
+    error: Mapped[str | None] = mapped_column(Text)  # the last failure's one-line message
+    error_code: Mapped[int | None] = mapped_column(SmallInteger)  # its exit code (3 fetch, 4 media...)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

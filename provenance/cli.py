@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, pipeline, report, reporting
+from . import __version__, audit as audit_lib, audit_report, pipeline, report, reporting
 from .db import upgrade as db_upgrade
 from .errors import InputError, ProvenanceError
 from .settings import ENV_DB, Settings
@@ -192,6 +192,103 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         progress.done()
     if not quiet:
         click.echo(report.ingest_summary(result))
+
+
+class AuditProgressView:
+    """A bar with counts and ETA on a terminal; one plain line per post otherwise; nothing with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = None
+
+    def __call__(self, p: audit_lib.AuditProgress) -> None:
+        if self.quiet:
+            return
+        if not self.tty:
+            click.echo(audit_report.progress_line(p), err=True)
+            return
+        if p.url is None:
+            if p.to_do:
+                self.bar = click.progressbar(length=p.to_do, label=f"audit {p.audit_id}", file=sys.stderr,
+                                             show_pos=True, show_eta=True, item_show_func=lambda text: text)
+                self.bar.__enter__()
+        elif self.bar is not None:
+            self.bar.update(1, f"reused {p.reused}, failed {p.failed}")
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.option("--urls", "urls_file", type=click.Path(path_type=Path), metavar="FILE",
+              help="Audit the post URLs in FILE (one per line, # comments), e.g. exported with gallery-dl.")
+@click.option("--since", metavar="DATE", help="Only posts listed as posted on or after DATE (ISO 8601).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N posts of the listing.")
+@click.option("--resume", "resume_id", type=click.IntRange(min=1), metavar="ID",
+              help="Resume audit ID (rerunning the same command resumes its newest unfinished audit anyway).")
+@click.option("--retry-failed", is_flag=True, help="Check the audit's failed posts again.")
+@click.option("--workers", type=click.IntRange(1, audit_lib.MAX_WORKERS), default=audit_lib.DEFAULT_WORKERS,
+              show_default=True, help="Posts downloaded and hashed at once.")
+@click.option("--sleep", "sleep_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_SLEEP_S,
+              show_default=True, metavar="SECONDS", help="Least time between two post downloads from one site.")
+@click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_BACKOFF_S,
+              show_default=True, metavar="SECONDS",
+              help="Rest after an HTTP 429 without Retry-After, doubling with each 429 in a row.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
+@cookies_option
+@db_option
+@quiet_option
+def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
+          resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
+          as_json: bool, cookies: Path | None, db_url: str | None, quiet: bool) -> None:
+    """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
+
+    Each post is checked as `provenance check` would and joins the library, oldest first, so later
+    posts can match earlier ones. The audit lives in the database: rerunning the same command after
+    an interruption resumes it, and no post is checked twice. A post that fails is recorded with its
+    error and the audit goes on. Ends with a summary, reused posts first. Exits 0 when the audit
+    completes, however many posts failed.
+
+    Example:
+
+    \b
+        provenance audit https://www.youtube.com/@someone/videos --since 2024-01-01 --limit 200
+        provenance audit https://example.org/feed.xml
+        provenance audit --urls posts.txt --workers 4
+        provenance audit --resume 12 --retry-failed
+    """
+    if resume_id is not None and (since is not None or limit is not None):
+        raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
+    settings = Settings.resolve(db_url=db_url, cookies=cookies)
+    options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
+                                     backoff_s=backoff_s, retry_failed=retry_failed)
+    view = AuditProgressView(quiet)
+    try:
+        result = audit_lib.audit(source, settings=settings, urls_file=urls_file, resume=resume_id,
+                                 options=options, progress=view)
+    finally:
+        view.done()
+    click.echo(audit_report.audit_to_json(result) if as_json else audit_report.audit_summary(result))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@db_option
+def audits(as_json: bool, db_url: str | None) -> None:
+    """List the audits in the library with their counts, newest first.
+
+    Example:
+
+    \b
+        provenance audits
+        provenance audit --resume 12      # show or finish one of them
+    """
+    summaries = audit_lib.list_all(settings=Settings.resolve(db_url=db_url))
+    click.echo(audit_report.audits_to_json(summaries) if as_json else audit_report.audits_table(summaries))
 
 
 @cli.group()

@@ -3,6 +3,7 @@
     ProvenanceError          1  .exit_code, .message meant for a person
       InputError             2  missing or empty file, unsupported URL, bad option value
       FetchError             3  the platform refused or failed: 404, private, deleted, login or cookies needed
+        RateLimitedError     3  HTTP 429: the site asks us to slow down (.retry_after, seconds, if it said)
       MediaError             4  not a video, truncated or undecodable, no usable frames
       StoreError             5  database unreachable or schema out of date
 
@@ -28,6 +29,12 @@ class InputError(ProvenanceError):
 
 class FetchError(ProvenanceError):
     exit_code = 3
+
+
+class RateLimitedError(FetchError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class MediaError(ProvenanceError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from provenance.errors import FetchError, InputError, MediaError, StoreError
+from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError
 from provenance.records import FetchedMedia, Post
 from provenance.snowflake import snowflake_time
 
@@ -346,13 +346,29 @@ def _classify(error: Exception, url: str) -> Exception:
     if status in (404, 410):
         return FetchError(f"not found (HTTP {status}): {url}; the post may be deleted or the link wrong")
     if status == 429:
-        return FetchError(f"rate limited (HTTP 429) by {urlsplit(url).hostname}; wait a while and retry")
+        return RateLimitedError(f"rate limited (HTTP 429) by {urlsplit(url).hostname}; wait a while and retry",
+                                retry_after=_retry_after(causes))
     cookies_hint = "pass --cookies FILE exported from a logged-in browser"
     if status in (401, 403):
         return FetchError(f"access denied (HTTP {status}): {url}; the post may be private or need a login: {cookies_hint}")
     if _LOGIN_HINTS.search(message):
         return FetchError(f"{message}; {cookies_hint}")
     return FetchError(f"download failed: {message}")
+
+
+def _retry_after(causes: list[BaseException]) -> float | None:
+    """The seconds a 429's Retry-After header asks for (its HTTP-date form is not worth parsing here)."""
+    for c in causes:
+        headers = getattr(getattr(c, "response", None), "headers", None)
+        value = headers.get("Retry-After") if headers is not None else None
+        if value is not None and str(value).strip().isdigit():
+            return float(str(value).strip())
+    return None
+
+
+def classify_ytdlp_error(error: Exception, url: str) -> Exception:
+    """The ProvenanceError for a yt-dlp error met at `url` (also used when listing posts)."""
+    return _classify(error, url)
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
@@ -24,6 +25,9 @@ from .snowflake import media_predates_post
 log = logging.getLogger("provenance.pipeline")
 
 ProgressFn = Callable[[str, float | None], None]
+# Called inside the check's transaction with its session and check id (an audit marks its post
+# done there, so the post is done exactly when its check is recorded).
+RecordedFn = Callable[[Session, int], None]
 
 VERDICT_NO_MATCH = "no_match"
 VERDICT_REUSED = "reused"
@@ -145,11 +149,12 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
 
 
 def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: ReferenceFrames,
-                   record: bool = True) -> CheckResult:
+                   record: bool = True, on_recorded: RecordedFn | None = None) -> CheckResult:
     """Match an analysed clip (from `analyse(..., query=True)`) against `library` and record the check.
 
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
-    overlap downloads with matching."""
+    overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
+    is written."""
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
     # meaningful with the N the check actually searched (reports are built from the stored check).
@@ -176,6 +181,8 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
                 first_seen_sighting_id=first_seen_sighting if not first_seen.is_this_post else sighting_id,
                 first_seen_at=first_seen.posted_at or first_seen.observed_at, params=params,
                 tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches])
+            if on_recorded is not None:
+                on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=params)
 

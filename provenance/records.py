@@ -155,3 +155,82 @@ class ReferenceClip:
     duration_s: float
     usable_frames: int
     content_box: ContentBox
+
+
+# --- audits ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditItemState:
+    """A listed post still to be checked (or retried), as the audit loop needs it."""
+
+    item_id: int
+    position: int  # 0-based place in the listing
+    url: str
+    posted_at: datetime | None  # as the listing says
+    title: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AuditItemResult:
+    """One post of an audit: its state and, once checked, what its check found."""
+
+    item_id: int
+    position: int  # 0-based place in the listing
+    url: str  # as listed
+    title: str | None  # as listed
+    listed_posted_at: datetime | None  # the listing's date (a feed's pubDate), if it gave one
+    state: str  # "pending" | "done" | "failed"
+    attempts: int  # finished tries (done or failed)
+    error: str | None  # the last failure's one-line message
+    error_code: int | None  # its exit code: 2 input, 3 fetch, 4 media, 1 other
+    check_id: int | None
+    verdict: str | None  # "no_match" | "reused" | "earliest_known" once done
+    checked_at: datetime | None
+    post: Sighting | None  # the sighting the check recorded: URL after redirects, post time, uploader
+    first_seen: Sighting | None  # for "reused": the earliest other sighting of the footage
+    similarity: float | None  # of the match with the first-seen clip, else the strongest match
+    transforms: tuple[str, ...]  # of that same match
+    match_count: int
+    # For "reused": "self" when the first-seen post is one of this audit's posts or has the same
+    # uploader, "cross" when someone else posted it first; None otherwise.
+    reuse: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """A whole audit as stored: what a report (terminal, JSON, later HTML) renders."""
+
+    audit_id: int
+    kind: str  # "listing" | "urls"
+    source: str  # the listed URL or the URL-list file
+    title: str | None  # the listing's own title
+    options: dict[str, Any]  # since, limit: what decided the listing
+    status: str  # "running" | "done"
+    created_at: datetime
+    finished_at: datetime | None
+    items: tuple[AuditItemResult, ...]  # in listing order
+
+    def count(self, *, state: str | None = None, verdict: str | None = None, reuse: str | None = None) -> int:
+        return sum(1 for i in self.items if (state is None or i.state == state)
+                   and (verdict is None or i.verdict == verdict) and (reuse is None or i.reuse == reuse))
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    """One line of `provenance audits`."""
+
+    audit_id: int
+    kind: str
+    source: str
+    title: str | None
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    posts: int
+    pending: int
+    failed: int
+    reused: int
+    earliest_known: int
+    no_match: int
