@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -107,10 +108,28 @@ class Frame(Base):
     quality: Mapped[float] = mapped_column(Float)
 
 
+# A sighting is one clip in one post: the same clip at the same post URL is the same fact, however
+# often and by whichever command (ingest or check) it is met, so it is stored once; the first
+# observation stays (repository.add_sighting fills in only what it lacked). Without a URL (a local
+# file) two sightings cannot be told apart, so they are never merged: the index is partial.
+# Both SQLite and PostgreSQL accept partial unique indexes and ON CONFLICT against them.
+SIGHTING_KEY = ("clip_id", "url")
+SIGHTING_KEY_WHERE = text("url IS NOT NULL")
+
+
 class Sighting(Base):
     """A clip seen in a post (ingested deliberately, or met while checking)."""
 
     __tablename__ = "sightings"
+    __table_args__ = (
+        Index(
+            "uq_sightings_clip_id_url",
+            *SIGHTING_KEY,
+            unique=True,
+            sqlite_where=SIGHTING_KEY_WHERE,
+            postgresql_where=SIGHTING_KEY_WHERE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)

@@ -1,4 +1,4 @@
-"""provenance.db against real SQLite files (no mocks)."""
+"""provenance.db against real SQLite files and a real PostgreSQL server (no mocks)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from provenance.db import connect, ensure_schema, repository, session_scope, upg
 from provenance.db import models as orm
 from provenance.db.engine import head_revision
 from provenance.errors import StoreError
+from provenance.settings import Settings
 from provenance.records import (
     ContentBox,
     FetchedMedia,
@@ -32,13 +33,9 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 TOP_BIT = 0xFFFF_0000_1234_5678
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'sub' / 'provenance.db'}"
-
-
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = connect(_url(tmp_path))
+def engine(settings: Settings) -> Engine:
+    eng = connect(settings.db_url)
     ensure_schema(eng)
     yield eng
     eng.dispose()
@@ -76,8 +73,8 @@ def _clip(sha: str, hashes: list[int], qualities: list[float] | None = None):
     return media, probe, fp
 
 
-def test_upgrade_matches_models_exactly(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_upgrade_matches_models_exactly(settings: Settings) -> None:
+    url = settings.db_url
     assert upgrade(url) == (None, head_revision())
     assert upgrade(url) == (head_revision(), head_revision())  # idempotent
     eng = connect(url)
@@ -86,8 +83,8 @@ def test_upgrade_matches_models_exactly(tmp_path: Path) -> None:
     eng.dispose()
 
 
-def test_ensure_schema_creates_then_accepts(tmp_path: Path) -> None:
-    eng = connect(_url(tmp_path))
+def test_ensure_schema_creates_then_accepts(settings: Settings) -> None:
+    eng = connect(settings.db_url)
     ensure_schema(eng)
     ensure_schema(eng)
     with session_scope(eng) as s:
@@ -104,8 +101,8 @@ def test_ensure_schema_refuses_other_revisions(engine: Engine, rev: str) -> None
     assert rev in e.value.message and "\n" not in e.value.message
 
 
-def test_ensure_schema_refuses_unversioned_tables(tmp_path: Path) -> None:
-    eng = connect(_url(tmp_path))
+def test_ensure_schema_refuses_unversioned_tables(settings: Settings) -> None:
+    eng = connect(settings.db_url)
     with eng.begin() as conn:
         conn.execute(text("CREATE TABLE something (x INTEGER)"))
     with pytest.raises(StoreError, match="provenance db upgrade"):
