@@ -23,10 +23,10 @@ evidence_path; copy the evidence store folder alongside.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -56,6 +56,8 @@ ProgressFn = Callable[[str, float | None], None]
 
 def export_library(url: str, path: Path, *, progress: ProgressFn | None = None) -> dict[str, int]:
     """Write every table of the library at `url` to `path`; returns rows written per table."""
+    import gzip  # here, not at the top: every command imports this module, few export
+
     engine = connect(url)
     try:
         ensure_schema(engine)
@@ -144,6 +146,8 @@ def _encode(value: Any) -> Any:
 
 def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) -> dict[str, int]:
     """Load an export into the empty database at `url`, all or nothing; returns rows per table."""
+    import gzip
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}; give a file written by provenance export")
@@ -170,7 +174,7 @@ def _lines(lines: IO[bytes], path: Path) -> Iterator[Any]:
                 yield json.loads(line)
             except ValueError as e:
                 raise InputError(f"{path} line {number} is not JSON ({e}); the file is damaged") from e
-    except (OSError, EOFError) as e:  # gzip: not gzip, truncated, CRC mismatch
+    except (OSError, EOFError, zlib.error) as e:  # gzip: not gzip, truncated, corrupt, CRC mismatch
         raise InputError(f"{path} is not a complete provenance export: {e}") from e
 
 
