@@ -237,7 +237,16 @@ def _is_known_revision(rev: str) -> bool:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed if the block finishes, rolled back on any exception."""
-    # expire_on_commit=False: values read inside stay readable after the block.
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+    """One transaction: committed if the block finishes, rolled back on any exception.
+
+    A database failure (server gone, SQLite still locked after the busy timeout, disk full) becomes
+    a one-line StoreError saying nothing was saved, instead of a driver traceback."""
+    try:
+        # expire_on_commit=False: values read inside stay readable after the block.
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except DBAPIError as e:
+        raise StoreError(
+            f"database error, nothing from this command was saved: {_reason(e)}; "
+            "try again, or check the database (provenance db status)"
+        ) from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -112,9 +113,15 @@ class Frame(Base):
 # often and by whichever command (ingest or check) it is met, so it is stored once; the first
 # observation stays (repository.add_sighting fills in only what it lacked). Without a URL (a local
 # file) two sightings cannot be told apart, so they are never merged: the index is partial.
-# Both SQLite and PostgreSQL accept partial unique indexes and ON CONFLICT against them.
-SIGHTING_KEY = ("clip_id", "url")
-SIGHTING_KEY_WHERE = text("url IS NOT NULL")
+# The key holds the URL's SHA-256, not the URL: PostgreSQL cannot index a text longer than about
+# 2.7 kB, and signed media URLs get that long. Both SQLite and PostgreSQL accept partial unique
+# indexes and ON CONFLICT against them.
+SIGHTING_KEY = ("clip_id", "url_sha256")
+SIGHTING_KEY_WHERE = text("url_sha256 IS NOT NULL")
+
+
+def url_sha256(url: str | None) -> str | None:
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest() if url is not None else None
 
 
 class Sighting(Base):
@@ -123,7 +130,7 @@ class Sighting(Base):
     __tablename__ = "sightings"
     __table_args__ = (
         Index(
-            "uq_sightings_clip_id_url",
+            "uq_sightings_clip_id_url_sha256",
             *SIGHTING_KEY,
             unique=True,
             sqlite_where=SIGHTING_KEY_WHERE,
@@ -135,6 +142,7 @@ class Sighting(Base):
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
     source: Mapped[str] = mapped_column(String(16))  # "ingest" | "check"
     url: Mapped[str | None] = mapped_column(Text)
+    url_sha256: Mapped[str | None] = mapped_column(String(64))  # of url, for SIGHTING_KEY
     platform: Mapped[str | None] = mapped_column(String)
     post_id: Mapped[str | None] = mapped_column(String)
     uploader: Mapped[str | None] = mapped_column(String)

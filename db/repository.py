@@ -195,6 +195,7 @@ def add_sighting(
         clip_id=clip_id,
         source=source,
         url=post.url,
+        url_sha256=orm.url_sha256(post.url),
         platform=post.platform,
         post_id=post.post_id,
         uploader=post.uploader,

@@ -437,7 +437,22 @@ def test_migration_0003_merges_duplicate_sightings(settings: Settings) -> None:
     with eng.connect() as conn:
         assert conn.execute(text("SELECT id FROM sightings ORDER BY id")).scalars().all() == [1, 3, 4, 5]
         assert conn.execute(text("SELECT sighting_id, first_seen_sighting_id FROM checks")).one() == (1, 1)
+        keys = dict(conn.execute(text("SELECT id, url_sha256 FROM sightings")).all())
+    assert keys == {1: orm.url_sha256("https://a"), 3: None, 4: None, 5: orm.url_sha256("https://b")}
+    # The application now finds the migrated sightings by their key.
+    with session_scope(eng) as s:
+        assert repository.add_sighting(1, Post(url="https://b"), source="check", observed_at=T0, session=s) == 5
     eng.dispose()
+
+
+def test_a_sighting_with_a_very_long_url_is_kept_once(engine: Engine) -> None:
+    # Signed media URLs run to kilobytes; PostgreSQL cannot index such a text itself.
+    url = "https://cdn.example/v.mp4?sig=" + "".join(f"{i * 7919 % 65521:x}" for i in range(5000))
+    with session_scope(engine) as s:
+        cid = repository.add_clip(*_clip("a" * 64, [1]), session=s, observed_at=T0, min_quality=0.5)
+        ids = {repository.add_sighting(cid, Post(url=url), source="check", observed_at=T0, session=s) for _ in "ab"}
+    with session_scope(engine) as s:
+        assert len(ids) == 1 and repository.sightings_for([cid], session=s)[cid][0].url == url
 
 
 def test_first_runs_at_once_on_an_empty_database_all_get_the_schema(settings: Settings) -> None:
@@ -467,3 +482,13 @@ def test_first_runs_at_once_on_an_empty_database_all_get_the_schema(settings: Se
     for e in engines:
         assert _stored_revision(e) == head_revision()
         e.dispose()
+
+
+def test_a_database_failure_inside_a_transaction_is_one_line_and_saves_nothing(engine: Engine) -> None:
+    with pytest.raises(StoreError, match="nothing from this command was saved") as e:
+        with session_scope(engine) as s:
+            repository.add_clip(*_clip("a" * 64, [1]), session=s, observed_at=T0, min_quality=0.5)
+            s.execute(text("SELECT no_such_column FROM clips"))
+    assert "\n" not in e.value.message and e.value.exit_code == 5
+    with session_scope(engine) as s:
+        assert repository.row_counts(session=s)["clips"] == 0
