@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,20 +94,17 @@ def _as_server_user(args: list[str], user: str | None) -> list[str]:
     return ["runuser", "-u", user, "--", *args] if user else args
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("the psycopg driver is not installed (pip install -e '.[test]')")
-    if os.environ.get(ENV_URL):
-        server = PgServer(os.environ[ENV_URL])
-        yield server
-        server.dispose()
-        return
+class ServerUnavailable(Exception):
+    """No PostgreSQL to start here; the message says why and what to install."""
+
+
+@contextmanager
+def throwaway_server() -> Iterator[str]:
+    """Start a PostgreSQL server in a temporary folder; yields its superuser URL; removes it all.
+    Also used by bench/transfer.py, so it depends on nothing from pytest."""
     bindir = _server_binaries()
     if bindir is None:
-        _unavailable(
+        raise ServerUnavailable(
             "no initdb/pg_ctl found (install PostgreSQL, e.g. apt-get install postgresql, "
             f"or set {ENV_BIN} or {ENV_URL})"
         )
@@ -115,7 +113,9 @@ def pg_server() -> Iterator[PgServer]:
         try:
             pw = pwd.getpwnam(_SERVER_USER)
         except KeyError:
-            _unavailable(f"running as root and there is no {_SERVER_USER!r} user to run the server as")
+            raise ServerUnavailable(
+                f"running as root and there is no {_SERVER_USER!r} user to run the server as"
+            ) from None
         user = _SERVER_USER
     # Not under pytest's tmp folders: those are private to the user running the tests.
     root = Path(tempfile.mkdtemp(prefix="provenance-pg-"))
@@ -138,12 +138,32 @@ def pg_server() -> Iterator[PgServer]:
     except subprocess.CalledProcessError as e:
         details = e.stderr.strip() + (f"\n{log.read_text()}" if log.exists() else "")
         shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"starting the test PostgreSQL server failed: {details}") from e
-    server = PgServer(f"postgresql+psycopg://postgres@/postgres?host={root}")
+        raise RuntimeError(f"starting the throwaway PostgreSQL server failed: {details}") from e
     try:
-        yield server
+        yield f"postgresql+psycopg://postgres@/postgres?host={root}"
     finally:
-        server.dispose()
         subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], user),
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("the psycopg driver is not installed (pip install -e '.[test]')")
+    if os.environ.get(ENV_URL):
+        server = PgServer(os.environ[ENV_URL])
+        yield server
+        server.dispose()
+        return
+    try:
+        with throwaway_server() as url:
+            server = PgServer(url)
+            try:
+                yield server
+            finally:
+                server.dispose()
+    except ServerUnavailable as e:
+        _unavailable(str(e))
