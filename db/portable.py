@@ -69,7 +69,9 @@ def export_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
                                         prefix=f".{path.name}.", suffix=".part")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="") as gz:
+            # Level 6 (zlib's default): level 9, gzip's, is 2x slower for 1% smaller files here.
+            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="",
+                                                            compresslevel=6) as gz:
                 with _snapshot(engine) as conn:
                     counts = _write(conn, gz, tables, revision, progress)
                 gz.flush()
@@ -116,10 +118,19 @@ def _write(conn: Connection, out: IO[bytes], tables: list[Table], revision: str 
     for table in tables:
         _line(out, {"table": table.name})
         n = 0
+        # Only datetimes, bytes and decimals need converting; most columns (all of frames') go as read.
+        encoders = [(i, _encoder(c.type)) for i, c in enumerate(table.columns) if _encoder(c.type)]
         stmt = select(table).order_by(*table.primary_key.columns)
         for partition in conn.execution_options(yield_per=_BATCH).execute(stmt).partitions():
+            lines = []
             for row in partition:
-                _line(out, [_encode(v) for v in row])
+                values = list(row)
+                for i, encode in encoders:
+                    if values[i] is not None:
+                        values[i] = encode(values[i])
+                lines.append(_JSON.encode(values))
+            # One write per batch: gzip's per-call cost is most of the time otherwise.
+            out.write(("\n".join(lines) + "\n").encode())
             n += len(partition)
             done += len(partition)
             if progress:
@@ -129,19 +140,27 @@ def _write(conn: Connection, out: IO[bytes], tables: list[Table], revision: str 
     return counts
 
 
+# allow_nan (the default): a NaN in a float column stays NaN (Python's json reads it back).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+_DECODE = json.JSONDecoder().decode
+
+
 def _line(out: IO[bytes], value: Any) -> None:
-    # allow_nan: a NaN in a float column stays NaN (Python's json reads it back).
-    out.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    out.write(_JSON.encode(value).encode() + b"\n")
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+def _encoder(type_: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """How a column's values become JSON; the inverse of _decoder. None: they already are."""
+    impl = getattr(type_, "impl", type_)
+    if isinstance(impl, types.DateTime | types.Date):
+        return lambda v: v.isoformat()
+    if isinstance(impl, types.LargeBinary):
+        return lambda v: v.hex()
+    if isinstance(impl, types.Numeric) and not isinstance(impl, types.Float) and impl.asdecimal:
+        return str
+    return None
 
 
 def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) -> dict[str, int]:
@@ -171,7 +190,7 @@ def _lines(lines: IO[bytes], path: Path) -> Iterator[Any]:
     try:
         for number, line in enumerate(lines, 1):
             try:
-                yield json.loads(line)
+                yield _DECODE(line.decode())
             except ValueError as e:
                 raise InputError(f"{path} line {number} is not JSON ({e}); the file is damaged") from e
     except (OSError, EOFError, zlib.error) as e:  # gzip: not gzip, truncated, corrupt, CRC mismatch
@@ -204,7 +223,7 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
     counts: dict[str, int] = {}
     table: Table | None = None
     batch: list[dict[str, Any]] = []
-    decoders: list[Callable[[Any], Any]] = []
+    decoders: list[tuple[int, Callable[[Any], Any]]] = []
     names: list[str] = []
 
     def flush() -> None:
@@ -220,7 +239,10 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
         if isinstance(item, list):
             if table is None or len(item) != len(names):
                 raise InputError(f"{path} has a row outside a table or of the wrong width; the file is damaged")
-            batch.append({n: d(v) for n, d, v in zip(names, decoders, item, strict=True)})
+            for i, decode in decoders:
+                if item[i] is not None:
+                    item[i] = decode(item[i])
+            batch.append(dict(zip(names, item)))
             if len(batch) >= _BATCH:
                 flush()
         elif isinstance(item, dict) and "table" in item:
@@ -229,7 +251,7 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
                 raise InputError(f"{path} has rows for table {item['table']!r} its header does not list")
             table = tables[item["table"]]
             names = columns[table.name]
-            decoders = [_decoder(table.c[n].type) for n in names]
+            decoders = [(i, d) for i, n in enumerate(names) if (d := _decoder(table.c[n].type))]
             counts.setdefault(table.name, 0)
         elif isinstance(item, dict) and "end" in item:
             flush()
@@ -258,17 +280,18 @@ def _columns(header: dict[str, Any], tables: dict[str, Table], path: Path) -> di
     return out
 
 
-def _decoder(type_: types.TypeEngine[Any]) -> Callable[[Any], Any]:
+def _decoder(type_: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """The inverse of _encoder: JSON back to the column's Python type. None: JSON already is it."""
     impl = getattr(type_, "impl", type_)  # TypeDecorator (UTCDateTime): decode as what it stores
     if isinstance(impl, types.DateTime):
-        return lambda v: None if v is None else datetime.fromisoformat(v)
+        return datetime.fromisoformat
     if isinstance(impl, types.Date):
-        return lambda v: None if v is None else date.fromisoformat(v)
+        return date.fromisoformat
     if isinstance(impl, types.LargeBinary):
-        return lambda v: None if v is None else bytes.fromhex(v)
+        return bytes.fromhex
     if isinstance(impl, types.Numeric) and not isinstance(impl, types.Float) and impl.asdecimal:
-        return lambda v: None if v is None else Decimal(v)
-    return lambda v: v
+        return Decimal
+    return None
 
 
 def _reset_sequences(conn: Connection, tables: Any) -> None:
