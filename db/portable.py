@@ -229,7 +229,10 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
     def flush() -> None:
         if batch:
             assert table is not None
-            conn.execute(table.insert(), batch)
+            if conn.dialect.name == "postgresql":
+                _copy(conn, table, names, batch)
+            else:
+                conn.execute(table.insert(), batch)
             counts[table.name] = counts.get(table.name, 0) + len(batch)
             if progress:
                 progress(f"import {table.name}", None)
@@ -264,6 +267,25 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
         else:
             raise InputError(f"{path} has a line that is neither a row nor a table marker; the file is damaged")
     raise InputError(f"{path} ends before its end line: it is truncated (nothing was imported)")
+
+
+def _copy(conn: Connection, table: Table, names: list[str], rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY .. FROM STDIN on the same connection and transaction, about 5x the rows per
+    second of psycopg's executemany (bench/transfer.py). Values go through each column's own
+    SQLAlchemy bind processing first (UTC datetimes to naive UTC, JSON), as an INSERT would."""
+    dialect = conn.dialect
+    procs = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    columns = ", ".join(f'"{n}"' for n in names)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    import psycopg  # on PostgreSQL it is the driver, so it is installed
+
+    try:
+        with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([p(row[n]) if p else row[n] for n, p in zip(names, procs, strict=True)])
+    except psycopg.Error as e:  # a raw cursor: SQLAlchemy does not wrap its errors
+        raise StoreError(f"cannot import into {table.name}: {e}; nothing was imported") from e
 
 
 def _columns(header: dict[str, Any], tables: dict[str, Table], path: Path) -> dict[str, list[str]]:

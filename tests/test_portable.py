@@ -117,3 +117,21 @@ def test_a_damaged_file_imports_nothing(settings, new_database, tmp_path, damage
     # The same database takes the good file afterwards.
     import_library(settings.db_url, good)
     assert _rows(settings.db_url) == _rows(source.db_url)
+
+
+def test_rows_the_database_rejects_import_nothing(settings, new_database, tmp_path):
+    source = Settings(db_url=new_database("sqlite"), store_dir=tmp_path / "evidence")
+    pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=source, post_url="https://a.example/1")
+    good = tmp_path / "good.jsonl.gz"
+    export_library(source.db_url, good)
+    lines = gzip.open(good).read().splitlines(keepends=True)
+    start = lines.index(b'{"table":"frames"}\n')
+    row = json.loads(lines[start + 1])
+    row[1] = 999  # clip_id of a clip that is not in the file
+    lines[start + 1] = json.dumps(row).encode() + b"\n"
+    bad = tmp_path / "dangling.jsonl.gz"
+    bad.write_bytes(gzip.compress(b"".join(lines)))
+    with pytest.raises(StoreError, match="nothing was imported") as e:
+        import_library(settings.db_url, bad)
+    assert "\n" not in e.value.message
+    assert not any(_rows(settings.db_url).values())
