@@ -69,7 +69,7 @@ def export_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
                                         prefix=f".{path.name}.", suffix=".part")
         tmp = Path(tmp_name)
         try:
-            # Level 6 (zlib's default): level 9, gzip's, is 2x slower for 1% smaller files here.
+            # Level 6 (zlib's default): gzip's 9 spent a fifth of an export in zlib for 0.02% less.
             with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="",
                                                             compresslevel=6) as gz:
                 with _snapshot(engine) as conn:
