@@ -1,4 +1,4 @@
-"""Storage: SQLite by default, any SQLAlchemy URL (PostgreSQL) via --db / PROVENANCE_DB.
+"""Storage: SQLite by default, PostgreSQL via --db / PROVENANCE_DB (postgresql+psycopg://...).
 
 ORM objects never leave this package; the repository returns provenance.records types.
 """
@@ -14,15 +14,21 @@ from provenance.db.engine import (
     session_scope,
     upgrade,
 )
+from provenance.db.portable import export_library, import_library
+from provenance.db.status import DatabaseStatus, database_status
 
 __all__ = [
     "audits",
+    "DatabaseStatus",
     "connect",
     "current_revision",
     "database_is_empty",
+    "database_status",
     "default_database_url",
     "ensure_schema",
+    "export_library",
     "head_revision",
+    "import_library",
     "repository",
     "session_scope",
     "upgrade",

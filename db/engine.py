@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -20,8 +20,15 @@ _UPGRADE = "run: provenance db upgrade"
 # The newest migration in migrations/versions. Kept here so that the check run before every command
 # is one SELECT instead of importing Alembic (0.2 s of a 28-s clip's check, bench/check_speed.py);
 # tests/test_db.py asserts it equals Alembic's head.
-HEAD_REVISION = "0002"
-_BUSY_TIMEOUT_MS = 30_000  # a concurrent ingest holds the SQLite write lock for seconds at most
+HEAD_REVISION = "0003"
+# SQLite's write lock is held for one command's transaction: a clip's frame rows and a check, well
+# under a second; 30 s covers a long import or migration by another process, then fails clearly.
+_BUSY_TIMEOUT_MS = 30_000
+# The backends whose upsert (INSERT .. ON CONFLICT) the repository uses and the test suite runs on.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+# pg_advisory_xact_lock key serialising schema changes between processes: any constant works as long
+# as it is the same everywhere; this is b"prov" read as an integer.
+_PG_SCHEMA_LOCK = 0x70726F76
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -52,6 +59,11 @@ def connect(url: str) -> Engine:
     except ArgumentError as e:
         raise StoreError(f"invalid database URL {_redact(url)!r}: {e}; {_FIX}") from e
     shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise StoreError(
+            f"unsupported database {shown}: provenance works with SQLite (sqlite:///FILE) and PostgreSQL "
+            f"(postgresql+psycopg://...); {_FIX}"
+        )
     engine: Engine | None = None
     try:
         path = _sqlite_file(parsed)
@@ -78,10 +90,14 @@ def connect(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection.
     cur = dbapi_conn.cursor()
+    # SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection.
     cur.execute("PRAGMA foreign_keys=ON")
+    # Wait for another process's write instead of failing at once; set before anything that locks.
     cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    # WAL: readers (a check loading the library) never block the writer, nor it them. Stored in the
+    # file, so this is a no-op after the first connection.
+    cur.execute("PRAGMA journal_mode=WAL")
     cur.close()
 
 
@@ -133,6 +149,7 @@ def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         # One transaction: env.py reuses this connection, so a failed step leaves nothing behind
         # (on backends with transactional DDL).
         with engine.begin() as conn:
+            _lock_schema(conn)
             cfg.attributes["connection"] = conn
             before = MigrationContext.configure(conn).get_current_revision()
             command.upgrade(cfg, "head")
@@ -143,6 +160,20 @@ def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         raise StoreError(f"cannot upgrade database schema: {_reason(e)}") from e
     assert after is not None
     return before, after
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Take the database-wide lock for schema changes, held to the end of the transaction, so that
+    two processes creating or migrating one database at once run one after the other (the second
+    then finds the schema at head and does nothing)."""
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+    elif backend == "sqlite":
+        # pysqlite runs DDL outside any transaction unless one is open: BEGIN IMMEDIATE opens one
+        # (so a failed step leaves nothing behind) and takes the write lock now, waiting
+        # busy_timeout for a concurrent upgrade, before Alembic reads the current revision.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def upgrade(url: str) -> tuple[str | None, str]:
@@ -160,13 +191,14 @@ def ensure_schema(engine: Engine) -> None:
     if _stored_revision(engine) == HEAD_REVISION:
         return
     if database_is_empty(engine):
-        try:
-            _upgrade_engine(engine)
-        except StoreError:
-            # Two first runs racing on a new SQLite file: the loser finds the winner's schema.
-            if current_revision(engine) != head_revision():
-                raise
+        # Two first runs at once queue on the schema lock; the second finds the schema made.
+        _upgrade_engine(engine)
         return
+    refuse_other_revision(engine)
+
+
+def refuse_other_revision(engine: Engine) -> None:
+    """Raise the one-line StoreError for a database whose schema is not this provenance's head."""
     current, head = current_revision(engine), head_revision()
     if current == head:
         return
@@ -205,7 +237,16 @@ def _is_known_revision(rev: str) -> bool:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed if the block finishes, rolled back on any exception."""
-    # expire_on_commit=False: values read inside stay readable after the block.
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+    """One transaction: committed if the block finishes, rolled back on any exception.
+
+    A database failure (server gone, SQLite still locked after the busy timeout, disk full) becomes
+    a one-line StoreError saying nothing was saved, instead of a driver traceback."""
+    try:
+        # expire_on_commit=False: values read inside stay readable after the block.
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except DBAPIError as e:
+        raise StoreError(
+            f"database error, nothing from this command was saved: {_reason(e)}; "
+            "try again, or check the database (provenance db status)"
+        ) from e

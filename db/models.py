@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -108,15 +110,40 @@ class Frame(Base):
     quality: Mapped[float] = mapped_column(Float)
 
 
+# A sighting is one clip in one post: the same clip at the same post URL is the same fact, however
+# often and by whichever command (ingest or check) it is met, so it is stored once; the first
+# observation stays (repository.add_sighting fills in only what it lacked). Without a URL (a local
+# file) two sightings cannot be told apart, so they are never merged: the index is partial.
+# The key holds the URL's SHA-256, not the URL: PostgreSQL cannot index a text longer than about
+# 2.7 kB, and signed media URLs get that long. Both SQLite and PostgreSQL accept partial unique
+# indexes and ON CONFLICT against them.
+SIGHTING_KEY = ("clip_id", "url_sha256")
+SIGHTING_KEY_WHERE = text("url_sha256 IS NOT NULL")
+
+
+def url_sha256(url: str | None) -> str | None:
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest() if url is not None else None
+
+
 class Sighting(Base):
     """A clip seen in a post (ingested deliberately, or met while checking)."""
 
     __tablename__ = "sightings"
+    __table_args__ = (
+        Index(
+            "uq_sightings_clip_id_url_sha256",
+            *SIGHTING_KEY,
+            unique=True,
+            sqlite_where=SIGHTING_KEY_WHERE,
+            postgresql_where=SIGHTING_KEY_WHERE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
     source: Mapped[str] = mapped_column(String(16))  # "ingest" | "check"
     url: Mapped[str | None] = mapped_column(Text)
+    url_sha256: Mapped[str | None] = mapped_column(String(64))  # of url, for SIGHTING_KEY
     platform: Mapped[str | None] = mapped_column(String)
     post_id: Mapped[str | None] = mapped_column(String)
     uploader: Mapped[str | None] = mapped_column(String)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from provenance import records, stored
@@ -83,13 +85,33 @@ def add_clip(
     min_quality: float,
 ) -> int:
     """Store a clip and its frame hashes once per SHA-256; returns the clip id either way."""
+    return upsert_clip(
+        media, probe, fingerprint, session=session, observed_at=observed_at, min_quality=min_quality
+    )[0]
+
+
+def upsert_clip(
+    media: records.FetchedMedia,
+    probe: records.ProbeInfo,
+    fingerprint: records.Fingerprint,
+    *,
+    session: Session,
+    observed_at: datetime,
+    min_quality: float,
+) -> tuple[int, bool]:
+    """Store a clip and its frame hashes once per SHA-256: (clip id, whether this call added it).
+
+    Safe against another process adding the same clip at the same moment: the insert is
+    INSERT .. ON CONFLICT (sha256) DO NOTHING, so the loser of the race inserts nothing (PostgreSQL
+    makes it wait for the winner's commit; SQLite's write lock does the same) and then reads the
+    winner's id. Frames are written only by the call that added the clip, so never twice."""
     existing = find_clip_id(media.sha256, session=session)
     if existing is not None:
-        return existing
+        return existing, False
     video = probe.video
     box = fingerprint.content_box
     frames = sorted(fingerprint.frames, key=lambda f: f.t)
-    clip = orm.Clip(
+    values = dict(
         sha256=media.sha256,
         size_bytes=media.size_bytes,
         evidence_path=str(media.path),
@@ -112,20 +134,46 @@ def add_clip(
         usable_frames=sum(1 for f in frames if f.quality >= min_quality),
         first_observed_at=observed_at,
     )
-    session.add(clip)
-    session.flush()
+    stmt = (
+        _insert(session, orm.Clip)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(orm.Clip.id)
+    )
+    clip_id = session.scalar(stmt)
+    if clip_id is None:  # another process stored it since find_clip_id looked
+        clip_id = find_clip_id(media.sha256, session=session)
+        assert clip_id is not None, "ON CONFLICT (sha256) without a row of that sha256"
+        return clip_id, False
     if frames:
         # One executemany, not an ORM object per frame: clips have thousands of frames.
         session.execute(
             insert(orm.Frame),
             [
-                {"clip_id": clip.id, "t": f.t, "variant": variant, "phash": to_signed64(h), "quality": f.quality}
+                {"clip_id": clip_id, "t": f.t, "variant": variant, "phash": to_signed64(h), "quality": f.quality}
                 for f in frames
                 # A query fingerprint has more views than the library keeps; the first ones are the same.
                 for variant, h in enumerate((f.phash, *f.variants)[: len(REFERENCE_VARIANTS)])
             ],
         )
-    return clip.id
+    return clip_id, True
+
+
+# What a later sighting of the same clip in the same post may add to the stored one: post metadata
+# the first observation lacked (e.g. --posted-at given on a second ingest). Nothing stored is
+# overwritten: the first observation is the evidence, and its source and observed_at stay.
+_SIGHTING_FILLABLE = (
+    "platform",
+    "post_id",
+    "uploader",
+    "uploader_id",
+    "posted_at",
+    "title",
+    "description",
+    "post_created_at",
+    "media_created_at",
+    "info",
+)
 
 
 def add_sighting(
@@ -136,12 +184,18 @@ def add_sighting(
     observed_at: datetime,
     session: Session,
 ) -> int:
+    """Record that a clip was seen in a post; returns the sighting's id.
+
+    A clip at a post URL it was already seen at is the same sighting (see models.SIGHTING_KEY):
+    its id is returned and only its missing post metadata is filled in, atomically, even when
+    another process records the same sighting at the same moment."""
     if source not in SOURCES:
         raise ValueError(f"sighting source must be one of {SOURCES}, not {source!r}")
-    row = orm.Sighting(
+    values = dict(
         clip_id=clip_id,
         source=source,
         url=post.url,
+        url_sha256=orm.url_sha256(post.url),
         platform=post.platform,
         post_id=post.post_id,
         uploader=post.uploader,
@@ -154,9 +208,26 @@ def add_sighting(
         media_created_at=post.media_created_at,
         info=json_safe(post.info) if post.info is not None else None,
     )
-    session.add(row)
-    session.flush()
-    return row.id
+    stmt = _insert(session, orm.Sighting).values(**values)
+    table = orm.Sighting.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(orm.SIGHTING_KEY),
+        index_where=orm.SIGHTING_KEY_WHERE,
+        set_={c: func.coalesce(table.c[c], stmt.excluded[c]) for c in _SIGHTING_FILLABLE},
+    ).returning(orm.Sighting.id)
+    sighting_id = session.scalar(stmt)
+    assert sighting_id is not None
+    return sighting_id
+
+
+def _insert(session: Session, model: type[orm.Base]) -> Any:
+    """The backend's own INSERT, which has .on_conflict_do_nothing/.on_conflict_do_update."""
+    backend = session.get_bind().dialect.name
+    if backend == "postgresql":
+        return pg_insert(model)
+    if backend == "sqlite":
+        return sqlite_insert(model)
+    raise AssertionError(f"unsupported backend {backend}: provenance.db.connect refuses it")
 
 
 def load_reference_frames(*, session: Session, min_quality: float) -> records.ReferenceFrames:

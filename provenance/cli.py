@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__, audit as audit_lib, audit_report, pipeline, report, reporting
+from . import __version__, audit as audit_lib, audit_report, db_report, pipeline, report, reporting
+from .db import database_status, export_library, import_library
 from .db import upgrade as db_upgrade
 from .errors import InputError, ProvenanceError
 from .settings import ENV_DB, Settings
@@ -315,6 +316,73 @@ def db_upgrade_command(db_url: str | None) -> None:
     settings = Settings.resolve(db_url=db_url)
     before, after = db_upgrade(settings.db_url)
     click.echo(f"database at {after} (was {before or 'empty'})")
+
+
+@db.command("status")
+@db_option
+def db_status_command(db_url: str | None) -> None:
+    """Show the database, its schema version, its size on disk and the rows in each table.
+
+    Reads only: an empty database is reported, not set up.
+
+    Example:
+
+    \b
+        provenance db status
+        provenance db status --db postgresql+psycopg://me@localhost/provenance
+    """
+    settings = Settings.resolve(db_url=db_url)
+    click.echo(db_report.status_text(database_status(settings.db_url)))
+
+
+@cli.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@quiet_option
+def export_command(file: Path, db_url: str | None, quiet: bool) -> None:
+    """Write the whole library (every table) to FILE, a portable gzip JSON Lines file.
+
+    Import it into an empty database of either kind with `provenance import`. The evidence files
+    are not included: clips keep their paths; copy the evidence store folder alongside.
+
+    Example:
+
+    \b
+        provenance export library.jsonl.gz
+        provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
+    """
+    settings = Settings.resolve(db_url=db_url)
+    progress = Progress(quiet)
+    try:
+        counts = export_library(settings.db_url, file, progress=progress)
+    finally:
+        progress.done()
+    if not quiet:
+        click.echo(db_report.transfer_text("exported", counts, file))
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@quiet_option
+def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
+    """Load a file written by `provenance export` into an empty database, keeping every id.
+
+    All or nothing: a damaged file or a non-empty database leaves the database as it was.
+
+    Example:
+
+    \b
+        provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
+    """
+    settings = Settings.resolve(db_url=db_url)
+    progress = Progress(quiet)
+    try:
+        counts = import_library(settings.db_url, file, progress=progress)
+    finally:
+        progress.done()
+    if not quiet:
+        click.echo(db_report.transfer_text("imported", counts, file))
 
 
 def main() -> None:

@@ -112,11 +112,11 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
     with session_scope(engine) as session:
-        existing = repository.find_clip_id(clip.media.sha256, session=session)
-        clip_id = existing or repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
-                                                  observed_at=observed_at, min_quality=MIN_QUALITY)
+        # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
+        clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                                   observed_at=observed_at, min_quality=MIN_QUALITY)
         sighting_id = repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
-    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=existing is None)
+    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip)
 
 
 def open_library(settings: Settings) -> Engine:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what provenance needs into ./.venv: ffmpeg (apt-get, when missing and we are root),
-# then the package itself. Usage: scripts/install.sh [extras], e.g. scripts/install.sh test
+# Installs what provenance needs into ./.venv: ffmpeg (apt-get, when missing and we are root), for
+# the test extra PostgreSQL too, then the package itself. Usage: scripts/install.sh [extras], e.g. scripts/install.sh test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,21 @@ if [[ ",${1:-}," == *",test,"* ]] && ! command -v chromium >/dev/null; then
   else
     echo "note: chromium is missing, so the report browser test will be skipped" \
          "(install it: sudo apt-get install chromium chromium-driver)" >&2
+  fi
+fi
+
+# PostgreSQL, for the test suite only: tests/conftest_pg.py starts a throwaway server from Debian's
+# binaries (/usr/lib/postgresql/*/bin). Without it the PostgreSQL tests are skipped, or fail when CI is set.
+if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    # The cluster the package would create and start is not used: the tests make their own.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  elif [ -n "${CI:-}" ]; then
+    echo "error: PostgreSQL is missing and CI is set; install it (e.g. sudo apt-get install postgresql)" >&2
+    exit 1
+  else
+    echo "note: PostgreSQL is not installed, so its tests will be skipped (sudo apt-get install postgresql)" >&2
   fi
 fi
 

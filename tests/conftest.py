@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from provenance.db import connect, ensure_schema, repository, session_scope
 from provenance.settings import Settings
 from tests.conftest_http import *  # noqa: F401,F403 - the 127.0.0.1 media server fixtures
+from tests.conftest_pg import PgServer, pg_server  # noqa: F401 - the throwaway PostgreSQL server
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 
@@ -84,10 +86,41 @@ def derived(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     return get
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """A fresh, empty library: its own SQLite file and evidence store."""
-    return Settings(db_url=f"sqlite:///{tmp_path / 'library.db'}", store_dir=tmp_path / "evidence")
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Makes fresh, empty databases for one test: new_database("sqlite") or ("postgresql") -> URL.
+    PostgreSQL ones are dropped after the test; without a server the test is skipped (fails in CI)."""
+    made: list[tuple[PgServer, str]] = []
+    counter = itertools.count()
+
+    def make(backend: str) -> str:
+        if backend == "sqlite":
+            n = next(counter)
+            return f"sqlite:///{tmp_path / ('library.db' if n == 0 else f'library{n}.db')}"
+        assert backend == "postgresql", backend
+        server = request.getfixturevalue("pg_server")
+        url = server.create_database()
+        made.append((server, url))
+        return url
+
+    yield make
+    for server, url in made:
+        server.drop_database(url)
+
+
+@pytest.fixture(params=[pytest.param(b, marks=getattr(pytest.mark, b)) for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that uses a database runs once on SQLite and once on PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def settings(backend: str, new_database: Callable[[str], str], tmp_path: Path) -> Settings:
+    """A fresh, empty library: its own database (SQLite file or PostgreSQL database) and evidence store."""
+    return Settings(db_url=new_database(backend), store_dir=tmp_path / "evidence")
 
 
 @pytest.fixture

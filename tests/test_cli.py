@@ -152,3 +152,54 @@ def test_untrusted_text_is_escaped_in_terminal_output(run, settings):
     result = run("check", str(SAMPLES / "bikes.mp4"), "--no-record")
     assert "\x1b" not in result.output
     assert "\nNO MATCH" not in result.output
+
+
+def test_db_status_shows_revision_counts_and_size_without_the_password(run, settings):
+    empty = run("db", "status")
+    assert empty.exit_code == 0 and "empty database" in empty.output
+    assert run("ingest", str(SAMPLES / "carphone_pristine.mp4"), "--url", "https://a.example/1", "--quiet").exit_code == 0
+    result = run("db", "status")
+    assert result.exit_code == 0, result.output
+    fields = dict(re.split(r"\s+", line.strip(), maxsplit=1) for line in result.output.splitlines())
+    from provenance.db.engine import HEAD_REVISION
+
+    assert fields["schema"].startswith(f"{HEAD_REVISION} (up to date)")
+    assert fields["clips"] == "1" and fields["sightings"] == "1" and fields["checks"] == "0"
+    assert int(fields["frames"].replace(",", "")) > 0
+    size, unit = fields["size"].split()
+    assert unit in ("KB", "MB") and float(size) > 0
+    # A password in the URL is never shown.
+    from sqlalchemy.engine import make_url
+
+    with_password = make_url(settings.db_url).set(password="s3cret").render_as_string(hide_password=False)
+    shown = run("db", "status", "--db", with_password).output
+    assert "s3cret" not in shown
+
+
+def test_db_status_of_an_outdated_schema_is_one_line_naming_the_fix(run, settings):
+    from sqlalchemy import text
+
+    from provenance.db import connect
+
+    assert run("db", "upgrade").exit_code == 0
+    engine = connect(settings.db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
+    result = run("db", "status")
+    assert result.exit_code == 5
+    assert result.output.count("\n") == 1 and "run: provenance db upgrade" in result.output
+
+
+def test_export_then_import_into_another_database(run, new_database, tmp_path):
+    assert run("ingest", str(SAMPLES / "carphone_pristine.mp4"), "--url", "https://a.example/1", "--quiet").exit_code == 0
+    out = run("export", str(tmp_path / "lib.jsonl.gz"))
+    assert out.exit_code == 0 and out.output.startswith("exported 1 clips, 1 sightings")
+    other = new_database("sqlite")
+    result = run("import", str(tmp_path / "lib.jsonl.gz"), "--db", other)
+    assert result.exit_code == 0 and result.output.startswith("imported 1 clips, 1 sightings"), result.output
+    assert run("db", "status", "--db", other).output.split("clips")[1].split()[0] == "1"
+    again = run("import", str(tmp_path / "lib.jsonl.gz"), "--db", other)
+    assert again.exit_code == 5 and again.output.count("\n") == 1 and "not empty" in again.output
+    missing = run("import", str(tmp_path / "nope.jsonl.gz"), "--db", other)
+    assert missing.exit_code == 2 and "no such file" in missing.output

@@ -1,4 +1,4 @@
-"""provenance.db against real SQLite files (no mocks)."""
+"""provenance.db against real SQLite files and a real PostgreSQL server (no mocks)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from sqlalchemy.exc import StatementError
 
 from provenance.db import connect, ensure_schema, repository, session_scope, upgrade
 from provenance.db import models as orm
-from provenance.db.engine import head_revision
+from provenance.db.engine import _stored_revision, head_revision
 from provenance.errors import StoreError
+from provenance.settings import Settings
 from provenance.records import (
     ContentBox,
     FetchedMedia,
@@ -32,13 +33,9 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 TOP_BIT = 0xFFFF_0000_1234_5678
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'sub' / 'provenance.db'}"
-
-
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = connect(_url(tmp_path))
+def engine(settings: Settings) -> Engine:
+    eng = connect(settings.db_url)
     ensure_schema(eng)
     yield eng
     eng.dispose()
@@ -76,8 +73,8 @@ def _clip(sha: str, hashes: list[int], qualities: list[float] | None = None):
     return media, probe, fp
 
 
-def test_upgrade_matches_models_exactly(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_upgrade_matches_models_exactly(settings: Settings) -> None:
+    url = settings.db_url
     assert upgrade(url) == (None, head_revision())
     assert upgrade(url) == (head_revision(), head_revision())  # idempotent
     eng = connect(url)
@@ -86,8 +83,8 @@ def test_upgrade_matches_models_exactly(tmp_path: Path) -> None:
     eng.dispose()
 
 
-def test_ensure_schema_creates_then_accepts(tmp_path: Path) -> None:
-    eng = connect(_url(tmp_path))
+def test_ensure_schema_creates_then_accepts(settings: Settings) -> None:
+    eng = connect(settings.db_url)
     ensure_schema(eng)
     ensure_schema(eng)
     with session_scope(eng) as s:
@@ -104,8 +101,8 @@ def test_ensure_schema_refuses_other_revisions(engine: Engine, rev: str) -> None
     assert rev in e.value.message and "\n" not in e.value.message
 
 
-def test_ensure_schema_refuses_unversioned_tables(tmp_path: Path) -> None:
-    eng = connect(_url(tmp_path))
+def test_ensure_schema_refuses_unversioned_tables(settings: Settings) -> None:
+    eng = connect(settings.db_url)
     with eng.begin() as conn:
         conn.execute(text("CREATE TABLE something (x INTEGER)"))
     with pytest.raises(StoreError, match="provenance db upgrade"):
@@ -288,6 +285,7 @@ def test_utc_datetime_is_aware_and_refuses_naive(engine: Engine) -> None:
         "not a url at all",
         "postgresql+nosuchdriver://user:s3cret@localhost/db",
         "sqlite:////proc/no/such/dir/provenance.db",
+        "mysql+pymysql://user:s3cret@localhost/db",  # no upsert support written for it: refused up front
     ],
 )
 def test_connect_failures_are_one_line_store_errors(url: str) -> None:
@@ -298,10 +296,13 @@ def test_connect_failures_are_one_line_store_errors(url: str) -> None:
     assert "PROVENANCE_DB" in msg
 
 
-def test_connect_creates_sqlite_parent_dir_and_enables_foreign_keys(tmp_path: Path) -> None:
+def test_connect_creates_sqlite_parent_dir_and_sets_pragmas(tmp_path: Path) -> None:
     eng = connect(f"sqlite:///{tmp_path / 'a' / 'b' / 'p.db'}")
     with eng.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # Concurrent processes: readers never block the writer, and a writer waits for the lock.
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
     assert (tmp_path / "a" / "b").is_dir()
     eng.dispose()
 
@@ -317,3 +318,177 @@ def test_fast_schema_check_knows_the_real_head():
     from provenance.db.engine import HEAD_REVISION
 
     assert HEAD_REVISION == head_revision()
+
+
+def test_one_sighting_per_clip_and_post_url_filling_in_what_it_lacked(engine: Engine) -> None:
+    later = T0 + timedelta(days=1)
+    with session_scope(engine) as s:
+        cid = repository.add_clip(*_clip("a" * 64, [1]), session=s, observed_at=T0, min_quality=0.5)
+        other = repository.add_clip(*_clip("b" * 64, [2]), session=s, observed_at=T0, min_quality=0.5)
+        url = "https://x.com/a/status/1"
+        first = repository.add_sighting(
+            cid, Post(url=url, platform="Twitter"), source="check", observed_at=T0, session=s
+        )
+        again = repository.add_sighting(
+            cid,
+            Post(url=url, platform="Other", posted_at=T0 - timedelta(days=9), uploader="a"),
+            source="ingest",
+            observed_at=later,
+            session=s,
+        )
+        # Another clip in the same post, and the same clip elsewhere, are other sightings.
+        elsewhere = repository.add_sighting(
+            cid, Post(url=url + "0"), source="check", observed_at=T0, session=s
+        )
+        other_clip = repository.add_sighting(other, Post(url=url), source="check", observed_at=T0, session=s)
+        # Without a URL two sightings cannot be told apart: both are kept.
+        no_url = {
+            repository.add_sighting(cid, Post(), source="ingest", observed_at=T0, session=s)
+            for _ in range(2)
+        }
+    assert again == first and len({first, elsewhere, other_clip, *no_url}) == 5
+    with session_scope(engine) as s:
+        row = s.get(orm.Sighting, first)
+        assert row is not None
+        # Stored values stay (the first observation is the evidence); missing ones are filled in.
+        assert (row.source, row.platform, row.observed_at) == ("check", "Twitter", T0)
+        assert (row.posted_at, row.uploader) == (T0 - timedelta(days=9), "a")
+        assert repository.row_counts(session=s)["sightings"] == 5
+
+
+def test_clip_added_by_another_process_meanwhile_is_found_not_duplicated(settings: Settings) -> None:
+    """The race add_clip must survive: this session has looked for the clip and not found it when
+    another connection, which has just inserted it, commits. The insert must yield to it."""
+    import threading
+
+    from sqlalchemy import event
+
+    winner_engine, loser_engine = connect(settings.db_url), connect(settings.db_url)
+    ensure_schema(winner_engine)
+    loser_inserting = threading.Event()
+
+    @event.listens_for(loser_engine, "before_cursor_execute")
+    def _mark(conn, cursor, statement, *args) -> None:  # noqa: ANN001 - SQLAlchemy's signature
+        if statement.lstrip().upper().startswith("INSERT INTO CLIPS"):
+            loser_inserting.set()
+
+    result: dict[str, object] = {}
+
+    def loser() -> None:
+        with session_scope(loser_engine) as s:
+            result["loser"] = repository.upsert_clip(
+                *_clip("a" * 64, [1, 2, 3]), session=s, observed_at=T0, min_quality=0.5
+            )
+
+    with session_scope(winner_engine) as s:
+        result["winner"] = repository.upsert_clip(
+            *_clip("a" * 64, [1, 2, 3]), session=s, observed_at=T0, min_quality=0.5
+        )
+        thread = threading.Thread(target=loser)
+        thread.start()
+        # The loser has not found the (uncommitted) clip and is now inserting: it must wait for us.
+        assert loser_inserting.wait(timeout=30)
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "the competing insert did not wait for this transaction"
+    thread.join(timeout=60)
+    winner_id, added = result["winner"]  # type: ignore[misc]
+    assert added and result["loser"] == (winner_id, False)
+    with session_scope(winner_engine) as s:
+        counts = repository.row_counts(session=s)
+    assert counts["clips"] == 1 and counts["frames"] == 3  # one view per frame: _clip gives no variants
+    winner_engine.dispose()
+    loser_engine.dispose()
+
+
+def test_migration_0003_merges_duplicate_sightings(settings: Settings) -> None:
+    from alembic import command
+
+    from provenance.db.engine import _alembic_config
+
+    eng = connect(settings.db_url)
+    with eng.begin() as conn:
+        cfg = _alembic_config(settings.db_url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    when = "2024-05-01 12:00:00"
+    clip_cols = {
+        "sha256": "a" * 64, "size_bytes": 1, "container": "mp4", "duration_s": 1.0, "has_audio": False,
+        "probe": "{}", "sample_fps": 4.0, "hash_algo": "phash64", "content_left": 0.0, "content_top": 0.0,
+        "content_right": 1.0, "content_bottom": 1.0, "usable_frames": 0, "first_observed_at": when,
+    }
+    with eng.begin() as conn:
+        conn.execute(
+            text(f"INSERT INTO clips (id, {', '.join(clip_cols)}) VALUES (1, :{', :'.join(clip_cols)})"),
+            clip_cols,
+        )
+        for sid, url in [(1, "https://a"), (2, "https://a"), (3, None), (4, None), (5, "https://b"), (6, "https://a")]:
+            conn.execute(
+                text("INSERT INTO sightings (id, clip_id, source, url, observed_at) VALUES (:i, 1, 'check', :u, :w)"),
+                {"i": sid, "u": url, "w": when},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO checks (id, clip_id, sighting_id, first_seen_sighting_id, created_at, verdict, params,"
+                " tool_version) VALUES (1, 1, 6, 2, :w, 'reused', '{}', '0')"
+            ),
+            {"w": when},
+        )
+    assert upgrade(settings.db_url) == ("0001", head_revision())
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT id FROM sightings ORDER BY id")).scalars().all() == [1, 3, 4, 5]
+        assert conn.execute(text("SELECT sighting_id, first_seen_sighting_id FROM checks")).one() == (1, 1)
+        keys = dict(conn.execute(text("SELECT id, url_sha256 FROM sightings")).all())
+    assert keys == {1: orm.url_sha256("https://a"), 3: None, 4: None, 5: orm.url_sha256("https://b")}
+    # The application now finds the migrated sightings by their key.
+    with session_scope(eng) as s:
+        assert repository.add_sighting(1, Post(url="https://b"), source="check", observed_at=T0, session=s) == 5
+    eng.dispose()
+
+
+def test_a_sighting_with_a_very_long_url_is_kept_once(engine: Engine) -> None:
+    # Signed media URLs run to kilobytes; PostgreSQL cannot index such a text itself.
+    url = "https://cdn.example/v.mp4?sig=" + "".join(f"{i * 7919 % 65521:x}" for i in range(5000))
+    with session_scope(engine) as s:
+        cid = repository.add_clip(*_clip("a" * 64, [1]), session=s, observed_at=T0, min_quality=0.5)
+        ids = {repository.add_sighting(cid, Post(url=url), source="check", observed_at=T0, session=s) for _ in "ab"}
+    with session_scope(engine) as s:
+        assert len(ids) == 1 and repository.sightings_for([cid], session=s)[cid][0].url == url
+
+
+def test_first_runs_at_once_on_an_empty_database_all_get_the_schema(settings: Settings) -> None:
+    """Several commands starting together on a new database: one creates the schema, the others
+    wait for it (the schema lock) instead of finding half a schema and refusing it."""
+    import threading
+
+    engines = [connect(settings.db_url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def first_run(eng: Engine) -> None:
+        start.wait()
+        try:
+            ensure_schema(eng)
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_run, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    with session_scope(engines[0]) as s:
+        assert set(repository.row_counts(session=s).values()) == {0}
+    for e in engines:
+        assert _stored_revision(e) == head_revision()
+        e.dispose()
+
+
+def test_a_database_failure_inside_a_transaction_is_one_line_and_saves_nothing(engine: Engine) -> None:
+    with pytest.raises(StoreError, match="nothing from this command was saved") as e:
+        with session_scope(engine) as s:
+            repository.add_clip(*_clip("a" * 64, [1]), session=s, observed_at=T0, min_quality=0.5)
+            s.execute(text("SELECT no_such_column FROM clips"))
+    assert "\n" not in e.value.message and e.value.exit_code == 5
+    with session_scope(engine) as s:
+        assert repository.row_counts(session=s)["clips"] == 0

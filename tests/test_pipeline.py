@@ -88,3 +88,18 @@ def test_the_same_post_seen_again_is_not_a_reuse_of_itself(settings):
     assert result.verdict == "earliest_known"
     assert result.matches[0].transforms == ("identical",)
     assert result.matches[0].similarity == 1.0
+
+
+def test_the_same_clip_in_the_same_post_is_one_sighting_completed_later(settings, row_counts):
+    url = "https://a.example/post/2"
+    first = pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=url)
+    counts = row_counts()
+    checked = pipeline.check(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=url)
+    again = pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=url, posted_at=EARLY)
+    after = row_counts()
+    assert after["sightings"] == counts["sightings"] and after["checks"] == counts["checks"] + 1
+    assert checked.verdict == "earliest_known" and again.sighting_id == first.sighting_id
+    # The post time given later fills in what the first sighting lacked.
+    result = pipeline.check(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://b.example/3",
+                            posted_at=LATE, record=False)
+    assert result.verdict == "reused" and result.first_seen.posted_at == EARLY
