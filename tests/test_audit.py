@@ -201,7 +201,8 @@ def test_a_429_rests_the_site_and_the_post_is_checked(media_server: MediaServer,
     caplog.set_level("INFO", logger="provenance.audit")
     urls = tmp_path / "posts.txt"
     post = audit_feed.posts[0]
-    flaky = f"{media_server.base}/once429/audit/{post.name}.html"
+    # The server answers 429 once per path: the query keeps each backend's run of this test its own.
+    flaky = f"{media_server.base}/once429/audit/{post.name}.html?run={tmp_path.name}"
     urls.write_text(flaky + "\n", encoding="utf-8")
     started = time.monotonic()
     result = audit_lib.audit(settings=settings, urls_file=urls, options=AuditOptions(sleep_s=0, backoff_s=0))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from provenance import pipeline
-from provenance.db import connect, export_library, import_library, session_scope
+from provenance.db import audits, connect, export_library, import_library, session_scope
 from provenance.db import models as orm
 from provenance.errors import InputError, StoreError
 from provenance.settings import Settings
@@ -19,13 +19,22 @@ from tests.test_pipeline import EARLY, LATE
 
 
 def _fill(settings: Settings, derived) -> None:
-    """A library with a row in every table: clips, frames, sightings, checks, matches, segments."""
+    """A library with a row in every table: clips, frames, sightings, checks, matches, segments, audits."""
     pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example/original",
                     posted_at=EARLY)
     pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=settings)
     result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=settings, post_url="https://b.example/r",
                             posted_at=LATE)
     assert result.verdict == "reused" and result.matches[0].segments
+    # An audit that checked that post, so the audit tables are carried too.
+    engine = connect(settings.db_url)
+    with session_scope(engine) as s:
+        audit_id = audits.create_audit(session=s, kind="urls", source="posts.txt", options={"since": None},
+                                       key="k", title="posts", created_at=LATE, tool_version="test",
+                                       posts=[("https://b.example/r", LATE, "a post")])
+        (item,) = audits.pending_items(audit_id, session=s)
+        assert audits.finish_item(item.item_id, session=s, check_id=result.check_id, at=LATE)
+    engine.dispose()
 
 
 def _rows(url: str) -> dict[str, list[tuple]]:

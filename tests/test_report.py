@@ -189,7 +189,7 @@ def test_deleted_evidence_files_leave_hashes_and_say_the_images_are_unavailable(
 
 
 def test_unknown_check_id_is_a_clear_input_error(settings):
-    with pytest.raises(InputError, match=r"no check with id 7 in sqlite:///"):
+    with pytest.raises(InputError, match=r"no check with id 7 in (sqlite|postgresql)"):
         reporting.render_check(7, settings=settings, fmt="md")
 
 
