@@ -165,6 +165,26 @@ def test_markdown_audit_report_table_and_answers(audited, audit_feed):
     assert "<img" not in md and "<script" not in md
 
 
+def test_audit_page_keeps_the_first_seen_match_pairs_and_points_to_the_rest(audited):
+    settings, audit_id = audited
+    full = reporting.build_audit_report(audit_id, settings=settings, images=False, paired_matches=None)
+    lean = reporting.build_audit_report(audit_id, settings=settings, images=False, paired_matches=0)
+    several = [r for r in full.reports if len(r.matches) >= 2]
+    assert several  # p10 matches p01 and its mirror image p05
+    by_id = {r.check_id: r for r in lean.reports}
+    for r in full.reports:
+        first = r.first_seen.sha256
+        for m, kept in zip(r.matches, by_id[r.check_id].matches, strict=True):
+            assert m.pairs and not m.pairs_omitted
+            if r.verdict == "reused" and m.sha256 == first:
+                assert kept.pairs == m.pairs and not kept.pairs_omitted
+            else:
+                assert kept.pairs == () and kept.pairs_omitted
+    page = reporting.html.render_audit(lean)
+    omitted = sum(m.pairs_omitted for r in lean.reports for m in r.matches)
+    assert omitted >= 1 and page.count("Frame pairs of this match are left out of this page") == omitted
+
+
 # --- the command line --------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..settings import Settings
 from . import html, jsonout, markdown
-from .audit import AuditReport, build_audit_report
+from .audit import AUDIT_PAIRED_MATCHES, AuditReport, build_audit_report
 from .build import build_check_report
 from .model import CheckReport
 
@@ -67,7 +67,10 @@ def write_check_report(check_id: int, path: Path, *, settings: Settings, fmt: st
 def render_audit(audit_id: int, *, settings: Settings, fmt: str) -> str:
     """A stored audit's report as text in `fmt`: html (one page, every check's section), json or md."""
     fmt = format_for(None, fmt)
-    report = build_audit_report(audit_id, settings=settings, images=fmt == "html")
+    # JSON has every match's frame pairs (hashes and distances); Markdown shows none; the HTML page the
+    # first-seen and strongest matches' (with pictures), the check's own report the rest.
+    paired = {"json": None, "md": 0}.get(fmt, AUDIT_PAIRED_MATCHES)
+    report = build_audit_report(audit_id, settings=settings, images=fmt == "html", paired_matches=paired)
     if fmt == "html":
         return html.render_audit(report)
     if fmt == "json":

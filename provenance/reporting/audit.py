@@ -7,6 +7,8 @@ All the checks are loaded through one database connection; the frame-pair eviden
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +21,14 @@ from ..settings import Settings
 from .build import report_from_stored, shown_url
 from .model import CheckReport
 
+# On the audit page, frame pairs for the strongest matches of each check and the first-seen clip's
+# match: enough for an editor to see the evidence of each post. An account reposting its own footage
+# gives later posts a match per earlier copy (bench/audit_report_speed.py: 50 such posts took 83 s
+# and 18 MB with every pair); the check's own report has them all.
+AUDIT_PAIRED_MATCHES = 2
+# Checks built at once: OpenCV seeks and decodes without the GIL, so threads overlap the evidence
+# files' decoding; more than the cores gains nothing.
+REPORT_THREADS = max(1, min(4, os.cpu_count() or 1))
 # What a row says for each outcome, in a few words.
 OUTCOME_WORDS = {"reused": "Reused footage", "earliest_known": "Earliest known appearance", "no_match": "No match",
                  "failed": "Failed", "pending": "Not checked yet"}
@@ -68,9 +78,10 @@ class AuditReport:
         return tuple(r.report for r in self.rows if r.report is not None)
 
 
-def build_audit_report(audit_id: int, *, settings: Settings, images: bool = True,
-                       now: datetime | None = None) -> AuditReport:
-    """The report of a stored audit. `images` cuts thumbnails and frame pairs from the evidence files (HTML)."""
+def build_audit_report(audit_id: int, *, settings: Settings, images: bool = True, now: datetime | None = None,
+                       paired_matches: int | None = AUDIT_PAIRED_MATCHES) -> AuditReport:
+    """The report of a stored audit. `images` cuts thumbnails and frame pairs from the evidence files (HTML);
+    `paired_matches` as in build.report_from_stored (None: every match's pairs, as JSON has them)."""
     now = now or datetime.now(UTC)
     engine = open_library(settings)
     try:
@@ -89,11 +100,15 @@ def build_audit_report(audit_id: int, *, settings: Settings, images: bool = True
                         stored[item.check_id] = found
     finally:
         engine.dispose()
+    def build(check_id: int) -> CheckReport:
+        return report_from_stored(stored[check_id], database_url=settings.db_url, images=images, now=now,
+                                  paired_matches=paired_matches)
+
+    with ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="report") as pool:
+        reports = dict(zip(stored, pool.map(build, stored), strict=True))
     rows = []
     for item in items:
-        check = stored.get(item.check_id) if item.check_id is not None else None
-        report = (report_from_stored(check, database_url=settings.db_url, images=images, now=now)
-                  if check is not None else None)
+        report = reports.get(item.check_id) if item.check_id is not None else None
         post = report.post if report is not None else None
         rows.append(AuditRow(
             item=item, outcome=audit_report.outcome(item), posted_at=audit_report.posted(item),
