@@ -168,7 +168,9 @@ def test_markdown_audit_report_table_and_answers(audited, audit_feed):
 def test_audit_page_keeps_the_first_seen_match_pairs_and_points_to_the_rest(audited):
     settings, audit_id = audited
     full = reporting.build_audit_report(audit_id, settings=settings, images=False, paired_matches=None)
-    lean = reporting.build_audit_report(audit_id, settings=settings, images=False, paired_matches=0)
+    lean = reporting.build_audit_report(audit_id, settings=settings, images=False, paired_matches=1)
+    bare = reporting.build_audit_report(audit_id, settings=settings, images=False, paired_matches=0)
+    assert all(m.pairs == () and m.pairs_omitted for r in bare.reports for m in r.matches)
     several = [r for r in full.reports if len(r.matches) >= 2]
     assert several  # p10 matches p01 and its mirror image p05
     by_id = {r.check_id: r for r in lean.reports}
@@ -176,7 +178,7 @@ def test_audit_page_keeps_the_first_seen_match_pairs_and_points_to_the_rest(audi
         first = r.first_seen.sha256
         for m, kept in zip(r.matches, by_id[r.check_id].matches, strict=True):
             assert m.pairs and not m.pairs_omitted
-            if r.verdict == "reused" and m.sha256 == first:
+            if m.rank == 1 or (r.verdict == "reused" and m.sha256 == first):
                 assert kept.pairs == m.pairs and not kept.pairs_omitted
             else:
                 assert kept.pairs == () and kept.pairs_omitted

@@ -45,11 +45,12 @@ def build_check_report(check_id: int, *, settings: Settings, images: bool = True
 def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool = True,
                        now: datetime | None = None, paired_matches: int | None = None) -> CheckReport:
     """`paired_matches`: frame pairs only for the strongest N matches and the first-seen clip's
-    (None: every match; 0: none)."""
+    (None: every match; 0: none at all)."""
     this_post = _post(stored.sighting) if stored.sighting is not None else None
     this_when = this_post.when if this_post is not None else stored.created_at
-    paired = None if paired_matches is None else {m.rank for m in stored.matches if m.rank < paired_matches
-                                                  or m.reference.sha256 == stored.first_seen_sha256}
+    paired = None if paired_matches is None else {
+        m.rank for m in stored.matches
+        if paired_matches > 0 and (m.rank < paired_matches or m.reference.sha256 == stored.first_seen_sha256)}
     matches = tuple(_match(m, stored, this_when, images=images, pairs=paired is None or m.rank in paired)
                     for m in stored.matches)
     if stored.first_seen_sighting is not None and stored.sighting is not None \
