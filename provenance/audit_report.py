@@ -64,6 +64,17 @@ def _posted(i: AuditItemResult) -> datetime | None:
     return i.post.posted_at if i.post and i.post.posted_at else i.listed_posted_at
 
 
+def posted(i: AuditItemResult) -> datetime | None:
+    """The post's own time when its check recorded one, else the listing's date."""
+    return _posted(i)
+
+
+def ordered(result: AuditResult) -> list[AuditItemResult]:
+    """Reused first, then earliest known, no match, failed, pending; oldest post first within each."""
+    return sorted(result.items, key=lambda i: (_ORDER[outcome(i)], _posted(i) or datetime.max.replace(
+        tzinfo=result.created_at.tzinfo), i.position))
+
+
 def audit_summary(result: AuditResult) -> str:
     c = counts(result)
     title = f" ({safe(result.title, 80)})" if result.title else ""
@@ -71,8 +82,7 @@ def audit_summary(result: AuditResult) -> str:
              f"  reused {c['reused']} ({c['reused_self']} self, {c['reused_cross']} cross-account)   "
              f"earliest known {c['earliest_known']}   no match {c['no_match']}   failed {c['failed']}"
              + (f"   pending {c['pending']}" if c["pending"] else "")]
-    items = sorted(result.items, key=lambda i: (_ORDER[outcome(i)], _posted(i) or datetime.max.replace(
-        tzinfo=result.created_at.tzinfo), i.position))
+    items = ordered(result)
     if items:
         lines.append("")
     for i in items:

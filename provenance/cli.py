@@ -138,19 +138,25 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
 
 
 @cli.command("report")
-@click.argument("check_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("check_id", metavar="[ID]", type=click.IntRange(min=1), required=False)
+@click.option("--audit", "audit_id", type=click.IntRange(min=1), metavar="ID",
+              help="Report a whole audit instead (ids in `provenance audits`): one page, a row per post, "
+                   "every check's section.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the report to FILE (format from its name: .html, .json, .md) instead of printing it.")
 @click.option("--format", "fmt", type=click.Choice(reporting.FORMATS),
               help="html (one self-contained page with the evidence frames), json (schema: "
-                   "provenance/schemas/report.v1.schema.json) or md [default: from FILE's name; md when printing].")
+                   "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
+                   "[default: from FILE's name; md when printing].")
 @db_option
-def report_command(check_id: int, output: Path | None, fmt: str | None, db_url: str | None) -> None:
-    """Make the report of a recorded check, by its id ("recorded as check N").
+def report_command(check_id: int | None, audit_id: int | None, output: Path | None, fmt: str | None,
+                   db_url: str | None) -> None:
+    """Make the report of a recorded check, by its id ("recorded as check N"), or of an audit.
 
     The report is built from the library, so an old check reports as it was checked: the answer,
     first seen and how its time is known, the evidence frames side by side, the timeline of
-    sightings, the clip's facts and red flags, and what is needed to reproduce it.
+    sightings, the clip's facts and red flags, and what is needed to reproduce it. An audit's
+    report has its counts, one row per post (reused first) and each checked post's report.
 
     Example:
 
@@ -158,13 +164,21 @@ def report_command(check_id: int, output: Path | None, fmt: str | None, db_url: 
         provenance report 42 -o report.html
         provenance report 42 --format json -o report.json
         provenance report 42 --format md
+        provenance report --audit 7 -o audit.html
     """
+    if (check_id is None) == (audit_id is None):
+        raise InputError("give a check ID or --audit ID (not both); e.g. provenance report 42")
     settings = Settings.resolve(db_url=db_url)
+    what = f"check {check_id}" if audit_id is None else f"audit {audit_id}"
     if output is None:
-        click.echo(reporting.render_check(check_id, settings=settings, fmt=reporting.format_for(None, fmt)), nl=False)
+        fmt = reporting.format_for(None, fmt)
+        text = (reporting.render_check(check_id, settings=settings, fmt=fmt) if audit_id is None else
+                reporting.render_audit(audit_id, settings=settings, fmt=fmt))
+        click.echo(text, nl=False)
     else:
-        written = reporting.write_check_report(check_id, output, settings=settings, fmt=fmt)
-        click.echo(f"{written} report of check {check_id} written to {output}", err=True)
+        written = (reporting.write_check_report(check_id, output, settings=settings, fmt=fmt) if audit_id is None
+                   else reporting.write_audit_report(audit_id, output, settings=settings, fmt=fmt))
+        click.echo(f"{written} report of {what} written to {output}", err=True)
 
 
 @cli.command()
@@ -240,12 +254,17 @@ class AuditProgressView:
               show_default=True, metavar="SECONDS",
               help="Rest after an HTTP 429 without Retry-After, doubling with each 429 in a row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write the audit's report to FILE (format from its name: .html, .json, .md).")
+@click.option("--report-format", type=click.Choice(reporting.FORMATS),
+              help="The --report format, when the file name does not say.")
 @cookies_option
 @db_option
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
-          as_json: bool, cookies: Path | None, db_url: str | None, quiet: bool) -> None:
+          as_json: bool, report_path: Path | None, report_format: str | None, cookies: Path | None,
+          db_url: str | None, quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
 
     Each post is checked as `provenance check` would and joins the library, oldest first, so later
@@ -261,9 +280,12 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
         provenance audit https://example.org/feed.xml
         provenance audit --urls posts.txt --workers 4
         provenance audit --resume 12 --retry-failed
+        provenance audit https://example.org/feed.xml --report audit.html
     """
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
+    if report_path is not None:
+        reporting.format_for(report_path, report_format)  # a bad name fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
                                      backoff_s=backoff_s, retry_failed=retry_failed)
@@ -274,6 +296,10 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
     finally:
         view.done()
     click.echo(audit_report.audit_to_json(result) if as_json else audit_report.audit_summary(result))
+    if report_path is not None:
+        written = reporting.write_audit_report(result.audit_id, report_path, settings=settings, fmt=report_format)
+        if not quiet:
+            click.echo(f"{written} report of audit {result.audit_id} written to {report_path}", err=True)
 
 
 @cli.command()

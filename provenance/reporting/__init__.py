@@ -2,6 +2,7 @@
 self-contained HTML, JSON (with a published JSON Schema) or Markdown.
 
     build.py     StoredCheck (db.repository.load_check_for_report) -> CheckReport
+    audit.py     a stored audit -> AuditReport: its rows, reused first, each with its CheckReport
     evidence.py  frame pairs from the stored hashes, thumbnails from the evidence files
     flags.py     how post times are known; red flags
     html.py, jsonout.py, markdown.py   one renderer per format
@@ -14,13 +15,15 @@ from pathlib import Path
 from ..errors import InputError
 from ..settings import Settings
 from . import html, jsonout, markdown
+from .audit import AUDIT_PAIRED_MATCHES, AuditReport, build_audit_report
 from .build import build_check_report
 from .model import CheckReport
 
 FORMATS = ("html", "json", "md")
 _SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".md": "md", ".markdown": "md"}
 
-__all__ = ["FORMATS", "CheckReport", "build_check_report", "format_for", "render", "render_check", "write_check_report"]
+__all__ = ["FORMATS", "AuditReport", "CheckReport", "build_audit_report", "build_check_report", "format_for", "render",
+           "render_audit", "render_check", "write_audit_report", "write_check_report"]
 
 
 def format_for(path: Path | str | None, fmt: str | None) -> str:
@@ -57,11 +60,35 @@ def render_check(check_id: int, *, settings: Settings, fmt: str) -> str:
 def write_check_report(check_id: int, path: Path, *, settings: Settings, fmt: str | None = None) -> str:
     """Write a recorded check's report to `path` (format from `fmt` or the file name); returns the format."""
     fmt = format_for(path, fmt)
-    text = render_check(check_id, settings=settings, fmt=fmt)
+    _write(path, render_check(check_id, settings=settings, fmt=fmt))
+    return fmt
+
+
+def render_audit(audit_id: int, *, settings: Settings, fmt: str) -> str:
+    """A stored audit's report as text in `fmt`: html (one page, every check's section), json or md."""
+    fmt = format_for(None, fmt)
+    # JSON has every match's frame pairs (hashes and distances); Markdown shows none; the HTML page the
+    # first-seen and strongest matches' (with pictures), the check's own report the rest.
+    paired = {"json": None, "md": 0}.get(fmt, AUDIT_PAIRED_MATCHES)
+    report = build_audit_report(audit_id, settings=settings, images=fmt == "html", paired_matches=paired)
+    if fmt == "html":
+        return html.render_audit(report)
+    if fmt == "json":
+        return jsonout.render_audit(report)
+    return markdown.render_audit(report)
+
+
+def write_audit_report(audit_id: int, path: Path, *, settings: Settings, fmt: str | None = None) -> str:
+    """Write a stored audit's report to `path` (format from `fmt` or the file name); returns the format."""
+    fmt = format_for(path, fmt)
+    _write(path, render_audit(audit_id, settings=settings, fmt=fmt))
+    return fmt
+
+
+def _write(path: Path, text: str) -> None:
     path = Path(path)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as e:
         raise InputError(f"cannot write the report to {path}: {e.strerror or e}; check the folder exists and "
                          "is writable") from e
-    return fmt

@@ -43,10 +43,16 @@ def build_check_report(check_id: int, *, settings: Settings, images: bool = True
 
 
 def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool = True,
-                       now: datetime | None = None) -> CheckReport:
+                       now: datetime | None = None, paired_matches: int | None = None) -> CheckReport:
+    """`paired_matches`: frame pairs only for the strongest N matches and the first-seen clip's
+    (None: every match; 0: none at all)."""
     this_post = _post(stored.sighting) if stored.sighting is not None else None
     this_when = this_post.when if this_post is not None else stored.created_at
-    matches = tuple(_match(m, stored, this_when, images=images) for m in stored.matches)
+    paired = None if paired_matches is None else {
+        m.rank for m in stored.matches
+        if paired_matches > 0 and (m.rank < paired_matches or m.reference.sha256 == stored.first_seen_sha256)}
+    matches = tuple(_match(m, stored, this_when, images=images, pairs=paired is None or m.rank in paired)
+                    for m in stored.matches)
     if stored.first_seen_sighting is not None and stored.sighting is not None \
             and stored.first_seen_sighting.sighting_id == stored.sighting.sighting_id:
         first_post = this_post
@@ -115,9 +121,9 @@ def _clip(c: StoredClip) -> Clip:
         first_observed_at=c.first_observed_at)
 
 
-def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: bool) -> Match:
+def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: bool, pairs: bool = True) -> Match:
     sightings = tuple(_post(s) for s in m.sightings)
-    pairs = evidence.frame_pairs(m, stored.frames, stored.clip.evidence_path, images=images)
+    frame_pairs = evidence.frame_pairs(m, stored.frames, stored.clip.evidence_path, images=images) if pairs else ()
     mirror_note = None
     if "mirrored" in m.transforms:
         later = ""
@@ -132,7 +138,7 @@ def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: 
     return Match(rank=m.rank + 1, sha256=m.reference.sha256, reference=_clip(m.reference), similarity=m.similarity,
                  query_coverage=m.query_coverage, reference_coverage=m.reference_coverage, transforms=m.transforms,
                  matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed, segments=m.segments,
-                 sightings=sightings, pairs=pairs, mirror_note=mirror_note)
+                 sightings=sightings, pairs=frame_pairs, mirror_note=mirror_note, pairs_omitted=not pairs)
 
 
 def _timeline(this_post: Post | None, matches: tuple[Match, ...], first_seen: FirstSeen) -> tuple[TimelineEntry, ...]:

@@ -63,8 +63,11 @@ def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query
         per_piece = [[t for t in times if _segment_of(t, match.segments) is s] for s in match.segments]
         chosen = [ts[len(ts) // 2] for ts in per_piece if ts][:MAX_PAIRS_PER_MATCH]
     qpath, rpath = _existing(query_path), _existing(match.reference.evidence_path)
+    # Frames are decoded for the pictures, and for a mirrored match's distance; seeking in the files is
+    # most of a report's time, so JSON and Markdown of an unmirrored match skip it.
+    decode = images or mirrored
     pairs: list[FramePair] = []
-    with _reader(qpath) as qread, _reader(rpath) as rread:
+    with _reader(qpath if decode else None) as qread, _reader(rpath if decode else None) as rread:
         for tq in chosen:
             seg = _segment_of(tq, match.segments)
             assert seg is not None

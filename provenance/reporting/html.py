@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..report import iso
+from .audit import AuditReport
 from .build import span
 from .model import CheckReport, Match
 
@@ -81,3 +82,8 @@ def environment() -> Environment:
 
 def render(report: CheckReport, **context: Any) -> str:
     return environment().get_template("check.html.j2").render(report=report, **context)
+
+
+def render_audit(report: AuditReport) -> str:
+    """One page for a whole audit (audit.html.j2): counts, one row per post, each check's section."""
+    return environment().get_template("audit.html.j2").render(audit=report)

@@ -13,17 +13,39 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from .. import audit_report
 from ..report import SCHEMA_VERSION, iso
+from .audit import AuditReport
 from .model import CheckReport, Clip, FramePair, Match, Post, TimelineEntry
 
 SCHEMA_FILE = "report.v1.schema.json"
 REPORT_SCHEMA_ID = "urn:provenance:report:v1"
+# An audit report has its own schema, which refers to the check report's by its $id, so the check
+# report's schema (and `check --json` compatibility) is untouched.
+AUDIT_SCHEMA_FILE = "audit-report.v1.schema.json"
+AUDIT_REPORT_SCHEMA_ID = "urn:provenance:audit-report:v1"
 
 
-def schema() -> dict[str, Any]:
-    """The published JSON Schema every report validates against."""
-    text = resources.files("provenance").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
+def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
+    """The published JSON Schema every report (of a check, or `AUDIT_SCHEMA_FILE`: of an audit) validates against."""
+    text = resources.files("provenance").joinpath("schemas", name).read_text(encoding="utf-8")
     return json.loads(text)
+
+
+def audit_to_dict(a: AuditReport) -> dict[str, Any]:
+    """`provenance audit --json` with each post's full check report (items in listing order, as there)."""
+    base = audit_report.audit_to_dict(a.audit)
+    reports = {r.item.item_id: r.report for r in a.rows}
+    items = [{**item, "check_report": to_dict(rep) if (rep := reports.get(i.item_id)) is not None else None}
+             for i, item in zip(a.audit.items, base["items"], strict=True)]
+    return {**base, "report_schema": AUDIT_REPORT_SCHEMA_ID,
+            "order": [r.item.position for r in a.rows],
+            "generated_at": iso(a.generated_at), "report_tool_version": a.tool_version,
+            "database_url": a.database_url, "items": items}
+
+
+def render_audit(a: AuditReport) -> str:
+    return json.dumps(audit_to_dict(a), indent=2, ensure_ascii=False) + "\n"
 
 
 def to_dict(r: CheckReport) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 
 from ..report import safe
+from .audit import AuditReport
 from .build import span
 from .model import CheckReport, Post
 
@@ -117,4 +118,49 @@ def render(r: CheckReport) -> str:
                f"not recorded ({rep.library_clips_now} clips now)"),
             f"- Report made {_when(rep.generated_at)} by provenance {text(rep.report_tool_version)} from "
             f"`{rep.database_url.replace('`', '')}`", ""]
+    return "\n".join(out)
+
+
+def _cell(value: object, limit: int = 120) -> str:
+    return text(value, limit) if value not in (None, "") else ""
+
+
+def render_audit(a: AuditReport) -> str:
+    """The audit's counts, its posts in a table (reused first), then each checked post's answer."""
+    au, c = a.audit, a.counts
+    title = f" ({text(au.title, 120)})" if au.title else ""
+    out = [f"# Provenance audit {au.audit_id}", "",
+           f"- Source: {url(au.source) if au.kind == 'listing' else text(au.source)}{title}",
+           f"- Started {_when(au.created_at)}, " + (f"finished {_when(au.finished_at)}" if au.finished_at else
+                                                     f"not finished ({text(au.status)})"),
+           f"- {c['posts']} posts: reused {c['reused']} ({c['reused_self']} self, {c['reused_cross']} "
+           f"cross-account), earliest known {c['earliest_known']}, no match {c['no_match']}, failed {c['failed']}"
+           + (f", not checked yet {c['pending']}" if c["pending"] else ""), "",
+           "## Posts, reused first", "",
+           "| posted | post | verdict | first seen | similarity | check |", "|---|---|---|---|---|---|"]
+    for row in a.rows:
+        i = row.item
+        post = url(row.url) + (f" {_cell(row.title)}" if row.title else "")
+        verdict = row.words + (" (self)" if i.reuse == "self" else " (cross-account)" if i.reuse == "cross" else "")
+        if row.outcome == "failed":
+            verdict += f": {_cell(i.error or 'unknown error', 300)}"
+        fs = row.first_seen
+        first = (f"{url(fs.url)}, " + (f"posted {_when(fs.posted_at)}" if fs.posted_at else
+                                       f"observed {_when(fs.observed_at)}")) if fs is not None else \
+            "this post" if row.outcome in ("earliest_known", "no_match") else ""
+        similarity = f"{i.similarity:.2f}" if i.similarity is not None else ""
+        check = f"[{i.check_id}](#check-{i.check_id})" if row.report is not None else ""
+        out.append(f"| {_when(row.posted_at)} | {post} | {verdict} | {first} | {similarity} | {check} |")
+    out.append("")
+    reports = [row for row in a.rows if row.report is not None]
+    if reports:
+        out += ["## Answers", ""]
+    for row in reports:
+        r = row.report
+        assert r is not None
+        out += [f"### Check {r.check_id}", "", f"- Post: {url(row.url)}",
+                f"- **{r.answer.headline}.** {text(r.answer.text, 1000)}",
+                f"- Full report: `provenance report {r.check_id}`", ""]
+    out += [f"Report made {_when(a.generated_at)} by provenance {text(a.tool_version)} from "
+            f"`{a.database_url.replace('`', '')}`; remake it with `provenance report --audit {au.audit_id}`.", ""]
     return "\n".join(out)

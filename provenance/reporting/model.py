@@ -121,6 +121,9 @@ class Match:
     sightings: tuple[Post, ...]  # as the check saw them, earliest first
     pairs: tuple[FramePair, ...]
     mirror_note: str | None
+    # True when the pairs were left out to keep a many-check page (an audit) quick; the check's own
+    # report has them.
+    pairs_omitted: bool = False
 
     @property
     def anchor(self) -> str:
