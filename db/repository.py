@@ -66,6 +66,11 @@ def find_clip_id(sha256: str, *, session: Session) -> int | None:
     return session.scalar(select(orm.Clip.id).where(orm.Clip.sha256 == sha256))
 
 
+def clip_sha256s(*, session: Session) -> set[str]:
+    """The SHA-256 of every clip in the library."""
+    return set(session.scalars(select(orm.Clip.sha256)))
+
+
 def clip_sha256(clip_id: int, *, session: Session) -> str:
     sha = session.scalar(select(orm.Clip.sha256).where(orm.Clip.id == clip_id))
     if sha is None:
