@@ -22,7 +22,7 @@ HASH_ALGO = "phash64"
 SOURCES = ("ingest", "check")
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
-_FRAME_DTYPE = np.dtype([("id", np.int64), ("clip_id", np.int64), ("t", np.float64), ("variant", np.int64), ("phash", np.int64)])
+_FRAME_DTYPE = np.dtype([("clip_id", np.int64), ("t", np.float64), ("variant", np.int64), ("phash", np.int64)])
 _IN_CHUNK = 500  # stays far below every backend's bound-parameter limit
 
 
@@ -186,7 +186,8 @@ def load_reference_frames(
     *, session: Session, min_quality: float, clip_ids: Sequence[int] | None = None
 ) -> records.ReferenceFrames:
     """Every usable frame hash in the library (or of the clips `clip_ids`), as flat numpy arrays ordered
-    by frame id (so each clip's frames are contiguous and in time order).
+    by frame id (with `clip_ids`, by frame id within chunks of clips): each clip's frames are
+    contiguous and in time order, which is all the matcher relies on.
 
     The clips are read first and only their frames are kept: on PostgreSQL (READ COMMITTED) a clip
     committed between the two SELECTs must not appear without its frames in a library that is kept
@@ -198,7 +199,6 @@ def load_reference_frames(
         ids = sorted(clips)
         parts = [_frame_rows(session, min_quality, ids[i:i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
         rows = np.concatenate(parts) if parts else np.zeros(0, dtype=_FRAME_DTYPE)
-        rows = rows[np.argsort(rows["id"], kind="stable")]
     if rows.size:
         rows = rows[_known(rows["clip_id"], clips)]
     return records.ReferenceFrames(
@@ -220,7 +220,7 @@ def _known(clip_of_row: np.ndarray, clips: dict[int, records.ReferenceClip]) -> 
 
 
 def _frame_rows(session: Session, min_quality: float, clip_ids: Sequence[int] | None) -> np.ndarray:
-    stmt = select(orm.Frame.id, orm.Frame.clip_id, orm.Frame.t, orm.Frame.variant, orm.Frame.phash).where(
+    stmt = select(orm.Frame.clip_id, orm.Frame.t, orm.Frame.variant, orm.Frame.phash).where(
         orm.Frame.quality >= float(min_quality)
     )
     if clip_ids is not None:

@@ -18,6 +18,9 @@ The choice of this method over FAISS's binary indexes and plain numpy is measure
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -36,6 +39,9 @@ MIH_MIN_ROWS = 1 << 16
 # popcount) ~3.5. It picks 4 substrings of 16 bits at 1M rows and 3 of 21-22 bits at 10M, as measured.
 PROBE_COST = 5.0
 CANDIDATE_COST = 3.5
+# Chunks of queries are searched on this many threads: numpy releases the GIL in the gathers, XORs
+# and popcounts that make up the search, so the cores share it (bench/scale.py).
+SEARCH_THREADS = min(4, os.cpu_count() or 1)
 # Substrings wider than this need offset tables over 2 GB: never used.
 MAX_FIELD_BITS = 28
 _BITS = 64
@@ -110,6 +116,18 @@ def best_plan(rows: int, max_distance: int) -> Plan | None:
     return best
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="provenance-search")
+        return _POOL
+
+
 @lru_cache(maxsize=64)
 def _masks(width: int, threshold: int) -> np.ndarray:
     """Every `width`-bit value with at most `threshold` bits set: the XOR masks of one substring's probes."""
@@ -149,7 +167,11 @@ class MultiIndex:
         """(query index, row, distance) of every pair within the plan's distance, each pair once,
         sorted by query then row."""
         step = max(1, self.CHUNK_KEYS // self.plan.probes)
-        parts = [self._chunk(queries[s:s + step], s) for s in range(0, queries.size, step)]
+        chunks = [(queries[s:s + step], s) for s in range(0, queries.size, step)]
+        if len(chunks) > 1 and SEARCH_THREADS > 1:
+            parts = list(_pool().map(lambda c: self._chunk(*c), chunks))
+        else:
+            parts = [self._chunk(*c) for c in chunks]
         if not parts:
             return _empty()
         q = np.concatenate([p[0] for p in parts])

@@ -129,7 +129,12 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
         clip_sorted = clip_of_pair[order]
         starts = np.flatnonzero(np.r_[True, clip_sorted[1:] != clip_sorted[:-1]])
         ends = np.r_[starts[1:], clip_sorted.size]
-        for s, e in zip(starts, ends, strict=True):
+        # A clip met by fewer than MIN_MATCHED_FRAMES query frames cannot hold a line (_best_line's
+        # first test): skipped here in one pass. In a large library most clips met are such chance
+        # pairs, and one Python call each cost more than the search (bench/scale.py, 10M rows).
+        frames_met = _distinct_per_group(clip_sorted, qi[order], starts)
+        for s, e in zip(starts[frames_met >= MIN_MATCHED_FRAMES], ends[frames_met >= MIN_MATCHED_FRAMES],
+                        strict=True):
             sel = order[s:e]
             clip = library.clips[int(clip_sorted[s])]
             match = _align(query, clip, _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
@@ -138,6 +143,13 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
             if match and (clip.clip_id not in best or strength(match) > strength(best[clip.clip_id])):
                 best[clip.clip_id] = match
     return sorted(best.values(), key=strength, reverse=True)
+
+
+def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """How many distinct `values` each run of equal `group` (starting at `starts`) holds."""
+    key = np.unique(np.stack([np.repeat(np.arange(starts.size), np.diff(np.r_[starts, group.size])), values], 1),
+                    axis=0)
+    return np.bincount(key[:, 0], minlength=starts.size)
 
 
 def candidate_pairs(query_hashes: np.ndarray, library_hashes: np.ndarray,
