@@ -24,6 +24,7 @@ _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 _FRAME_DTYPE = np.dtype([("clip_id", np.int64), ("t", np.float64), ("variant", np.int64), ("phash", np.int64)])
 _IN_CHUNK = 500  # stays far below every backend's bound-parameter limit
+_PG_FETCH_ROWS = 50_000  # rows per round trip of the frames cursor on PostgreSQL (~2 MB)
 
 
 def to_signed64(h: int) -> int:
@@ -231,7 +232,14 @@ def _frame_rows(session: Session, min_quality: float, clip_ids: Sequence[int] | 
     # is still compiled by SQLAlchemy, so it stays portable; the binds are int and float literals.
     conn = session.connection()
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        # A server-side cursor streams the rows in batches: psycopg's default cursor would hold every
+        # row as Python objects at once (~2 GB at 10M rows, bench/scale.py). sqlite3's cursor streams.
+        cursor = driver.cursor(name="provenance_frames")  # type: ignore[union-attr]
+        cursor.itersize = _PG_FETCH_ROWS
+    else:
+        cursor = driver.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
         return np.fromiter(cursor, dtype=_FRAME_DTYPE)
