@@ -212,7 +212,10 @@ _INDEXES_LOCK = threading.Lock()
 
 
 def _key(engine: Engine, min_quality: float) -> tuple[str, float]:
-    return engine.url.render_as_string(hide_password=True), float(min_quality)
+    url = engine.url.render_as_string(hide_password=True)
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        url += f"#engine{id(engine)}"  # every in-memory SQLite engine is its own database under one URL
+    return url, float(min_quality)
 
 
 def library_index(engine: Engine, *, min_quality: float) -> LibraryIndex:
@@ -232,6 +235,6 @@ def forget(engine: Engine | None = None) -> None:
         if engine is None:
             _INDEXES.clear()
         else:
-            url = engine.url.render_as_string(hide_password=True)
+            url = _key(engine, 0.0)[0]
             for key in [k for k in _INDEXES if k[0] == url]:
                 del _INDEXES[key]
