@@ -103,26 +103,27 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
         if progress:
             progress(FolderProgress(done=len(outcomes), total=len(files), current=outcome.path, **counts))
 
-    to_analyse: list[tuple[Path, str]] = []
-    first_path: dict[str, Path] = {}
-    for path in files:
-        if path.suffix.lower() not in VIDEO_EXTENSIONS:
-            done(FileOutcome(path, "skipped", f"not a video file by its extension ({path.suffix or 'none'})"))
-            continue
-        try:
-            sha = _sha256(path)
-        except OSError as e:
-            done(FileOutcome(path, "failed", f"cannot read it: {e.strerror or e}"))
-            continue
-        if sha in known:
-            done(FileOutcome(path, "known", "already in the library", sha256=sha))
-        elif sha in first_path:
-            done(FileOutcome(path, "known", f"same file as {first_path[sha]}", sha256=sha))
-        else:
-            first_path[sha] = path
-            to_analyse.append((path, sha))
+    def to_analyse() -> Iterator[tuple[Path, str]]:
+        """Files to decode, as they are hashed: the pool starts on the first while the rest are read."""
+        first_path: dict[str, Path] = {}
+        for path in files:
+            if path.suffix.lower() not in VIDEO_EXTENSIONS:
+                done(FileOutcome(path, "skipped", f"not a video file by its extension ({path.suffix or 'none'})"))
+                continue
+            try:
+                sha = _sha256(path)
+            except OSError as e:
+                done(FileOutcome(path, "failed", f"cannot read it: {e.strerror or e}"))
+                continue
+            if sha in known:
+                done(FileOutcome(path, "known", "already in the library", sha256=sha))
+            elif sha in first_path:
+                done(FileOutcome(path, "known", f"same file as {first_path[sha]}", sha256=sha))
+            else:
+                first_path[sha] = path
+                yield path, sha
 
-    for path, sha, analysed in _analysed(to_analyse, settings, workers):
+    for path, sha, analysed in _analysed(to_analyse(), settings, workers):
         if isinstance(analysed, str):
             done(FileOutcome(path, "failed", analysed, sha256=sha))
             continue
@@ -166,18 +167,20 @@ def _analyse(path: Path, settings: Settings) -> Analysed:
         return f"cannot read it: {e.strerror or e}"
 
 
-def _analysed(todo: list[tuple[Path, str]], settings: Settings,
+def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
               workers: int) -> Iterator[tuple[Path, str, Analysed]]:
     """Each file's analysis as it finishes: in this process with one worker, else in a pool."""
-    if workers == 1 or len(todo) <= 1:
+    if workers == 1:
         for path, sha in todo:
             yield path, sha, _analyse(path, settings)
         return
     # spawn, not fork: the parent holds database connections and threads that a fork would copy.
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+    # Worker processes start with the first file submitted.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures: dict[Future[Analysed], tuple[Path, str]] = {pool.submit(_analyse, p, settings): (p, s)
-                                                              for p, s in todo}
+        futures: dict[Future[Analysed], tuple[Path, str]] = {}
+        for path, sha in todo:
+            futures[pool.submit(_analyse, path, settings)] = (path, sha)
         for future in as_completed(futures):
             path, sha = futures[future]
             yield path, sha, future.result()
