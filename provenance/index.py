@@ -180,8 +180,9 @@ class LibraryIndex:
         if plan is None:
             self._tables, self._indexed = None, 0
             return
-        # Tables over a copy of the rows so far: later appends may reallocate the growable arrays.
-        self._tables = hashindex.MultiIndex(self._columns.view("hashes").copy(), plan)
+        # A view, not a copy: appends never write into rows [0, n), and when they move the columns to a
+        # bigger buffer the view keeps the old one alive until the next rebuild.
+        self._tables = hashindex.MultiIndex(self._columns.view("hashes"), plan)
         self._indexed = n
 
     def _make_snapshot(self) -> ReferenceFrames:
