@@ -139,3 +139,19 @@ def test_a_removed_clip_makes_the_index_read_everything_again(settings):
     assert set(library.clips) == {kept.clip_id}
     assert set(np.unique(library.clip_ids).tolist()) == {kept.clip_id}
     assert _stats(settings).full_loads == 2
+
+
+def test_snapshots_stay_valid_when_the_columns_grow_past_their_buffer():
+    def frames(start: int, n: int):
+        h = np.arange(start, start + n, dtype=np.uint64)
+        return pipeline.ReferenceFrames(clip_ids=h.astype(np.int64), times=h.astype(np.float64),
+                                        variants=np.zeros(n, dtype=np.int64), hashes=h, clips={})
+
+    columns = index._Columns(frames(0, 10), slack=2)
+    first = columns.view("hashes")
+    columns.append(frames(10, 50))  # past the buffer: moved to a bigger one
+    second = columns.view("hashes")
+    columns.append(frames(60, 5))
+    assert first.tolist() == list(range(10))
+    assert second.tolist() == list(range(60)) and columns.view("hashes").tolist() == list(range(65))
+    assert columns.view("clip_ids").tolist() == list(range(65))
