@@ -11,7 +11,7 @@ from pathlib import PurePath
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 _FRAME_DTYPE = np.dtype([("clip_id", np.int64), ("t", np.float64), ("variant", np.int64), ("phash", np.int64)])
 _IN_CHUNK = 500  # stays far below every backend's bound-parameter limit
+_PG_FETCH_ROWS = 50_000  # rows per round trip of the frames cursor on PostgreSQL (~2 MB)
 
 
 def to_signed64(h: int) -> int:
@@ -66,6 +67,11 @@ def json_safe(value: Any) -> Any:
 
 def find_clip_id(sha256: str, *, session: Session) -> int | None:
     return session.scalar(select(orm.Clip.id).where(orm.Clip.sha256 == sha256))
+
+
+def clip_sha256s(*, session: Session) -> set[str]:
+    """The SHA-256 of every clip in the library."""
+    return set(session.scalars(select(orm.Clip.sha256)))
 
 
 def clip_sha256(clip_id: int, *, session: Session) -> str:
@@ -230,48 +236,43 @@ def _insert(session: Session, model: type[orm.Base]) -> Any:
     raise AssertionError(f"unsupported backend {backend}: provenance.db.connect refuses it")
 
 
-def load_reference_frames(*, session: Session, min_quality: float) -> records.ReferenceFrames:
-    """Every usable frame hash in the library, as flat numpy arrays ordered by frame id
-    (so each clip's frames are contiguous and in time order)."""
-    stmt = (
-        select(orm.Frame.clip_id, orm.Frame.t, orm.Frame.variant, orm.Frame.phash)
-        .where(orm.Frame.quality >= float(min_quality))
-        .order_by(orm.Frame.id)
-    )
-    # Straight from the driver's cursor (same connection, same transaction) into a structured
-    # array: building a SQLAlchemy Row per frame roughly doubles the time on 1M rows. The SQL
-    # is still compiled by SQLAlchemy, so it stays portable; the only bind is a float literal.
-    conn = session.connection()
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-        rows = np.fromiter(cursor, dtype=_FRAME_DTYPE)
-    finally:
-        cursor.close()
-    clips = {
-        r.id: records.ReferenceClip(
-            clip_id=r.id,
-            sha256=r.sha256,
-            duration_s=r.duration_s,
-            usable_frames=r.usable_frames,
-            content_box=records.ContentBox(
-                r.content_left, r.content_top, r.content_right, r.content_bottom
-            ),
+def library_state(*, session: Session) -> records.LibraryState:
+    """What the library holds, in one SELECT: cheap enough to ask before every match."""
+    row = session.execute(
+        select(
+            literal_column("(SELECT max(version_num) FROM alembic_version)"),
+            func.count(orm.Clip.id),
+            func.coalesce(func.max(orm.Clip.id), 0),
+            func.coalesce(func.sum(orm.Clip.id), 0),
         )
-        for r in session.execute(
-            select(
-                orm.Clip.id,
-                orm.Clip.sha256,
-                orm.Clip.duration_s,
-                orm.Clip.usable_frames,
-                orm.Clip.content_left,
-                orm.Clip.content_top,
-                orm.Clip.content_right,
-                orm.Clip.content_bottom,
-            )
-        )
-    }
+    ).one()
+    return records.LibraryState(revision=row[0], clips=int(row[1]), max_clip_id=int(row[2]), clip_id_sum=int(row[3]))
+
+
+def clip_ids(*, session: Session) -> np.ndarray:
+    """Every clip id, ascending (int64)."""
+    return np.fromiter(session.scalars(select(orm.Clip.id).order_by(orm.Clip.id)), dtype=np.int64)
+
+
+def load_reference_frames(
+    *, session: Session, min_quality: float, clip_ids: Sequence[int] | None = None
+) -> records.ReferenceFrames:
+    """Every usable frame hash in the library (or of the clips `clip_ids`), as flat numpy arrays ordered
+    by frame id (with `clip_ids`, by frame id within chunks of clips): each clip's frames are
+    contiguous and in time order, which is all the matcher relies on.
+
+    The clips are read first and only their frames are kept: on PostgreSQL (READ COMMITTED) a clip
+    committed between the two SELECTs must not appear without its frames in a library that is kept
+    current incrementally (provenance.index), or its frames would never be loaded."""
+    clips = _reference_clips(session, clip_ids)
+    if clip_ids is None:
+        rows = _frame_rows(session, min_quality, None)
+    else:
+        ids = sorted(clips)
+        parts = [_frame_rows(session, min_quality, ids[i:i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
+        rows = np.concatenate(parts) if parts else np.zeros(0, dtype=_FRAME_DTYPE)
+    if rows.size:
+        rows = rows[_known(rows["clip_id"], clips)]
     return records.ReferenceFrames(
         clip_ids=np.ascontiguousarray(rows["clip_id"]),
         times=np.ascontiguousarray(rows["t"]),
@@ -279,6 +280,71 @@ def load_reference_frames(*, session: Session, min_quality: float) -> records.Re
         hashes=np.ascontiguousarray(rows["phash"]).view(np.uint64),
         clips=clips,
     )
+
+
+def _known(clip_of_row: np.ndarray, clips: dict[int, records.ReferenceClip]) -> np.ndarray:
+    """Which rows belong to one of `clips` (a lookup table by clip id: linear, unlike np.isin)."""
+    if not clips:
+        return np.zeros(clip_of_row.size, dtype=bool)
+    table = np.zeros(max(clips) + 2, dtype=bool)
+    table[np.fromiter(clips, dtype=np.int64, count=len(clips))] = True
+    return table[np.clip(clip_of_row, 0, table.size - 1)]
+
+
+def _frame_rows(session: Session, min_quality: float, clip_ids: Sequence[int] | None) -> np.ndarray:
+    stmt = select(orm.Frame.clip_id, orm.Frame.t, orm.Frame.variant, orm.Frame.phash).where(
+        orm.Frame.quality >= float(min_quality)
+    )
+    if clip_ids is not None:
+        stmt = stmt.where(orm.Frame.clip_id.in_([int(i) for i in clip_ids]))
+    stmt = stmt.order_by(orm.Frame.id)
+    # Straight from the driver's cursor (same connection, same transaction) into a structured
+    # array: building a SQLAlchemy Row per frame roughly doubles the time on 1M rows. The SQL
+    # is still compiled by SQLAlchemy, so it stays portable; the binds are int and float literals.
+    conn = session.connection()
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        # A server-side cursor streams the rows in batches: psycopg's default cursor would hold every
+        # row as Python objects at once (~2 GB at 10M rows, bench/scale.py). sqlite3's cursor streams.
+        cursor = driver.cursor(name="provenance_frames")  # type: ignore[union-attr]
+        cursor.itersize = _PG_FETCH_ROWS
+    else:
+        cursor = driver.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        return np.fromiter(cursor, dtype=_FRAME_DTYPE)
+    finally:
+        cursor.close()
+
+
+def _reference_clips(session: Session, clip_ids: Sequence[int] | None) -> dict[int, records.ReferenceClip]:
+    stmt = select(
+        orm.Clip.id,
+        orm.Clip.sha256,
+        orm.Clip.duration_s,
+        orm.Clip.usable_frames,
+        orm.Clip.content_left,
+        orm.Clip.content_top,
+        orm.Clip.content_right,
+        orm.Clip.content_bottom,
+    )
+    if clip_ids is None:
+        chunks: list[Any] = [stmt]
+    else:
+        ids = sorted({int(i) for i in clip_ids})
+        chunks = [stmt.where(orm.Clip.id.in_(ids[i:i + _IN_CHUNK])) for i in range(0, len(ids), _IN_CHUNK)]
+    return {
+        r.id: records.ReferenceClip(
+            clip_id=r.id,
+            sha256=r.sha256,
+            duration_s=r.duration_s,
+            usable_frames=r.usable_frames,
+            content_box=records.ContentBox(r.content_left, r.content_top, r.content_right, r.content_bottom),
+        )
+        for chunk in chunks
+        for r in session.execute(chunk)
+    }
 
 
 def sightings_for(

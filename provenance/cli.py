@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, audit as audit_lib, audit_report, db_report, pipeline, report, reporting
+from . import __version__, audit as audit_lib, audit_report, db_report, folder, pipeline, report, reporting
 from .db import database_status, export_library, import_library
 from .db import upgrade as db_upgrade
 from .errors import InputError, ProvenanceError
@@ -34,6 +34,31 @@ class Progress:
         if self.shown:
             sys.stderr.write("\r\x1b[2K")
             sys.stderr.flush()
+
+
+class FolderBar:
+    """click's progress bar (files done, ETA) on a terminal; nothing with --quiet or when not a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self) -> "FolderBar":
+        return self
+
+    def __call__(self, p: folder.FolderProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=p.total, label="ingest", file=sys.stderr, show_eta=True,
+                                         show_pos=True, item_show_func=lambda s: s)
+            self.bar.__enter__()
+        self.bar.update(p.done - self.bar.pos,
+                        f"{p.ingested} new, {p.known} known, {p.skipped} skipped, {p.failed} failed")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 class UserError(click.ClickException):
@@ -186,19 +211,32 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 @url_option
 @posted_option
 @cookies_option
+@click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
+              help="For a folder: files decoded and hashed at once [default: the number of CPUs].")
 @db_option
 @quiet_option
-def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None, db_url: str | None,
-           quiet: bool) -> None:
-    """Add a video URL or file to the library as known footage.
+def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None, workers: int | None,
+           db_url: str | None, quiet: bool) -> None:
+    """Add a video URL or file, or every video file below a folder, to the library as known footage.
+
+    A folder is searched recursively; files already in the library (same SHA-256) are skipped, as
+    are files that are not videos. It prints a summary: ingested, known, skipped, failed and why.
 
     Example:
 
     \b
         provenance ingest samples/bikes.mp4 --url https://example.org/original-post --posted-at 2019-05-01T10:00:00Z
         provenance ingest https://www.youtube.com/watch?v=...
+        provenance ingest ~/archive/2024/ --workers 2
     """
     settings = Settings.resolve(db_url=db_url, cookies=cookies)
+    if Path(target).expanduser().is_dir():
+        if post_url or posted_at:
+            raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
+        with FolderBar(quiet) as bar:
+            result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
+        click.echo(report.folder_summary(result, verbose=not quiet))
+        return
     progress = Progress(quiet)
     try:
         result = pipeline.ingest(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),

@@ -1,7 +1,8 @@
 """Match step: find known footage inside a query clip and place it in time.
 
 1. Candidates: every (query frame, library frame) pair whose pHashes are within
-   FRAME_MATCH_MAX_DISTANCE bits, found with a vectorised XOR + popcount over all library hashes.
+   FRAME_MATCH_MAX_DISTANCE bits, found exactly by the library's in-memory index (provenance.index:
+   multi-index hashing) or, without one, with a vectorised XOR + popcount over all library hashes.
 2. Alignment: frames of a true copy agree on one line  t_ref = speed * t_query + offset.  Pairs vote
    per reference clip and orientation (plain or mirrored) for (speed, offset); the best line's pairs,
    one per query frame, are the evidence. A line is kept only with MIN_MATCHED_FRAMES frames on it.
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .hashindex import pairs_within_brute
 from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS
 from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Segment
 
@@ -57,9 +60,6 @@ FAR_SPEED_MIN_SIMILARITY = 0.80
 # A re-edit or compilation can hold several pieces of one reference: look for this many lines at most
 # (the Big Buck Bunny trailer holds 6 pieces of the film).
 MAX_LINES_PER_REFERENCE = 8
-# The library is compared with all query hashes in blocks of this many rows: memory stays at
-# (query hashes x block) bytes, about 10 MB for a 28-s query, and numpy's loops stay long.
-LIBRARY_BLOCK = 1 << 14
 
 # Bars: a copy whose bars (top+bottom or left+right) exceed the reference's by this share of the frame
 # is reported as letterboxed / pillarboxed. Below that it is encoder edge noise.
@@ -120,7 +120,7 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
     best: dict[int, Match] = {}
     for mirrored in (False, True):
         columns = [i for i, v in enumerate(MATCH_VARIANTS) if v.mirrored == mirrored]
-        qi, ri, dist, column = candidate_pairs(query.hashes[:, columns], library.hashes)
+        qi, ri, dist, column = candidate_pairs(query.hashes[:, columns], library.hashes, search=library.search)
         if qi.size == 0:
             continue
         implied_crop = _CROP_OF_PAIRING[np.asarray(columns)[column], library.variants[ri]]
@@ -129,7 +129,12 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
         clip_sorted = clip_of_pair[order]
         starts = np.flatnonzero(np.r_[True, clip_sorted[1:] != clip_sorted[:-1]])
         ends = np.r_[starts[1:], clip_sorted.size]
-        for s, e in zip(starts, ends, strict=True):
+        # A clip met by fewer than MIN_MATCHED_FRAMES query frames cannot hold a line (_best_line's
+        # first test): skipped here in one pass. In a large library most clips met are such chance
+        # pairs, and one Python call each cost more than the search (bench/scale.py, 10M rows).
+        frames_met = _distinct_per_group(clip_sorted, qi[order], starts)
+        for s, e in zip(starts[frames_met >= MIN_MATCHED_FRAMES], ends[frames_met >= MIN_MATCHED_FRAMES],
+                        strict=True):
             sel = order[s:e]
             clip = library.clips[int(clip_sorted[s])]
             match = _align(query, clip, _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
@@ -140,30 +145,34 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
     return sorted(best.values(), key=strength, reverse=True)
 
 
+def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """How many distinct `values` each run of equal `group` (starting at `starts`) holds."""
+    key = np.unique(np.stack([np.repeat(np.arange(starts.size), np.diff(np.r_[starts, group.size])), values], 1),
+                    axis=0)
+    return np.bincount(key[:, 0], minlength=starts.size)
+
+
 def candidate_pairs(query_hashes: np.ndarray, library_hashes: np.ndarray,
-                    max_distance: int = FRAME_MATCH_MAX_DISTANCE) -> tuple[np.ndarray, ...]:
-    """(query frame, library row, distance, query column) of every pair within `max_distance` bits.
+                    max_distance: int = FRAME_MATCH_MAX_DISTANCE, *, search: Any = None) -> tuple[np.ndarray, ...]:
+    """(query frame, library row, distance, query column) of every pair within `max_distance` bits,
+    sorted by query frame, then row.
 
     `query_hashes` is (frames, columns): several views of each query frame. Where several views of
-    one frame meet the same library row, the closest is kept.
+    one frame meet the same library row, the closest is kept (the first column on a tie). `search`
+    (ReferenceFrames.search, from provenance.index) finds the pairs without comparing every row;
+    without it every row is compared. Both are exact, so the result is the same.
     """
     flat = query_hashes.reshape(-1)
     n_cols = query_hashes.shape[1]
-    qs, rs, ds = [], [], []
-    for start in range(0, library_hashes.size, LIBRARY_BLOCK):
-        block = library_hashes[start:start + LIBRARY_BLOCK]
-        dist = np.bitwise_count(flat[:, None] ^ block[None, :])
-        q, r = np.nonzero(dist <= max_distance)
-        qs.append(q)
-        rs.append(r + start)
-        ds.append(dist[q, r])
-    flat_q = np.concatenate(qs).astype(np.int64)
-    r = np.concatenate(rs).astype(np.int64)
-    d = np.concatenate(ds).astype(np.float64)
+    if search is not None:
+        flat_q, r, d = search.pairs_within(flat, max_distance)
+    else:
+        flat_q, r, d = pairs_within_brute(flat, library_hashes, max_distance)
+    d = d.astype(np.float64)
     frame, column = np.divmod(flat_q, n_cols)
     if frame.size == 0:
         return frame, r, d, column
-    order = np.lexsort((d, r, frame))
+    order = np.lexsort((column, d, r, frame))
     keep = order[np.r_[True, (np.diff(frame[order]) != 0) | (np.diff(r[order]) != 0)]]
     return frame[keep], r[keep], d[keep], column[keep]
 

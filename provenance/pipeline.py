@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
 from .fetch import fetch
-from . import match
+from . import index, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_matches, query_frames
 from .probe import probe
@@ -127,9 +127,12 @@ def open_library(settings: Settings) -> Engine:
 
 
 def load_library(engine: Engine) -> ReferenceFrames:
-    """Every usable frame hash in the library, ready for the matcher."""
-    with session_scope(engine) as session:
-        return repository.load_reference_frames(session=session, min_quality=MIN_QUALITY)
+    """Every usable frame hash in the library, ready for the matcher, with its in-memory index.
+
+    Read whole on a process's first call for a database, then kept current: a later call costs one
+    small SELECT when nothing changed, and reads only the new clips when some were added, by this
+    process or any other (provenance.index)."""
+    return index.load(engine, min_quality=MIN_QUALITY)
 
 
 def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,

@@ -146,6 +146,19 @@ class ReferenceFrames:
     variants: Any  # np.ndarray[int64]: index into frames.REFERENCE_VARIANTS
     hashes: Any  # np.ndarray[uint64]
     clips: dict[int, "ReferenceClip"]
+    # Finds the rows within a Hamming distance of query hashes faster than comparing every row
+    # (provenance.index); None: the matcher compares every row.
+    search: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class LibraryState:
+    """What a library holds, cheaply: when it is unchanged, an in-memory index of it is current."""
+
+    revision: str | None  # the schema's Alembic revision
+    clips: int
+    max_clip_id: int
+    clip_id_sum: int
 
 
 @dataclass(frozen=True)

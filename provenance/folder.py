@@ -1,0 +1,188 @@
+"""Ingest a folder: every video file below it, decoded and hashed in parallel, recorded one by one.
+
+- Video files are found by extension (VIDEO_EXTENSIONS); anything else is skipped with its reason,
+  logged, and never fails the run. A file with a video extension that turns out not to be one (empty,
+  truncated, not decodable) is reported as failed, with the reason, and the run goes on.
+- Each file's SHA-256 is computed first, in this process: a file already in the library, or a copy
+  of one met earlier in this run, is skipped before anything decodes it.
+- The rest go to a pool of worker processes (fetch into the evidence store, probe, sample and hash:
+  pipeline.analyse), and this process writes each result in its own transaction as it arrives, so a
+  failure never leaves a file half-recorded and an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import pipeline
+from .db import repository, session_scope
+from .errors import InputError, ProvenanceError
+from .frames import MIN_QUALITY
+from .settings import Settings
+
+log = logging.getLogger("provenance.folder")
+
+# What ffmpeg/OpenCV decode and cameras, phones and platforms write. Other files are not tried: an
+# archive folder also holds subtitles, thumbnails, JSON sidecars and notes.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".f4v", ".ts", ".mts",
+    ".m2ts", ".mpg", ".mpeg", ".m2v", ".vob", ".3gp", ".3g2", ".ogv", ".mxf", ".dv", ".y4m",
+})
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: Path
+    outcome: str  # "ingested" | "known" | "skipped" | "failed"
+    reason: str = ""  # why it was skipped, known or failed
+    sha256: str | None = None
+    clip_id: int | None = None
+    duration_s: float = 0.0  # decoded footage, for ingested files
+
+
+@dataclass(frozen=True)
+class FolderProgress:
+    """Where a folder ingest is, after each file."""
+
+    done: int
+    total: int
+    ingested: int
+    known: int
+    skipped: int
+    failed: int
+    current: Path | None = None
+
+
+@dataclass(frozen=True)
+class FolderResult:
+    folder: Path
+    files: tuple[FileOutcome, ...]
+    workers: int
+    wall_s: float
+
+    def of(self, outcome: str) -> tuple[FileOutcome, ...]:
+        return tuple(f for f in self.files if f.outcome == outcome)
+
+    @property
+    def footage_s(self) -> float:
+        return sum(f.duration_s for f in self.of("ingested"))
+
+
+FolderProgressFn = Callable[[FolderProgress], None]
+
+
+def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = None,
+                  progress: FolderProgressFn | None = None) -> FolderResult:
+    """Ingest every video file below `folder` into the library, skipping files it already holds."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder; give a folder of video files")
+    workers = max(1, workers or os.cpu_count() or 1)
+    started = time.perf_counter()
+    engine = pipeline.open_library(settings)
+    with session_scope(engine) as session:
+        known = repository.clip_sha256s(session=session)
+    files = sorted(_files_below(folder))
+    outcomes: list[FileOutcome] = []
+    counts = {"ingested": 0, "known": 0, "skipped": 0, "failed": 0}
+
+    def done(outcome: FileOutcome) -> None:
+        outcomes.append(outcome)
+        counts[outcome.outcome] += 1
+        if outcome.outcome != "ingested":
+            log.info("%s %s: %s", outcome.outcome, outcome.path, outcome.reason)
+        if progress:
+            progress(FolderProgress(done=len(outcomes), total=len(files), current=outcome.path, **counts))
+
+    def to_analyse() -> Iterator[tuple[Path, str]]:
+        """Files to decode, as they are hashed: the pool starts on the first while the rest are read."""
+        first_path: dict[str, Path] = {}
+        for path in files:
+            if path.suffix.lower() not in VIDEO_EXTENSIONS:
+                done(FileOutcome(path, "skipped", f"not a video file by its extension ({path.suffix or 'none'})"))
+                continue
+            try:
+                sha = _sha256(path)
+            except OSError as e:
+                done(FileOutcome(path, "failed", f"cannot read it: {e.strerror or e}"))
+                continue
+            if sha in known:
+                done(FileOutcome(path, "known", "already in the library", sha256=sha))
+            elif sha in first_path:
+                done(FileOutcome(path, "known", f"same file as {first_path[sha]}", sha256=sha))
+            else:
+                first_path[sha] = path
+                yield path, sha
+
+    for path, sha, analysed in _analysed(to_analyse(), settings, workers):
+        if isinstance(analysed, str):
+            done(FileOutcome(path, "failed", analysed, sha256=sha))
+            continue
+        clip, post = analysed
+        observed_at = datetime.now(UTC)
+        with session_scope(engine) as session:
+            clip_id = repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                          observed_at=observed_at, min_quality=MIN_QUALITY)
+            repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+        done(FileOutcome(path, "ingested", sha256=sha, clip_id=clip_id,
+                         duration_s=clip.fingerprint.decoded_duration_s or clip.probe.duration_s))
+    order = {p: i for i, p in enumerate(files)}
+    return FolderResult(folder=folder, files=tuple(sorted(outcomes, key=lambda o: order[o.path])),
+                        workers=workers, wall_s=time.perf_counter() - started)
+
+
+def _files_below(folder: Path) -> Iterator[Path]:
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in names:
+            path = Path(root) / name
+            if path.is_file():
+                yield path
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+Analysed = tuple[pipeline.Clip, object] | str  # (clip, post), or why it failed
+
+
+def _analyse(path: Path, settings: Settings) -> Analysed:
+    """Fetch into the evidence store, probe, sample and hash one file (in a worker process)."""
+    try:
+        return pipeline.analyse(str(path), settings=settings)
+    except ProvenanceError as e:
+        return e.message
+    except OSError as e:
+        return f"cannot read it: {e.strerror or e}"
+
+
+def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
+              workers: int) -> Iterator[tuple[Path, str, Analysed]]:
+    """Each file's analysis as it finishes: in this process with one worker, else in a pool."""
+    if workers == 1:
+        for path, sha in todo:
+            yield path, sha, _analyse(path, settings)
+        return
+    # spawn, not fork: the parent holds database connections and threads that a fork would copy.
+    # Worker processes start with the first file submitted.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures: dict[Future[Analysed], tuple[Path, str]] = {}
+        for path, sha in todo:
+            futures[pool.submit(_analyse, path, settings)] = (path, sha)
+        for future in as_completed(futures):
+            path, sha = futures[future]
+            yield path, sha, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
