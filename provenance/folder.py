@@ -130,9 +130,14 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
         clip, post = analysed
         observed_at = datetime.now(UTC)
         with session_scope(engine) as session:
-            clip_id = repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
-                                          observed_at=observed_at, min_quality=MIN_QUALITY)
+            # Another process may have stored the same file since the SHA-256 look-up above: the
+            # insert itself says whether this run added it.
+            clip_id, added = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                                    observed_at=observed_at, min_quality=MIN_QUALITY)
             repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+        if not added:
+            done(FileOutcome(path, "known", "stored by another process meanwhile", sha256=sha, clip_id=clip_id))
+            continue
         done(FileOutcome(path, "ingested", sha256=sha, clip_id=clip_id,
                          duration_s=clip.fingerprint.decoded_duration_s or clip.probe.duration_s))
     order = {p: i for i, p in enumerate(files)}
