@@ -60,11 +60,11 @@ def test_a_folder_is_ingested_in_parallel_and_a_rerun_adds_nothing(settings, arc
     assert row_counts() == counts
 
 
-def test_one_worker_gives_the_same_library_as_two(settings, archive, row_counts, tmp_path):
+def test_one_worker_gives_the_same_library_as_two(settings, backend, new_database, archive, row_counts, tmp_path):
     from provenance.settings import Settings
 
     two = folder.ingest_folder(archive, settings=settings, workers=2)
-    other = Settings(db_url=settings.db_url.replace("library.db", "library1.db"), store_dir=tmp_path / "ev1")
+    other = Settings(db_url=new_database(backend), store_dir=tmp_path / "ev1")
     one = folder.ingest_folder(archive, settings=other, workers=1)
     assert [(f.path, f.outcome, f.sha256) for f in one.files] == [(f.path, f.outcome, f.sha256) for f in two.files]
 
