@@ -4,9 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One `apt-get update` per run, however many packages below need installing.
+apt_updated=
+apt_update_once() {
+  [ -n "$apt_updated" ] || apt-get update -qq
+  apt_updated=1
+}
+
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
+    apt_update_once
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
   else
     echo "error: ffmpeg is missing; install it (e.g. sudo apt-get install ffmpeg) and run again" >&2
@@ -18,7 +25,7 @@ fi
 # only the test extra needs it. Without it that test is skipped locally and fails under CI.
 if [[ ",${1:-}," == *",test,"* ]] && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
+    apt_update_once
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       chromium chromium-driver fonts-liberation >/dev/null
   else
@@ -31,7 +38,7 @@ fi
 # binaries (/usr/lib/postgresql/*/bin). Without it the PostgreSQL tests are skipped, or fail when CI is set.
 if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
+    apt_update_once
     # The cluster the package would create and start is not used: the tests make their own.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   elif [ -n "${CI:-}" ]; then
