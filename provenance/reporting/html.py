@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..report import iso
 from .audit import AuditReport
 from .build import span
 from .model import CheckReport, Match
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 # Only these become links; anything else (javascript:, data:, file:, a relative path) is shown as text.
 _LINKABLE = re.compile(r"^https?://[^\s\x00-\x1f\x7f<>\"'`]+$", re.IGNORECASE)
@@ -73,6 +75,9 @@ def segment_map(m: Match, query_duration: float) -> list[dict[str, float]]:
 
 
 def environment() -> Environment:
+    # Imported here: every command loads this module through the CLI, few of them render HTML.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(loader=PackageLoader("provenance.reporting", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(link=link, when=when, iso=iso, seconds=seconds, size=size, span=span)
