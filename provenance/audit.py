@@ -177,6 +177,10 @@ def _processing_order(items: list[AuditItemState]) -> list[AuditItemState]:
 # --- running -----------------------------------------------------------------------------------
 
 
+class AuditStopped(Exception):
+    """Raised in a worker waiting for its turn when the audit stops (Ctrl-C, a database error)."""
+
+
 class HostPacer:
     """Spaces out the posts fetched from each host, across workers, and rests a host after a 429."""
 
@@ -186,6 +190,11 @@ class HostPacer:
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
         self._strikes: dict[str, int] = {}
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Wake every worker waiting for its turn; they give up instead of fetching."""
+        self._stopped.set()
 
     def wait(self, host: str) -> None:
         """Block until this host may be asked again, and claim that turn."""
@@ -196,14 +205,17 @@ class HostPacer:
                 if start <= now:
                     self._next[host] = now + self.interval_s
                     return
-            time.sleep(start - now)
+            if self._stopped.wait(start - now):
+                raise AuditStopped("the audit is stopping")
 
     def rate_limited(self, host: str, retry_after: float | None) -> float:
         """Rest the host after a 429: as long as it asked, else an exponential back-off. Returns the rest."""
         with self._lock:
             strikes = self._strikes[host] = self._strikes.get(host, 0) + 1
-            rest = retry_after if retry_after is not None else min(
-                self.backoff_s * 2 ** (strikes - 1), BACKOFF_MAX_S)
+            # Retry-After comes from the site: capped like the back-off, or one header could park
+            # the audit for years.
+            rest = min(retry_after if retry_after is not None else self.backoff_s * 2 ** (strikes - 1),
+                       BACKOFF_MAX_S)
             self._next[host] = max(self._next.get(host, 0.0), time.monotonic() + rest)
             return rest
 
@@ -235,7 +247,9 @@ class _Run:
                         library = self._record(item, analysed, library)
                         self._report(total, len(items), n, item)
                 except BaseException:
-                    # Stop handing out posts; downloads already running finish and are forgotten.
+                    # Stop handing out posts and wake the workers resting for a site; leaving the
+                    # `with` still waits for downloads already running, which are then forgotten.
+                    self.pacer.stop()
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
         with session_scope(self.engine) as session:

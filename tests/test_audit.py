@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from provenance import audit as audit_lib
 from provenance import pipeline
-from provenance.audit import AuditOptions, HostPacer
+from provenance.audit import BACKOFF_MAX_S, AuditOptions, AuditStopped, HostPacer
 from provenance.cli import cli
 from provenance.db import audits, connect, session_scope
 from provenance.db import models as orm
@@ -226,6 +226,30 @@ def test_pacer_spaces_out_one_host_but_not_two() -> None:
     assert pacer.rate_limited("a.example", 3.0) == 3.0
     pacer.succeeded("a.example")
     assert pacer.rate_limited("a.example", None) == 10
+
+
+def test_a_site_cannot_park_the_audit_and_stopping_wakes_waiting_workers() -> None:
+    import threading
+
+    pacer = HostPacer(interval_s=0, backoff_s=1)
+    # A hostile Retry-After is capped like the back-off.
+    assert pacer.rate_limited("a.example", 1e8) == BACKOFF_MAX_S
+    outcome: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            pacer.wait("a.example")
+        except AuditStopped as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    pacer.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and time.monotonic() - started < 2
+    assert len(outcome) == 1
 
 
 def test_bad_input_leaves_no_audit(settings, row_counts, tmp_path) -> None:
