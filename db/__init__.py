@@ -12,6 +12,7 @@ from provenance.db.engine import (
     ensure_schema,
     head_revision,
     session_scope,
+    shown_url,
     upgrade,
 )
 from provenance.db.portable import export_library, import_library
@@ -31,5 +32,6 @@ __all__ = [
     "import_library",
     "repository",
     "session_scope",
+    "shown_url",
     "upgrade",
 ]

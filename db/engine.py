@@ -40,6 +40,21 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+# Query parameters that carry secrets: libpq and psycopg take `?password=`, and some setups pass
+# tokens the same way.
+_SECRET_QUERY_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
+def shown_url(url: str | URL) -> str:
+    """A database URL safe to print or put in a report: no password, in the user part or the query."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return _redact(str(url))
+    hidden = {k: "***" for k in parsed.query if _SECRET_QUERY_KEY.search(k)}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+
+
 def _reason(e: BaseException) -> str:
     # DBAPIError's str() appends SQL and a docs link; the driver's own message is the useful part.
     return str(e.orig) if isinstance(e, DBAPIError) and e.orig is not None else str(e)
@@ -58,7 +73,7 @@ def connect(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as e:
         raise StoreError(f"invalid database URL {_redact(url)!r}: {e}; {_FIX}") from e
-    shown = parsed.render_as_string(hide_password=True)
+    shown = shown_url(parsed)
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise StoreError(
             f"unsupported database {shown}: provenance works with SQLite (sqlite:///FILE) and PostgreSQL "

@@ -44,6 +44,7 @@ from provenance.db.engine import (
     connect,
     current_revision,
     ensure_schema,
+    shown_url,
 )
 from provenance.errors import InputError, StoreError
 
@@ -202,7 +203,7 @@ def _refuse_non_empty(conn: Connection, tables: Any, engine: Engine) -> None:
     if held:
         what = ", ".join(f"{n} {name}" for name, n in held.items())
         raise StoreError(
-            f"{engine.url.render_as_string(hide_password=True)} is not empty ({what}); an export keeps its ids "
+            f"{shown_url(engine.url)} is not empty ({what}); an export keeps its ids "
             "and is imported into an empty database only: give a new one with --db"
         )
 

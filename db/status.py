@@ -16,6 +16,7 @@ from provenance.db.engine import (
     database_is_empty,
     head_revision,
     refuse_other_revision,
+    shown_url,
     session_scope,
 )
 from provenance.errors import StoreError
@@ -45,7 +46,7 @@ def database_status(url: str) -> DatabaseStatus:
             with session_scope(engine) as session:
                 counts = repository.row_counts(session=session)
         return DatabaseStatus(
-            url=engine.url.render_as_string(hide_password=True),
+            url=shown_url(engine.url),
             backend=engine.dialect.name,
             revision=revision,
             head=head,

@@ -33,7 +33,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from . import hashindex
-from .db import repository, session_scope
+from .db import repository, session_scope, shown_url
 from .match import FRAME_MATCH_MAX_DISTANCE
 from .records import LibraryState, ReferenceClip, ReferenceFrames
 
@@ -213,7 +213,7 @@ _INDEXES_LOCK = threading.Lock()
 
 
 def _key(engine: Engine, min_quality: float) -> tuple[str, float]:
-    url = engine.url.render_as_string(hide_password=True)
+    url = shown_url(engine.url)
     if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
         url += f"#engine{id(engine)}"  # every in-memory SQLite engine is its own database under one URL
     return url, float(min_quality)

@@ -472,8 +472,11 @@ def test_a_check_from_before_library_sizes_were_recorded_says_so(settings, sever
 
 
 def test_the_database_url_is_shown_without_its_password():
-    from provenance.reporting.build import shown_url
+    from provenance.db import shown_url
 
     assert shown_url("postgresql+psycopg://me:s3cret@db.example/provenance") == \
         "postgresql+psycopg://me:***@db.example/provenance"
     assert "s3cret" not in shown_url("not a url://me:s3cret@x")
+    # libpq also takes the password as a query parameter.
+    shown = shown_url("postgresql+psycopg://me@db.example/provenance?password=s3cret&sslmode=require")
+    assert "s3cret" not in shown and "password=" in shown and "sslmode=require" in shown

@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..pipeline import open_library
 from ..records import AuditItemResult, AuditResult, Sighting
 from ..settings import Settings
-from .build import report_from_stored, shown_url
+from ..db import shown_url
+from .build import report_from_stored
 from .model import CheckReport
 
 # On the audit page, frame pairs for the strongest matches of each check and the first-seen clip's

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
 
 from .. import __version__
-from ..db import repository, session_scope
+from ..db import repository, session_scope, shown_url
 from ..errors import InputError
 from ..pipeline import VERDICT_EARLIEST, VERDICT_NO_MATCH, VERDICT_REUSED, open_library
 from ..settings import Settings
@@ -77,13 +76,6 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
             database_url=shown_url(database_url)),
         thumbnail=evidence.clip_thumbnail(stored.frames, stored.clip.evidence_path) if images else None,
     )
-
-
-def shown_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL that cannot be parsed is shown without anything after a colon
-        return url.split(":", 1)[0] + ":***"
 
 
 def _post(s: StoredSighting) -> Post:
