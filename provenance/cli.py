@@ -147,7 +147,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
     if report_path is not None:
         if no_record:
             raise InputError("--report needs the check recorded (reports are built from the library); drop --no-record")
-        reporting.format_for(report_path, report_format)  # a bad name fails before the work, not after
+        reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies)
     progress = Progress(quiet)
     try:
@@ -157,7 +157,11 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         progress.done()
     click.echo(report.check_to_json(result) if as_json else report.check_summary(result))
     if report_path is not None and result.check_id is not None:
-        reporting.write_check_report(result.check_id, report_path, settings=settings, fmt=report_format)
+        try:
+            reporting.write_check_report(result.check_id, report_path, settings=settings, fmt=report_format)
+        except InputError as e:
+            raise InputError(f"check {result.check_id} is recorded, but {e.message}; "
+                             f"write its report with: provenance report {result.check_id} -o FILE") from e
         if not as_json:
             click.echo(f"  report      {report_path}")
 
@@ -323,7 +327,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
     if report_path is not None:
-        reporting.format_for(report_path, report_format)  # a bad name fails before the work, not after
+        reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
                                      backoff_s=backoff_s, retry_failed=retry_failed)

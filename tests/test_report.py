@@ -380,6 +380,7 @@ def test_check_report_json_via_report_format(run, tmp_path):
 @pytest.mark.parametrize("args,words", [
     (("check", str(SAMPLES / "bikes.mp4"), "--report", "r.html", "--no-record"), "drop --no-record"),
     (("check", str(SAMPLES / "bikes.mp4"), "--report", "r.txt"), "cannot tell the report format"),
+    (("check", str(SAMPLES / "bikes.mp4"), "--report", "no/such/folder/r.html"), "no folder no/such/folder"),
     (("report", "12345"), "no check with id 12345"),
     (("report", "1", "-o", "r.pdf"), "cannot tell the report format"),
 ])

@@ -10,6 +10,7 @@ self-contained HTML, JSON (with a published JSON Schema) or Markdown.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -22,7 +23,8 @@ from .model import CheckReport
 FORMATS = ("html", "json", "md")
 _SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".md": "md", ".markdown": "md"}
 
-__all__ = ["FORMATS", "AuditReport", "CheckReport", "build_audit_report", "build_check_report", "format_for", "render",
+__all__ = ["FORMATS", "AuditReport", "CheckReport", "build_audit_report", "build_check_report", "check_destination",
+           "format_for", "render",
            "render_audit", "render_check", "write_audit_report", "write_check_report"]
 
 
@@ -82,6 +84,17 @@ def write_audit_report(audit_id: int, path: Path, *, settings: Settings, fmt: st
     """Write a stored audit's report to `path` (format from `fmt` or the file name); returns the format."""
     fmt = format_for(path, fmt)
     _write(path, render_audit(audit_id, settings=settings, fmt=fmt))
+    return fmt
+
+
+def check_destination(path: Path, fmt: str | None) -> str:
+    """Refuse, before any work, a report file whose format cannot be told or whose folder cannot take it."""
+    fmt = format_for(path, fmt)
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write the report to {path}: no folder {folder}; create it or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write the report to {path}: the folder {folder} is not writable; choose another path")
     return fmt
 
 
