@@ -182,6 +182,9 @@ def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
                 _reset_sequences(conn, tables.values())
         except SQLAlchemyError as e:
             raise StoreError(f"cannot import {path}: {_reason(e)}; nothing was imported") from e
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            # A value the column cannot take (a bad date, hex, number) or a malformed marker line.
+            raise InputError(f"{path} is damaged ({type(e).__name__}: {e}); nothing was imported") from e
     finally:
         engine.dispose()
     return counts

@@ -92,7 +92,7 @@ def test_import_refuses_a_non_empty_database_and_changes_nothing(settings, tmp_p
     assert _rows(settings.db_url) == before
 
 
-@pytest.mark.parametrize("damage", ["truncated", "corrupt", "missing_end", "wrong_count", "not_gzip", "newer_schema"])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "missing_end", "wrong_count", "end_not_counts", "not_gzip", "newer_schema"])
 def test_a_damaged_file_imports_nothing(settings, new_database, tmp_path, damage):
     source = Settings(db_url=new_database("sqlite"), store_dir=tmp_path / "evidence")
     pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=source, post_url="https://a.example/1")
@@ -113,6 +113,8 @@ def test_a_damaged_file_imports_nothing(settings, new_database, tmp_path, damage
         end = json.loads(lines[-1])
         end["end"]["frames"] += 1
         bad.write_bytes(gzip.compress(b"".join(lines[:-1]) + json.dumps(end).encode() + b"\n"))
+    elif damage == "end_not_counts":
+        bad.write_bytes(gzip.compress(b"".join(lines[:-1]) + b'{"end": 5}\n'))
     elif damage == "not_gzip":
         bad.write_bytes(b"".join(lines))
     else:
