@@ -47,14 +47,6 @@ def audit_exists(audit_id: int, *, session: Session) -> bool:
     return session.get(orm.Audit, audit_id) is not None
 
 
-def audit_source(audit_id: int, *, session: Session) -> tuple[str, str]:
-    """(kind, source) of an audit."""
-    audit = session.get(orm.Audit, audit_id)
-    if audit is None:
-        raise KeyError(f"no audit with id {audit_id}")
-    return audit.kind, audit.source
-
-
 def pending_items(audit_id: int, *, session: Session) -> list[records.AuditItemState]:
     stmt = (select(orm.AuditItem).where(orm.AuditItem.audit_id == audit_id, orm.AuditItem.state == PENDING)
             .order_by(orm.AuditItem.position))

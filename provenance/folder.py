@@ -18,14 +18,15 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import pipeline
 from .db import repository, session_scope
-from .errors import InputError, ProvenanceError
+from .errors import InputError, MediaError, ProvenanceError
 from .frames import MIN_QUALITY
 from .settings import Settings
 
@@ -170,6 +171,8 @@ def _analyse(path: Path, settings: Settings) -> Analysed:
         return e.message
     except OSError as e:
         return f"cannot read it: {e.strerror or e}"
+    except Exception as e:  # noqa: BLE001 - one odd file is that file's failure, never the whole run's
+        return f"unexpected error: {type(e).__name__}: {e}"
 
 
 def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
@@ -182,12 +185,29 @@ def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
     # spawn, not fork: the parent holds database connections and threads that a fork would copy.
     # Worker processes start with the first file submitted.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # Files in flight: enough to keep every worker busy, few enough that results are recorded as
+    # they come rather than after the whole folder is decoded.
+    window = 2 * workers
     try:
-        futures: dict[Future[Analysed], tuple[Path, str]] = {}
-        for path, sha in todo:
-            futures[pool.submit(_analyse, path, settings)] = (path, sha)
-        for future in as_completed(futures):
-            path, sha = futures[future]
-            yield path, sha, future.result()
+        pending: dict[Future[Analysed], tuple[Path, str]] = {}
+
+        def submit_next() -> None:
+            item = next(todo, None)
+            if item is not None:
+                pending[pool.submit(_analyse, item[0], settings)] = item
+
+        for _ in range(window):
+            submit_next()
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                path, sha = pending.pop(future)
+                try:
+                    analysed = future.result()
+                except BrokenProcessPool as e:
+                    raise MediaError(f"a decoder process died (out of memory or crashed) while reading {path}; "
+                                     "the files recorded so far are kept: run the same command again") from e
+                yield path, sha, analysed
+                submit_next()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -161,7 +161,11 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
     # meaningful with the N the check actually searched (reports are built from the stored check).
-    params = {**matcher_params(), "library_clips": len(library.clips)}
+    # The clips this one could have matched: "no match in a library of N clips" must not count the
+    # clip itself (a file checked again) or clips with no usable frame.
+    searchable = sum(1 for ref in library.clips.values()
+                     if ref.usable_frames > 0 and ref.sha256 != clip.media.sha256)
+    params = {**matcher_params(), "library_clips": searchable}
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
         matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,

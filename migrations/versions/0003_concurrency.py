@@ -1,7 +1,7 @@
 """one sighting per clip and post URL
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-25
 
 Several processes now write one library at once, and a sighting (a clip seen in a post) is stored
