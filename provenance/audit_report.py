@@ -41,7 +41,7 @@ def audit_to_dict(result: AuditResult) -> dict[str, Any]:
 
 
 def audit_to_json(result: AuditResult) -> str:
-    return json.dumps(audit_to_dict(result), indent=2, ensure_ascii=False)
+    return json.dumps(audit_to_dict(result), indent=2, ensure_ascii=True)
 
 
 def _item(i: AuditItemResult) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def audits_to_json(summaries: list[AuditSummary]) -> str:
          "created_at": iso(s.created_at), "finished_at": iso(s.finished_at),
          "counts": {"posts": s.posts, "reused": s.reused, "earliest_known": s.earliest_known,
                     "no_match": s.no_match, "failed": s.failed, "pending": s.pending}}
-        for s in summaries]}, indent=2, ensure_ascii=False)
+        for s in summaries]}, indent=2, ensure_ascii=True)
 
 
 def progress_line(p: AuditProgress) -> str:

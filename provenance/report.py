@@ -67,7 +67,9 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
 
 
 def check_to_json(result: CheckResult) -> str:
-    return json.dumps(check_to_dict(result), indent=2, ensure_ascii=False)
+    # ASCII only (every JSON output here): titles from the internet may hold C1 controls or bidi
+    # overrides that a terminal would obey; \uXXXX escapes are the same JSON to any parser.
+    return json.dumps(check_to_dict(result), indent=2, ensure_ascii=True)
 
 
 def _post(post: Post) -> dict[str, Any]:

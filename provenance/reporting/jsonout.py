@@ -45,7 +45,7 @@ def audit_to_dict(a: AuditReport) -> dict[str, Any]:
 
 
 def render_audit(a: AuditReport) -> str:
-    return json.dumps(audit_to_dict(a), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(audit_to_dict(a), indent=2, ensure_ascii=True) + "\n"
 
 
 def to_dict(r: CheckReport) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
 
 
 def render(r: CheckReport) -> str:
-    return json.dumps(to_dict(r), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_dict(r), indent=2, ensure_ascii=True) + "\n"
 
 
 def _clip(c: Clip) -> dict[str, Any]:
