@@ -292,6 +292,11 @@ def _posted_at(info: dict[str, Any]) -> datetime | None:
     # structured data (JSON-LD uploadDate) replaces it with a real upload time.
     if _is_bare_media(info):
         return None
+    return info_time(info)
+
+
+def info_time(info: dict[str, Any]) -> datetime | None:
+    """The time a yt-dlp info dict (or playlist entry) gives: `timestamp`, else the day `upload_date`."""
     timestamp = info.get("timestamp")
     if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
         try:

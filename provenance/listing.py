@@ -11,13 +11,13 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InputError
-from .fetch import classify_ytdlp_error, strip_smuggled
+from .fetch import classify_ytdlp_error, info_time, strip_smuggled
 
 log = logging.getLogger("provenance.listing")
 
@@ -86,7 +86,7 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None)
         if not isinstance(post_url, str) or not post_url:
             continue
         # An RSS item's guid travels smuggled in its URL; the post is the plain link.
-        posts.append(ListedPost(url=strip_smuggled(post_url), posted_at=_entry_time(entry),
+        posts.append(ListedPost(url=strip_smuggled(post_url), posted_at=info_time(entry),
                                 title=_str_or_none(entry.get("title"))))
     return Listing(title=_str_or_none(info.get("title")), posts=_unique(posts))
 
@@ -125,23 +125,6 @@ def _unique(posts: list[ListedPost]) -> tuple[ListedPost, ...]:
             seen.add(p.url)
             out.append(p)
     return tuple(out)
-
-
-def _entry_time(entry: dict[str, Any]) -> datetime | None:
-    # An RSS item's pubDate arrives as `timestamp`; some extractors give only a day.
-    timestamp = entry.get("timestamp")
-    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
-        try:
-            return datetime.fromtimestamp(timestamp, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            pass
-    day = entry.get("upload_date")
-    if isinstance(day, str) and re.fullmatch(r"\d{8}", day):
-        try:
-            return datetime.strptime(day, "%Y%m%d").replace(tzinfo=timezone.utc)
-        except ValueError:
-            pass
-    return None
 
 
 def _str_or_none(value: Any) -> str | None:
