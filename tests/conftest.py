@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from provenance.cli import cli
 from provenance.db import connect, ensure_schema, repository, session_scope
 from provenance.settings import Settings
 from tests.conftest_http import *  # noqa: F401,F403 - the 127.0.0.1 media server fixtures
@@ -132,3 +134,16 @@ def row_counts(settings: Settings) -> Callable[[], dict[str, int]]:
             return repository.row_counts(session=session)
 
     return counts
+
+
+@pytest.fixture
+def run(settings, monkeypatch):
+    """The real CLI in-process on the `settings` library: run("check", path, "--json") -> click Result."""
+    monkeypatch.setenv("PROVENANCE_DB", settings.db_url)
+    monkeypatch.setenv("PROVENANCE_STORE", str(settings.store_dir))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke

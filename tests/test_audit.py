@@ -265,18 +265,6 @@ def test_bad_input_leaves_no_audit(settings, row_counts, tmp_path) -> None:
 # --- the command line ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def run(settings, monkeypatch):
-    monkeypatch.setenv("PROVENANCE_DB", settings.db_url)
-    monkeypatch.setenv("PROVENANCE_STORE", str(settings.store_dir))
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
-
-
 @pytest.mark.slow
 def test_cli_audit_summary_and_audits_list(run, audit_feed, tmp_path) -> None:
     posts = {p.name: p for p in audit_feed.posts}

@@ -7,24 +7,11 @@ import re
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from provenance.cli import cli
 from tests.conftest import SAMPLES, ffmpeg
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
-
-
-@pytest.fixture
-def run(settings, monkeypatch):
-    monkeypatch.setenv("PROVENANCE_DB", settings.db_url)
-    monkeypatch.setenv("PROVENANCE_STORE", str(settings.store_dir))
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):

@@ -8,17 +8,19 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import jsonschema
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from provenance import pipeline, reporting
-from provenance.cli import cli
 from provenance.errors import InputError
 from provenance.frames import hash_frame
 from provenance.match import FRAME_MATCH_MAX_DISTANCE
@@ -290,38 +292,56 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.mark.slow
-def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(settings, evil_check, tmp_path):
+@dataclass
+class WatchedPage:
+    page: Any
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def watched_page(path: Path) -> Iterator[WatchedPage]:
+    """`path` open in headless Chromium, with every dialog, page error and request it causes recorded."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    out = tmp_path / "report.html"
-    reporting.write_check_report(evil_check.check_id, out, settings=settings)
-    dialogs, requests, errors = [], [], []
+    watched = WatchedPage(page=None)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=True)
             page = context.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            context.route("**/*", lambda route: (requests.append(route.request.url), route.continue_()))
-            page.goto(out.as_uri())
+            page.on("dialog", lambda d: (watched.dialogs.append(d.message), d.dismiss()))
+            page.on("pageerror", lambda e: watched.errors.append(str(e)))
+            context.route("**/*", lambda route: (watched.requests.append(route.request.url), route.continue_()))
+            page.goto(path.as_uri())
             page.wait_for_load_state("load")
-            title = page.get_by_text(EVIL_TITLE, exact=False).first
-            assert title.is_visible()
-            counts = page.evaluate("""() => ({
-                scripts: document.querySelectorAll('script').length,
-                badImages: [...document.images].filter(i => !i.src.startsWith('data:')).length,
-                jsLinks: [...document.links].filter(a => !/^https?:/i.test(a.href)).length,
-                dataImages: [...document.images].filter(i => i.src.startsWith('data:image/jpeg')).length,
-                heading: document.querySelector('h1').textContent,
-            })""")
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot of the report: {shot}")
+            watched.page = page
+            yield watched
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(settings, evil_check, tmp_path):
+    out = tmp_path / "report.html"
+    reporting.write_check_report(evil_check.check_id, out, settings=settings)
+    with watched_page(out) as watched:
+        page = watched.page
+        title = page.get_by_text(EVIL_TITLE, exact=False).first
+        assert title.is_visible()
+        counts = page.evaluate("""() => ({
+            scripts: document.querySelectorAll('script').length,
+            badImages: [...document.images].filter(i => !i.src.startsWith('data:')).length,
+            jsLinks: [...document.links].filter(a => !/^https?:/i.test(a.href)).length,
+            dataImages: [...document.images].filter(i => i.src.startsWith('data:image/jpeg')).length,
+            heading: document.querySelector('h1').textContent,
+        })""")
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the report: {shot}")
+    dialogs, requests, errors = watched.dialogs, watched.requests, watched.errors
     assert dialogs == [] and errors == []
     assert requests == [out.as_uri()]
     assert counts["scripts"] == 0 and counts["badImages"] == 0 and counts["jsLinks"] == 0
@@ -331,14 +351,6 @@ def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(setting
 
 
 # --- the command line --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(settings, monkeypatch):
-    monkeypatch.setenv("PROVENANCE_DB", settings.db_url)
-    monkeypatch.setenv("PROVENANCE_STORE", str(settings.store_dir))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_check_with_report_writes_it_and_report_remakes_it(run, tmp_path, derived):

@@ -23,7 +23,7 @@ from provenance.reporting import jsonout
 from provenance.settings import Settings
 from tests.conftest_http import AuditFeed, rss_feed
 from tests.test_audit import ingest_library
-from tests.test_report import BROWSER_ARGS, EARLY, EVIL_PAGE, EVIL_TITLE, chromium_path, validate
+from tests.test_report import EARLY, EVIL_PAGE, EVIL_TITLE, validate, watched_page
 
 FAST = AuditOptions(workers=2, sleep_s=0.0)
 ORDER = ["reused", "earliest_known", "no_match", "failed", "pending"]
@@ -287,41 +287,28 @@ def test_hostile_audit_renders_as_text_in_every_format(settings, evil_audit):
 
 @pytest.mark.slow
 def test_audit_page_in_headless_chromium_runs_nothing_and_loads_nothing(settings, evil_audit, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
     out = tmp_path / "audit.html"
     reporting.write_audit_report(evil_audit.audit_id, out, settings=settings)
-    dialogs, requests, errors = [], [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=True)
-            page = context.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            context.route("**/*", lambda route: (requests.append(route.request.url), route.continue_()))
-            page.goto(out.as_uri())
-            page.wait_for_load_state("load")
-            assert page.get_by_text(EVIL_TITLE, exact=False).first.is_visible()
-            found = page.evaluate("""() => ({
-                scripts: document.querySelectorAll('script').length,
-                badImages: [...document.images].filter(i => !i.src.startsWith('data:')).length,
-                outLinks: [...document.links].filter(a => !/^https?:/i.test(a.href)
-                                                        && !/^#(check-[0-9]+|posts)$/.test(a.getAttribute('href'))).length,
-                anchors: [...document.links].filter(a => a.getAttribute('href').startsWith('#check-'))
-                    .map(a => !!document.getElementById(a.getAttribute('href').slice(1))),
-                heading: document.querySelector('h1').textContent,
-                rowThumbs: document.querySelectorAll('img.rowthumb').length,
-            })""")
-            page.click("a[href^='#check-']")  # the row's link lands on the check's section
-            at_section = page.evaluate("() => location.hash")
-            shot = tmp_path / "audit.png"
-            page.goto(out.as_uri())
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot of the audit report: {shot}")
-        finally:
-            browser.close()
+    with watched_page(out) as watched:
+        page = watched.page
+        assert page.get_by_text(EVIL_TITLE, exact=False).first.is_visible()
+        found = page.evaluate("""() => ({
+            scripts: document.querySelectorAll('script').length,
+            badImages: [...document.images].filter(i => !i.src.startsWith('data:')).length,
+            outLinks: [...document.links].filter(a => !/^https?:/i.test(a.href)
+                                                    && !/^#(check-[0-9]+|posts)$/.test(a.getAttribute('href'))).length,
+            anchors: [...document.links].filter(a => a.getAttribute('href').startsWith('#check-'))
+                .map(a => !!document.getElementById(a.getAttribute('href').slice(1))),
+            heading: document.querySelector('h1').textContent,
+            rowThumbs: document.querySelectorAll('img.rowthumb').length,
+        })""")
+        page.click("a[href^='#check-']")  # the row's link lands on the check's section
+        at_section = page.evaluate("() => location.hash")
+        shot = tmp_path / "audit.png"
+        page.goto(out.as_uri())
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the audit report: {shot}")
+    dialogs, requests, errors = watched.dialogs, watched.requests, watched.errors
     assert dialogs == [] and errors == []
     assert set(requests) == {out.as_uri()}
     assert found["scripts"] == 0 and found["badImages"] == 0 and found["outLinks"] == 0
