@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -110,6 +111,18 @@ class Frame(Base):
     quality: Mapped[float] = mapped_column(Float)
 
 
+class ClipMotion(Base):
+    """A clip's motion profile (provenance.motion): what moved where between sampled frames. One
+    blob per clip, read only for the few clips whose frame hashes say "same scene"."""
+
+    __tablename__ = "clip_motion"
+
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True)
+    grid: Mapped[int] = mapped_column(SmallInteger)  # cells per side
+    times: Mapped[bytes] = mapped_column(LargeBinary)  # float64 seconds, one per sampled frame
+    cells: Mapped[bytes] = mapped_column(LargeBinary)  # uint8 (frames, grid * grid)
+
+
 # A sighting is one clip in one post: the same clip at the same post URL is the same fact, however
 # often and by whichever command (ingest or check) it is met, so it is stored once; the first
 # observation stays (repository.add_sighting fills in only what it lacked). Without a URL (a local
@@ -172,6 +185,9 @@ class Check(Base):
     first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     tool_version: Mapped[str] = mapped_column(String)
+    # Clips showing the same scene whose moment could not be established: hints, never matches.
+    # A list of {"sha256", "similarity", "query_frames", "reason"}; None before migration 0004.
+    scenes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Match(Base):
@@ -191,6 +207,12 @@ class Match(Base):
     offset_s: Mapped[float] = mapped_column(Float)
     speed: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)
+    # How the match was established ("frames", "motion", "region") and how sure it is (0..1).
+    method: Mapped[str] = mapped_column(String(16), default="frames", server_default="frames")
+    confidence: Mapped[float | None] = mapped_column(Float)
+    # Where the footage sits when it is only part of a picture: {"in": "query"|"reference", "x", "y",
+    # "w", "h"} as shares of that clip's frame; None for the whole picture.
+    region: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class MatchSegment(Base):

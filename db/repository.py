@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from provenance import records, stored
 from provenance.frames import REFERENCE_VARIANTS
+from provenance.motion import MOTION_GRID, MotionProfile
 from provenance.db import models as orm
 
 HASH_ALGO = "phash64"
@@ -162,7 +163,21 @@ def upsert_clip(
                 for variant, h in enumerate((f.phash, *f.variants)[: len(REFERENCE_VARIANTS)])
             ],
         )
+    profile = fingerprint.motion
+    if profile is not None and profile.cells.shape[0]:
+        session.execute(insert(orm.ClipMotion), [{
+            "clip_id": clip_id, "grid": int(round(profile.cells.shape[1] ** 0.5)),
+            "times": np.asarray(profile.times, dtype=np.float64).tobytes(),
+            "cells": np.ascontiguousarray(profile.cells, dtype=np.uint8).tobytes()}])
     return clip_id, True
+
+
+def motion_of(clip_id: int, *, session: Session) -> MotionProfile | None:
+    """A clip's motion profile, or None for a clip stored before profiles were kept."""
+    row = session.get(orm.ClipMotion, clip_id)
+    if row is None or row.grid != MOTION_GRID:
+        return None
+    return MotionProfile.from_bytes(np.frombuffer(row.times, dtype=np.float64), row.cells)
 
 
 # What a later sighting of the same clip in the same post may add to the stored one: post metadata
@@ -392,6 +407,7 @@ def add_check(
     params: dict[str, Any],
     tool_version: str,
     matches: Sequence[tuple[int, records.Match]],
+    scenes: Sequence[records.SceneHint] = (),
 ) -> int:
     """Store a check with its matches in the given order (rank 0 = strongest) and their segments."""
     check = orm.Check(
@@ -404,6 +420,8 @@ def add_check(
         first_seen_at=first_seen_at,
         params=json_safe(params),
         tool_version=tool_version,
+        scenes=[{"sha256": h.sha256, "similarity": h.similarity, "query_frames": h.query_frames, "reason": h.reason}
+                for h in scenes],
     )
     session.add(check)
     session.flush()
@@ -419,6 +437,9 @@ def add_check(
             offset_s=m.offset_s,
             speed=m.speed,
             rank=rank,
+            method=m.method,
+            confidence=m.confidence,
+            region=dataclasses.asdict(m.region) if m.region is not None else None,
         )
         session.add(row)
         session.flush()
@@ -471,6 +492,8 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
             similarity=m.similarity, query_coverage=m.query_coverage, reference_coverage=m.reference_coverage,
             transforms=tuple(t for t in m.transforms.split(",") if t), matched_frames=m.matched_frames,
             offset_s=m.offset_s, speed=m.speed, segments=segments,
+            method=m.method, confidence=m.confidence,
+            region=records.Region(**m.region) if m.region else None,
             sightings=_sightings_before(m.reference_clip_id, check, session=session),
             frames=_stored_frames(m.reference_clip_id, session=session, t_min=lo, t_max=hi),
         ))
@@ -480,6 +503,7 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         check_id=check.id, created_at=check.created_at, verdict=check.verdict, clip=clip, sighting=sighting,
         first_seen_sha256=first_seen_sha, first_seen_sighting=first_seen_sighting, first_seen_at=check.first_seen_at,
         params=dict(check.params or {}), tool_version=check.tool_version, matches=tuple(matches),
+        scenes=tuple(dict(h) for h in (check.scenes or [])),
         frames=_stored_frames(check.clip_id, session=session),
         library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
     )

@@ -13,6 +13,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from . import motion
 from .content import content_box, fill_box
 from .errors import MediaError
 from .records import ContentBox, Fingerprint, FrameHash
@@ -88,6 +89,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     if not cap.isOpened():
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
     frames: list[FrameHash] = []
+    moves = _MotionTrack()
     window: list[tuple[float, np.ndarray]] = []
     fill = FULL_FRAME
     step = 1.0 / sample_fps
@@ -109,7 +111,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
                 continue
             grey = small_grey(image)
             if window and (len(window) >= FILL_WINDOW_FRAMES or grey.shape != window[0][1].shape):
-                fill = _hash_window(window, frames, variants, fill)
+                fill = _hash_window(window, frames, variants, fill, moves)
                 window = []
             window.append((t, grey))
             while next_t - half_frame <= t + 1e-6:
@@ -117,7 +119,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
             if progress and duration_s:
                 progress("hash", min(1.0, t / duration_s))
         if window:
-            _hash_window(window, frames, variants, fill)
+            _hash_window(window, frames, variants, fill, moves)
     finally:
         cap.release()
 
@@ -128,16 +130,43 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
                          " download it again")
     boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
     return Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
-                       decoded_duration_s=max(last_t, 0.0))
+                       decoded_duration_s=max(last_t, 0.0), motion=moves.profile())
 
 
 def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], variants: tuple[Variant, ...],
-                 previous_fill: ContentBox) -> ContentBox:
-    """Hash a stretch of frames with the fill found in it (a short tail keeps the previous stretch's)."""
+                 previous_fill: ContentBox, moves: "_MotionTrack") -> ContentBox:
+    """Hash a stretch of frames with the fill found in it (a short tail keeps the previous stretch's),
+    and follow what moves inside the picture."""
     greys = [g for _, g in window]
     fill = fill_box(greys) if len(window) >= FILL_WINDOW_FRAMES // 4 else previous_fill
-    out.extend(hash_frame(g, t, variants=variants, fill=fill) for t, g in window)
+    hashed = [hash_frame(g, t, variants=variants, fill=fill) for t, g in window]
+    out.extend(hashed)
+    # One box for the stretch, so that the differences compare the same part of the picture.
+    boxes = [h.box for h in hashed if h.quality >= MIN_QUALITY and h.box is not None]
+    box = _median_box(boxes) if boxes else fill
+    for t, grey in window:
+        picture = _cut(grey, box)
+        moves.add(t, picture if min(picture.shape) >= 8 else grey)
     return fill
+
+
+class _MotionTrack:
+    """The motion profile of the frames met so far (provenance.motion)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.rows: list[np.ndarray] = []
+        self.previous: np.ndarray | None = None
+
+    def add(self, t: float, picture: np.ndarray) -> None:
+        thumb = motion.thumbnail(picture)
+        self.times.append(t)
+        self.rows.append(motion.cells_between(self.previous, thumb))
+        self.previous = thumb
+
+    def profile(self) -> motion.MotionProfile:
+        cells = np.stack(self.rows) if self.rows else np.zeros((0, motion.MOTION_GRID ** 2), dtype=np.uint8)
+        return motion.MotionProfile(times=np.array(self.times, dtype=np.float64), cells=cells)
 
 
 def small_grey(image: np.ndarray) -> np.ndarray:

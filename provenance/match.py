@@ -12,15 +12,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import motion
 from .hashindex import pairs_within_brute
 from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS
-from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Segment
+from .motion import MotionProfile
+from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, SceneHint, Segment
+
+# Bumped whenever a threshold, a hash view or a signal changes, so that a stored check says which
+# matcher made it (checks' params also hold every constant: matcher_constants()).
+# 1: frame pHashes aligned on a time line (2026-11-25). 2: motion profiles for static-camera footage,
+# same-scene hints, sub-picture regions (2026-11-30).
+MATCHER_VERSION = 2
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -83,10 +91,14 @@ class QueryFrames:
     pillarbox: np.ndarray
     duration_s: float
     step_s: float
+    # The clip's motion profile (every sampled frame) and, per usable frame, its row in it.
+    motion: MotionProfile | None = field(default=None, compare=False)
+    motion_rows: np.ndarray | None = field(default=None, compare=False)
 
 
 def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames:
-    usable = [f for f in fingerprint.frames if f.quality >= min_quality]
+    rows = [i for i, f in enumerate(fingerprint.frames) if f.quality >= min_quality]
+    usable = [fingerprint.frames[i] for i in rows]
     hashes = np.array([(f.phash, *f.variants) for f in usable], dtype=np.uint64).reshape(len(usable), -1)
     if hashes.shape[1] != len(QUERY_VARIANTS):
         raise ValueError("query fingerprint lacks the query variants; make it with fingerprint(query=True)")
@@ -98,6 +110,8 @@ def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames
         pillarbox=bars[:, 1],
         duration_s=max(fingerprint.decoded_duration_s, 1.0 / fingerprint.sample_fps),
         step_s=1.0 / fingerprint.sample_fps,
+        motion=fingerprint.motion,
+        motion_rows=np.array(rows, dtype=np.int64),
     )
 
 
@@ -113,11 +127,32 @@ _REFERENCE_CROPS = np.array([v.crop for v in REFERENCE_VARIANTS])
 _CROP_OF_PAIRING = (_REFERENCE_CROPS[None, :] - _QUERY_ZOOMS[:, None]) / (1.0 - 2.0 * _QUERY_ZOOMS[:, None])
 
 
-def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None) -> list[Match]:
+MotionLookup = Callable[[int], MotionProfile | None]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    matches: tuple[Match, ...]  # strongest first
+    scenes: tuple[SceneHint, ...]  # same scene, moment not established: hints, not matches
+
+
+def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None,
+                 motion_of: MotionLookup | None = None) -> list[Match]:
     """All reference clips whose footage is in the query, strongest first."""
+    return list(find_evidence(query, library, query_sha256=query_sha256, motion_of=motion_of).matches)
+
+
+def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None,
+                  motion_of: MotionLookup | None = None) -> Evidence:
+    """Matches (footage of a known clip placed in time) and same-scene hints.
+
+    `motion_of(clip_id)` gives a reference clip's motion profile; with it, a clip whose pictures are
+    close to the query's all along but cannot be placed by its frames (static-camera footage: every
+    frame looks like every other) is placed by what moves in it, or else reported as the same scene."""
     if query.times.size == 0 or library.hashes.size == 0:
-        return []
+        return Evidence((), ())
     best: dict[int, Match] = {}
+    stills: dict[int, list[_StillCandidate]] = {}
     for mirrored in (False, True):
         columns = [i for i, v in enumerate(MATCH_VARIANTS) if v.mirrored == mirrored]
         qi, ri, dist, column = candidate_pairs(query.hashes[:, columns], library.hashes, search=library.search)
@@ -137,12 +172,72 @@ def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: 
                         strict=True):
             sel = order[s:e]
             clip = library.clips[int(clip_sorted[s])]
-            match = _align(query, clip, _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
-                                               query.hashes[qi[sel], 0], implied_crop[sel]),
-                           mirrored=mirrored, same_file=clip.sha256 == query_sha256)
+            pairs = _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
+                           query.hashes[qi[sel], 0], implied_crop[sel])
+            match, still = _align(query, clip, pairs, mirrored=mirrored, same_file=clip.sha256 == query_sha256)
             if match and (clip.clip_id not in best or strength(match) > strength(best[clip.clip_id])):
                 best[clip.clip_id] = match
-    return sorted(best.values(), key=strength, reverse=True)
+            if still is not None:
+                stills.setdefault(clip.clip_id, []).append(still)
+    scenes = []
+    for clip_id, candidates in stills.items():
+        if clip_id in best or motion_of is None:
+            continue
+        placed = _place_by_motion(query, library.clips[clip_id], candidates, motion_of(clip_id),
+                                  same_file=library.clips[clip_id].sha256 == query_sha256)
+        if isinstance(placed, Match):
+            best[clip_id] = placed
+        elif placed is not None:
+            scenes.append(placed)
+    return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
+                    tuple(sorted(scenes, key=lambda h: h.query_frames * h.similarity, reverse=True)))
+
+
+@dataclass(frozen=True)
+class _StillCandidate:
+    """A reference clip close to the query frame after frame, whose lines were all stills."""
+
+    mirrored: bool
+    pairs: "_Pairs"
+
+
+def _place_by_motion(query: QueryFrames, clip: ReferenceClip, candidates: list[_StillCandidate],
+                     reference_motion: MotionProfile | None, *, same_file: bool) -> Match | SceneHint | None:
+    """Static-camera footage: place the query in the reference by what moves, or say it is the same
+    scene; None when the query itself is a still picture (a title card, a logo: no evidence)."""
+    if query.motion is None or query.motion_rows is None:
+        return None
+    found: list[tuple[motion.Placement, _StillCandidate]] = []
+    moving = False
+    for candidate in candidates:
+        rows = query.motion_rows[np.unique(candidate.pairs.qidx)]
+        if motion.energy(query.motion, rows, mirrored=candidate.mirrored) < motion.MOTION_MIN_ENERGY:
+            continue
+        moving = True
+        if reference_motion is None:
+            continue
+        placement = motion.place(query.motion, reference_motion, query_rows=rows, mirrored=candidate.mirrored)
+        if placement is not None:
+            found.append((placement, candidate))
+    if not moving:
+        return None
+    closest = min(candidates, key=lambda c: float(c.pairs.dist.mean()))
+    similarity = _similarity(closest.pairs.dist)
+    query_frames = int(np.unique(closest.pairs.qidx).size)
+    if not found:
+        reason = ("the pictures match frame after frame, but what moves in them does not line up at any "
+                  "offset: the same scene or camera, at a moment not established"
+                  if reference_motion is not None else
+                  "the pictures match frame after frame; the known clip was stored without a motion profile "
+                  "(ingest it again to place the moment)")
+        return SceneHint(sha256=clip.sha256, similarity=similarity, query_frames=query_frames, reason=reason)
+    placement, candidate = max(found, key=lambda f: f[0].correlation)
+    line = _inliers(candidate.pairs, placement.speed, placement.offset_s)
+    if line is None:
+        return SceneHint(sha256=clip.sha256, similarity=similarity, query_frames=query_frames,
+                         reason="what moves lines up, but too few frames sit on that line")
+    return _match_from_lines(query, clip, [line], mirrored=candidate.mirrored, same_file=same_file,
+                             method="motion", confidence=placement.correlation)
 
 
 def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -209,21 +304,30 @@ class _Line:
 
 
 def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: bool,
-           same_file: bool) -> Match | None:
+           same_file: bool) -> tuple[Match | None, _StillCandidate | None]:
+    """The lines of frames that place the query in this reference; when every line found was a still
+    (the same picture at every offset: a title card, or a static camera), the pairs for a second look."""
     lines: list[_Line] = []
+    stills = 0
     remaining = np.ones(pairs.tq.size, dtype=bool)
     for _ in range(MAX_LINES_PER_REFERENCE + MAX_STILL_LINES):
         line = _best_line(pairs.subset(np.flatnonzero(remaining)))
         if line is None:
             break
         remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
-        if _distinct_pictures(line.pairs.query_hash) >= MIN_DISTINCT_FRAMES and _strong_enough(line):
+        if _distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES:
+            stills += 1
+        elif _strong_enough(line):
             lines.append(line)
         if len(lines) == MAX_LINES_PER_REFERENCE or remaining.sum() < MIN_MATCHED_FRAMES:
             break
     if not lines:
-        return None
+        return None, (_StillCandidate(mirrored=mirrored, pairs=pairs) if stills else None)
+    return _match_from_lines(query, clip, lines, mirrored=mirrored, same_file=same_file), None
 
+
+def _match_from_lines(query: QueryFrames, clip: ReferenceClip, lines: list[_Line], *, mirrored: bool,
+                      same_file: bool, method: str = "frames", confidence: float | None = None) -> Match | None:
     segments = sorted((seg for line in lines for seg in _segments(line, query.step_s, query.duration_s, clip.duration_s)),
                       key=lambda s: s.query_start_s)
     if not segments:
@@ -232,9 +336,10 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
     main = max(lines, key=lambda ln: ln.pairs.tq.size)
     query_cov = _union_length([(s.query_start_s, s.query_end_s) for s in segments]) / query.duration_s
     ref_cov = _union_length([(s.reference_start_s, s.reference_end_s) for s in segments]) / max(clip.duration_s, query.step_s)
+    similarity = _similarity(matched.dist)
     return Match(
         sha256=clip.sha256,
-        similarity=round(float(np.clip(1.0 - matched.dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4),
+        similarity=similarity,
         query_coverage=round(min(1.0, query_cov), 4),
         reference_coverage=round(min(1.0, ref_cov), 4),
         transforms=_transforms(query, clip, matched, main.speed, ref_cov, mirrored=mirrored, same_file=same_file),
@@ -242,7 +347,13 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         matched_frames=int(matched.tq.size),
         offset_s=round(float((main.speed - 1.0) * main.query_t[0] + main.offset), 3),
         speed=round(main.speed, 3),
+        method=method,
+        confidence=similarity if confidence is None else round(float(confidence), 4),
     )
+
+
+def _similarity(dist: np.ndarray) -> float:
+    return round(float(np.clip(1.0 - dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4)
 
 
 def _strong_enough(line: _Line) -> bool:
@@ -381,3 +492,27 @@ def _union_length(spans: Sequence[tuple[float, float]]) -> float:
         total += b - max(a, end)
         end = b
     return total
+
+
+def matcher_constants() -> dict[str, object]:
+    """Every named constant of the matching steps (content, frames, motion, match), by module: what a
+    stored check needs to be explained or reproduced later. Read from the modules themselves, so a
+    constant added there is recorded without being listed here."""
+    import sys
+    from dataclasses import asdict, is_dataclass
+
+    from . import content, frames
+
+    def plain(value: object) -> object:
+        if is_dataclass(value) and not isinstance(value, type):
+            return asdict(value)
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        return value
+
+    out: dict[str, object] = {}
+    for module in (content, frames, motion, sys.modules[__name__]):
+        for name, value in sorted(vars(module).items()):
+            if name.isupper() and not name.startswith("_") and isinstance(value, (int, float, str, tuple)):
+                out[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = plain(value)
+    return out

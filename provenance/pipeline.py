@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -16,9 +17,9 @@ from .db import connect, ensure_schema, repository, session_scope
 from .fetch import fetch
 from . import index, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
-from .match import find_matches, query_frames
+from .match import find_evidence, query_frames
 from .probe import probe
-from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, Sighting
+from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting
 from .settings import Settings
 from .snowflake import media_predates_post
 
@@ -74,6 +75,8 @@ class CheckResult:
     matches: tuple[Match, ...]
     signals: tuple[Signal, ...]
     params: dict[str, object]
+    # Known clips of the same scene whose moment could not be established: hints, never a verdict.
+    scenes: tuple[SceneHint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,16 @@ class IngestResult:
 
 
 def matcher_params() -> dict[str, object]:
-    """The settings a check ran with, kept beside it so that a result can be explained later."""
-    return {"sample_fps": SAMPLE_FPS, "hash": "phash64 (imagehash, 32x32 OpenCV area shrink)",
+    """The settings a check ran with, kept beside it so that a result can be explained later: the
+    matcher's version, the main settings by name, and every constant of the matching steps."""
+    return {"matcher_version": match.MATCHER_VERSION, "sample_fps": SAMPLE_FPS,
+            "hash": "phash64 (imagehash, 32x32 OpenCV area shrink)",
             "min_quality": MIN_QUALITY, "frame_match_max_distance": match.FRAME_MATCH_MAX_DISTANCE,
             "min_matched_frames": match.MIN_MATCHED_FRAMES, "min_distinct_frames": match.MIN_DISTINCT_FRAMES,
             "speeds": [match.SPEEDS[0], match.SPEEDS[-1]], "far_speed_min_similarity": match.FAR_SPEED_MIN_SIMILARITY,
             "reference_views": [asdict(v) for v in REFERENCE_VARIANTS],
-            "query_views": [asdict(v) for v in MATCH_VARIANTS]}
+            "query_views": [asdict(v) for v in MATCH_VARIANTS],
+            "constants": match.matcher_constants()}
 
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
@@ -168,12 +174,14 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     params = {**matcher_params(), "library_clips": searchable}
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
-        matches = find_matches(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
-                               query_sha256=clip.media.sha256)
+        evidence = find_evidence(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
+                                 query_sha256=clip.media.sha256,
+                                 motion_of=lambda clip_id: repository.motion_of(clip_id, session=session))
         clip_id_of = {ref.sha256: cid for cid, ref in library.clips.items()}
-        clip_ids = {m.sha256: clip_id_of[m.sha256] for m in matches}
+        clip_ids = {m.sha256: clip_id_of[m.sha256] for m in (*evidence.matches, *evidence.scenes)}
         sightings = repository.sightings_for(clip_ids.values(), session=session)
-        matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in matches]
+        matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in evidence.matches]
+        scenes = tuple(_with_sightings(h, sightings.get(clip_ids[h.sha256], [])) for h in evidence.scenes)
         verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at, matches)
         check_id = None
         if record:
@@ -187,18 +195,22 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
                 first_seen_clip_id=clip_ids.get(first_seen.sha256) if not first_seen.is_this_post else clip_id,
                 first_seen_sighting_id=first_seen_sighting if not first_seen.is_this_post else sighting_id,
                 first_seen_at=first_seen.posted_at or first_seen.observed_at, params=params,
-                tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches])
+                tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches], scenes=scenes)
             if on_recorded is not None:
                 on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
-                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=params)
+                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=params,
+                       scenes=scenes)
+
+
+_Evidence = TypeVar("_Evidence", Match, SceneHint)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _with_sightings(match: Match, sightings: list[Sighting]) -> Match:
+def _with_sightings(match: _Evidence, sightings: list[Sighting]) -> _Evidence:
     return replace(match, sightings=tuple(sightings))
 
 

@@ -96,6 +96,8 @@ class Fingerprint:
     frames: tuple[FrameHash, ...]
     content_box: ContentBox  # median over frames; bars outside it were cut off before hashing
     decoded_duration_s: float
+    # What moves, frame to frame (provenance.motion.MotionProfile): one row per sampled frame.
+    motion: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,38 @@ class Match:
     matched_frames: int
     offset_s: float  # reference time - query time at the start of the best segment
     speed: float  # reference seconds per query second
+    sightings: tuple[Sighting, ...] = ()
+    # How the match was established: "frames" (frame hashes aligned on one time line), "motion"
+    # (near-identical pictures placed by what moves in them: static-camera footage), "region" (the
+    # footage inside part of the picture: picture-in-picture or an off-centre crop).
+    method: str = "frames"
+    # 0..1. frames and region: the similarity of the aligned frames; motion: the correlation of the
+    # two motion profiles at the placed offset.
+    confidence: float | None = None
+    region: "Region | None" = None
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where the matched footage sits, as shares of a frame: in the query's picture (an inset:
+    picture-in-picture) or in the reference's (the part of it a crop kept)."""
+
+    inside: str  # "query" | "reference"
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class SceneHint:
+    """A known clip showing the same scene as the query (pictures within a few bits all along) whose
+    moment could not be established: evidence of the place or camera, not of the footage."""
+
+    sha256: str
+    similarity: float
+    query_frames: int  # query frames close to this clip's frames
+    reason: str  # why it is not placed, in words
     sightings: tuple[Sighting, ...] = ()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .folder import FolderResult
 from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
-from .records import Match, Post, Sighting
+from .records import Match, Post, Region, SceneHint, Sighting
 
 SCHEMA_VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -61,9 +61,46 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
         "post": _post(result.post),
         "first_seen": _first_seen(result.first_seen),
         "matches": [_match(m) for m in result.matches],
+        "scenes": [scene_to_dict(h) for h in result.scenes],
         "signals": [_signal(s) for s in result.signals],
         "params": result.params,
     }
+
+
+# How a match was established, in words (records.Match.method).
+METHOD_WORDS = {
+    "frames": "aligned frames: the frame hashes agree on one time line",
+    "motion": ("motion profile: the pictures barely change (a fixed camera), and what moves in them "
+               "lines up at this offset"),
+    "region": "part of the picture: the footage sits inside a rectangle of the other clip",
+}
+
+
+def method_words(method: str, confidence: float | None) -> str:
+    sure = f" (confidence {confidence:.2f})" if confidence is not None else ""
+    return METHOD_WORDS.get(method, method) + sure
+
+
+def region_words(region: Region | None) -> str | None:
+    """"this clip shows the reference inside x,y,w,h" for an inset or a kept part of the picture."""
+    if region is None:
+        return None
+    box = f"x {region.x:.0%}, y {region.y:.0%}, w {region.w:.0%}, h {region.h:.0%}"
+    if region.inside == "query":
+        return f"this clip shows the reference inside {box} of its picture"
+    return f"this clip shows only {box} of the reference's picture"
+
+
+def region_to_dict(region: Region | None) -> dict[str, Any] | None:
+    if region is None:
+        return None
+    return {"in": region.inside, "x": round(region.x, 4), "y": round(region.y, 4), "w": round(region.w, 4),
+            "h": round(region.h, 4)}
+
+
+def scene_to_dict(h: SceneHint) -> dict[str, Any]:
+    return {"sha256": h.sha256, "similarity": h.similarity, "query_frames": h.query_frames, "reason": h.reason,
+            "sightings": [_sighting(s) for s in h.sightings]}
 
 
 def check_to_json(result: CheckResult) -> str:
@@ -92,7 +129,8 @@ def _match(m: Match) -> dict[str, Any]:
             "segments": [{"query_start_s": s.query_start_s, "query_end_s": s.query_end_s,
                           "reference_start_s": s.reference_start_s, "reference_end_s": s.reference_end_s,
                           "speed": s.speed}
-                         for s in m.segments]}
+                         for s in m.segments],
+            "method": m.method, "confidence": m.confidence, "region": region_to_dict(m.region)}
 
 
 def _sighting(s: Sighting) -> dict[str, Any]:
@@ -128,6 +166,9 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
         transforms = f"  [{', '.join(m.transforms)}]" if m.transforms else ""
         lines.append(f"  match {n}     clip {m.sha256[:12]}  similarity {m.similarity:.2f}, "
                      f"{m.query_coverage:.0%} of this clip, {m.reference_coverage:.0%} of that clip{transforms}")
+        lines.append(f"              by {method_words(m.method, m.confidence)}")
+        if (where := region_words(m.region)) is not None:
+            lines.append(f"              {where}")
         for seg in m.segments:
             speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > 0.03 else ""
             lines.append(f"              {seg.query_start_s:.1f}-{seg.query_end_s:.1f} s here = "
@@ -138,6 +179,11 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
             lines.append(f"              and {len(m.sightings) - 3} more sightings")
     if len(result.matches) > max_matches:
         lines.append(f"  and {len(result.matches) - max_matches} more matches (see --json)")
+    for h in result.scenes[:max_matches]:
+        lines.append(f"  same scene  clip {h.sha256[:12]}  similarity {h.similarity:.2f}, moment not established: "
+                     "not evidence that this is the same footage")
+        for s in h.sightings[:3]:
+            lines.append(f"              seen {_where(s.url, s.posted_at, s.uploader, s.observed_at)}")
     for s in result.signals:
         lines.append(f"  signal      {safe(s.detail, 300)}")
     if result.check_id is not None:

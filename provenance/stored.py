@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .records import ContentBox, Segment
+from .records import ContentBox, Region, Segment
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ class StoredMatch:
     offset_s: float
     speed: float
     segments: tuple[Segment, ...]
+    method: str  # "frames" | "motion" | "region" (records.Match.method)
+    confidence: float | None
+    region: Region | None
     # The reference clip's sightings known when the check ran, earliest first (as the check saw them).
     sightings: tuple[StoredSighting, ...]
     # The reference clip's stored frame hashes around its matched segments (all views, all qualities).
@@ -92,5 +95,6 @@ class StoredCheck:
     params: dict[str, Any]
     tool_version: str
     matches: tuple[StoredMatch, ...]
+    scenes: tuple[dict[str, Any], ...]  # same-scene hints: {"sha256", "similarity", "query_frames", "reason"}
     frames: tuple[StoredFrame, ...]  # the checked clip's stored frame hashes (all views, all qualities)
     library_clips_now: int  # clips in the library when the report is made (not when the check ran)

@@ -14,7 +14,8 @@ from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
 from .flags import entry_info, post_time, red_flags, signals_of
-from .model import (Answer, CheckReport, Clip, FirstSeen, Match, Post, Reproducibility, Stream,
+from ..report import method_words, region_words
+from .model import (Answer, CheckReport, Clip, FirstSeen, Match, Post, Reproducibility, Scene, Stream,
                     TimelineEntry)
 
 # Platform counts worth showing, as yt-dlp names them.
@@ -60,13 +61,16 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     first_seen = FirstSeen(sha256=stored.first_seen_sha256 or stored.clip.sha256,
                            is_this_post=stored.verdict != VERDICT_REUSED, post=first_post, at=stored.first_seen_at)
     clip = _clip(stored.clip)
+    scenes = tuple(Scene(sha256=str(h.get("sha256")), similarity=float(h.get("similarity") or 0.0),
+                         query_frames=int(h.get("query_frames") or 0), reason=str(h.get("reason") or ""))
+                   for h in stored.scenes)
     signals = signals_of(stored.sighting)
     library_clips = stored.params.get("library_clips")
     return CheckReport(
         check_id=stored.check_id, verdict=stored.verdict, checked_at=stored.created_at,
         answer=_answer(stored.verdict, matches, first_seen, this_post,
-                       library_clips if isinstance(library_clips, int) else None, stored.library_clips_now),
-        clip=clip, post=this_post, first_seen=first_seen, matches=matches,
+                       library_clips if isinstance(library_clips, int) else None, stored.library_clips_now, scenes),
+        clip=clip, post=this_post, first_seen=first_seen, matches=matches, scenes=scenes,
         timeline=_timeline(this_post, matches, first_seen), signals=signals,
         flags=red_flags(stored.sighting, clip.tags, signals),
         reproducibility=Reproducibility(
@@ -130,7 +134,9 @@ def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: 
     return Match(rank=m.rank + 1, sha256=m.reference.sha256, reference=_clip(m.reference), similarity=m.similarity,
                  query_coverage=m.query_coverage, reference_coverage=m.reference_coverage, transforms=m.transforms,
                  matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed, segments=m.segments,
-                 sightings=sightings, pairs=frame_pairs, mirror_note=mirror_note, pairs_omitted=not pairs)
+                 sightings=sightings, pairs=frame_pairs, mirror_note=mirror_note, method=m.method,
+                 method_text=method_words(m.method, m.confidence), confidence=m.confidence, region=m.region,
+                 region_text=region_words(m.region), pairs_omitted=not pairs)
 
 
 def _timeline(this_post: Post | None, matches: tuple[Match, ...], first_seen: FirstSeen) -> tuple[TimelineEntry, ...]:
@@ -168,15 +174,18 @@ def day(dt: datetime | None) -> str:
 
 
 def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, this_post: Post | None,
-            library_clips: int | None, library_now: int) -> Answer:
+            library_clips: int | None, library_now: int, scenes: tuple[Scene, ...] = ()) -> Answer:
     library = (f"a library of {library_clips} clips" if library_clips is not None else
                f"this library (its size when the check ran was not recorded; it holds {library_now} clips now)")
     first_caveat = ("\"First seen\" is the earliest appearance this library knows of, not necessarily the original: "
                     "the footage may have been posted earlier somewhere this library has not seen.")
     if verdict == VERDICT_NO_MATCH or not matches:
+        same_scene = (f" {len(scenes)} known clip{'s' if len(scenes) != 1 else ''} show{'' if len(scenes) != 1 else 's'} "
+                      "the same scene (a fixed camera's view), at a moment that could not be established: that is "
+                      "evidence of the place, not of this footage (see \"Same scene\")." if scenes else "")
         return Answer(
             headline="No match",
-            text=f"No known earlier copy in {library}.",
+            text=f"No known earlier copy in {library}.{same_scene}",
             caveat=("The library holds only clips ingested or checked with this tool. No match does not mean the "
                     "footage is original or new: it may have been posted anywhere this library has not seen. "
                     "Clips with less than about 1 s of usable footage, still pictures, picture-in-picture and "
@@ -188,7 +197,9 @@ def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, thi
         when = (f"first posted on {day(fp.posted_at)}" if fp.posted_at else
                 f"first seen by this tool on {day(fp.observed_at)} (its post time is unknown)")
         who = f" by {fp.uploader}" if fp.uploader else ""
-        how = ", ".join(t for t in match.transforms if t != "excerpt")
+        how = ", ".join([t for t in match.transforms if t != "excerpt"]
+                        + (["placed by what moves in the picture (fixed camera)"] if match.method == "motion" else [])
+                        + ([match.region_text] if match.region_text else []))
         others = len(matches) - 1
         more = (f" {others} other known clip{'s' if others != 1 else ''} also match{'' if others != 1 else 'es'}."
                 if others else "")

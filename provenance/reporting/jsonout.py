@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from .. import audit_report
-from ..report import SCHEMA_VERSION, iso
+from ..report import SCHEMA_VERSION, iso, region_to_dict
 from .audit import AuditReport
 from .model import CheckReport, Clip, FramePair, Match, Post, TimelineEntry
 
@@ -71,6 +71,8 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
             "post_time": _post_time(fs_post) if fs_post else None,
         },
         "matches": [_match(m) for m in r.matches],
+        "scenes": [{"sha256": h.sha256, "similarity": h.similarity, "query_frames": h.query_frames,
+                    "reason": h.reason} for h in r.scenes],
         "signals": [{"kind": s.kind, "detail": s.detail, **_plain(s.data)} for s in r.signals],
         "params": r.reproducibility.params,
         "timeline": [_entry(e) for e in r.timeline],
@@ -141,6 +143,8 @@ def _match(m: Match) -> dict[str, Any]:
         "segments": [{"query_start_s": s.query_start_s, "query_end_s": s.query_end_s,
                       "reference_start_s": s.reference_start_s, "reference_end_s": s.reference_end_s,
                       "speed": s.speed} for s in m.segments],
+        "method": m.method, "confidence": m.confidence, "region": region_to_dict(m.region),
+        "method_text": m.method_text, "region_text": m.region_text,
         "rank": m.rank,
         "reference": _clip(m.reference),
         "mirror_note": m.mirror_note,

@@ -89,8 +89,17 @@ def render(r: CheckReport) -> str:
             out.append(f"| {m.rank} | `{m.sha256[:12]}` | {m.similarity:.2f} | {m.query_coverage:.0%} | "
                        f"{m.reference_coverage:.0%} | {', '.join(m.transforms) or 'none'} | {segs} |")
         out.append("")
-        notes = [f"- Match {m.rank}: {text(m.mirror_note, 600)}" for m in r.matches if m.mirror_note]
+        notes = [f"- Match {m.rank}: established by {text(m.method_text, 600)}"
+                 + (f"; {text(m.region_text, 300)}" if m.region_text else "") for m in r.matches]
+        notes += [f"- Match {m.rank}: {text(m.mirror_note, 600)}" for m in r.matches if m.mirror_note]
         out += notes + ([""] if notes else [])
+
+    if r.scenes:
+        out += ["## Same scene, moment not established", "",
+                "Known clips whose pictures match this clip's frame after frame (a fixed camera's view) but which "
+                "cannot be placed in time: evidence of the place, not that this is the same footage.", ""]
+        out += [f"- `{h.sha256[:12]}`: similarity {h.similarity:.2f} over {h.query_frames} frames. {text(h.reason, 600)}"
+                for h in r.scenes] + [""]
 
     out += ["## Timeline of sightings", "", "| posted | how known | post | uploader | clip | |", "|---|---|---|---|---|---|"]
     for e in r.timeline:

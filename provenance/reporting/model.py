@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..records import ContentBox, Segment
+from ..records import ContentBox, Region, Segment
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,11 @@ class Match:
     sightings: tuple[Post, ...]  # as the check saw them, earliest first
     pairs: tuple[FramePair, ...]
     mirror_note: str | None
+    method: str  # how the match was established: "frames" | "motion" | "region"
+    method_text: str  # the same in words, with the confidence
+    confidence: float | None
+    region: Region | None
+    region_text: str | None  # "this clip shows the reference inside x,y,w,h", or None
     # True when the pairs were left out to keep a many-check page (an audit) quick; the check's own
     # report has them.
     pairs_omitted: bool = False
@@ -128,6 +133,16 @@ class Match:
     @property
     def anchor(self) -> str:
         return f"match-{self.rank}"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A known clip of the same scene whose moment could not be established: a hint, not a match."""
+
+    sha256: str
+    similarity: float
+    query_frames: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -191,6 +206,7 @@ class CheckReport:
     post: Post | None
     first_seen: FirstSeen
     matches: tuple[Match, ...]
+    scenes: tuple[Scene, ...]
     timeline: tuple[TimelineEntry, ...]
     signals: tuple[Signal, ...]
     flags: tuple[Flag, ...]

@@ -1,0 +1,186 @@
+"""Motion profiles: what moves where, frame to frame, for footage whose pictures barely change.
+
+A fixed camera (CCTV, dashcam parked, tripod, a presenter standing still) gives frames whose pHashes
+are nearly equal all through the clip, so frame hashes say "same scene" but not "same moment": every
+query frame is close to every reference frame. What does tell moments apart is what moves, and when:
+a car crossing the left of the picture at 0:12, a door opening at 0:15. Each sampled frame gets a
+coarse grid of how much its picture changed since the previous sampled frame (mean absolute
+difference of a 32x32 thumbnail, per cell). A copy of the footage has the same profile, whatever was
+done to the colours, the encoding or the size; the same camera at another moment has a different one.
+
+`place` slides a query's profile along a reference's and keeps the offset whose profiles correlate
+best, when that peak is high and stands out from every other offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Thumbnail the differences are taken on: small enough that encoding noise averages out (a 256-px
+# working frame shrunk 8x), large enough that a walking person still changes a cell.
+MOTION_THUMB = 32
+# Cells per side of the stored grid (8x8 = 64 bytes a frame); matching pools it to MOTION_MATCH_GRID.
+MOTION_GRID = 8
+# Stored as uint8: mean absolute grey-level difference x MOTION_SCALE (1/8 grey level resolution;
+# re-encoding noise on still footage is 0.3-1 grey level, so it stays above 0 and below 255/8).
+MOTION_SCALE = 8.0
+# Matching pools the grid to 4x4: a crop of up to 20% per side or a fill that moves the cell borders
+# shifts cells by less than half a cell, so the pooled cells still line up.
+MOTION_MATCH_GRID = 4
+# A profile is compared over at least this many sampled frames (2 s at 4 fps) of overlap.
+MOTION_MIN_FRAMES = 8
+# Offsets that overlap at least this share of the shorter profile are compared (the rest overlap
+# too little to say anything).
+MOTION_MIN_OVERLAP = 0.6
+# A placement needs a peak correlation of at least MOTION_MIN_CORRELATION and a peak that stands
+# MOTION_MIN_PEAK_Z standard deviations above the correlations at every other offset (at least
+# MOTION_MIN_NULL of them, else the correlation alone must reach MOTION_MIN_CORRELATION_ALONE).
+# Chosen on the tune half of the held-out corpus (bench/heldout.tsv; bench/README.md).
+MOTION_MIN_CORRELATION = 0.5
+MOTION_MIN_PEAK_Z = 4.0
+MOTION_MIN_NULL = 8
+MOTION_MIN_CORRELATION_ALONE = 0.8
+# Offsets within this many sampled frames of the peak are its own shoulders, not the null.
+MOTION_PEAK_HALF_WIDTH = 2
+# Footage with less motion than this (std of the log-compressed, floor-removed profile) is a still
+# picture: a title card, a logo, a freeze frame, nothing moving. It proves no moment and no scene.
+MOTION_MIN_ENERGY = 0.15
+# Speeds tried, reference seconds per query second: the common retiming range of reposts.
+MOTION_SPEEDS = (1.0, 0.9, 1.1, 0.8, 1.25)
+
+
+@dataclass(frozen=True)
+class MotionProfile:
+    """A clip's motion: one row per sampled frame (all sampled frames, usable or not)."""
+
+    times: np.ndarray  # float64 seconds
+    cells: np.ndarray  # uint8 (frames, MOTION_GRID * MOTION_GRID); row 0 is all zero (no previous frame)
+
+    def to_bytes(self) -> bytes:
+        return self.cells.astype(np.uint8).tobytes()
+
+    @classmethod
+    def from_bytes(cls, times: np.ndarray, data: bytes) -> "MotionProfile":
+        cells = np.frombuffer(data, dtype=np.uint8).reshape(-1, MOTION_GRID * MOTION_GRID)
+        return cls(times=np.asarray(times, dtype=np.float64)[: cells.shape[0]], cells=cells)
+
+
+def thumbnail(grey: np.ndarray) -> np.ndarray:
+    return cv2.resize(np.ascontiguousarray(grey), (MOTION_THUMB, MOTION_THUMB),
+                      interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def cells_between(previous: np.ndarray | None, current: np.ndarray) -> np.ndarray:
+    """The grid of mean absolute differences between two thumbnails, quantised to uint8."""
+    if previous is None:
+        return np.zeros(MOTION_GRID * MOTION_GRID, dtype=np.uint8)
+    diff = np.abs(current - previous)
+    step = MOTION_THUMB // MOTION_GRID
+    grid = diff.reshape(MOTION_GRID, step, MOTION_GRID, step).mean(axis=(1, 3))
+    return np.clip(np.rint(grid * MOTION_SCALE), 0, 255).astype(np.uint8).reshape(-1)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a query's motion sits in a reference: t_reference = speed * t_query + offset_s."""
+
+    speed: float
+    offset_s: float
+    correlation: float  # Pearson r of the two profiles at this offset
+    peak_z: float | None  # how far the peak stands above the other offsets (None: too few to say)
+    overlap_frames: int
+
+
+def energy(profile: MotionProfile, rows: slice | np.ndarray = slice(None), *, mirrored: bool = False) -> float:
+    """How much moves in `rows` of a profile: ~0 for a still picture."""
+    block = _features(profile.cells, mirrored=mirrored)[rows]
+    return float(block.std()) if block.size else 0.0
+
+
+def place(query: MotionProfile, reference: MotionProfile, *, query_rows: np.ndarray, mirrored: bool,
+          speeds: tuple[float, ...] = MOTION_SPEEDS) -> Placement | None:
+    """The best offset of `query_rows` of the query inside the reference, or None when the profiles
+    do not agree clearly enough at any offset (see the MOTION_MIN_* constants)."""
+    rows = np.asarray(query_rows)
+    rows = rows[rows > 0]  # row 0 has no previous frame
+    if rows.size < MOTION_MIN_FRAMES or reference.cells.shape[0] < MOTION_MIN_FRAMES + 1:
+        return None
+    q = _features(query.cells, mirrored=mirrored)[rows]
+    r = _features(reference.cells, mirrored=False)
+    tq = query.times[rows]
+    step = float(np.median(np.diff(reference.times))) if reference.times.size > 1 else 0.25
+    best: Placement | None = None
+    for speed in speeds:
+        found = _best_offset(q, tq, r, reference.times, step, speed)
+        if found is not None and (best is None or found.correlation > best.correlation):
+            best = found
+    if best is None or best.correlation < MOTION_MIN_CORRELATION:
+        return None
+    if best.peak_z is None:
+        return best if best.correlation >= MOTION_MIN_CORRELATION_ALONE else None
+    return best if best.peak_z >= MOTION_MIN_PEAK_Z else None
+
+
+def _features(cells: np.ndarray, *, mirrored: bool) -> np.ndarray:
+    """Pooled, log-compressed cells with each cell's own floor removed: a contrast or brightness change
+    scales the differences, which the log turns into a shift that the floor removal takes away."""
+    n = cells.shape[0]
+    grid = cells.reshape(n, MOTION_GRID, MOTION_GRID).astype(np.float32) / MOTION_SCALE
+    if mirrored:
+        grid = grid[:, :, ::-1]
+    k = MOTION_GRID // MOTION_MATCH_GRID
+    pooled = grid.reshape(n, MOTION_MATCH_GRID, k, MOTION_MATCH_GRID, k).mean(axis=(2, 4)).reshape(n, -1)
+    logged = np.log1p(pooled)
+    if n > 1:
+        logged[1:] -= np.median(logged[1:], axis=0)
+        logged[0] = 0.0
+    return logged
+
+
+def _best_offset(q: np.ndarray, tq: np.ndarray, r: np.ndarray, tr: np.ndarray, step: float,
+                 speed: float) -> Placement | None:
+    """Slide the query along the reference at `speed`, in steps of one reference sample."""
+    n_ref = r.shape[0]
+    rel = (tq - tq[0]) * speed / step  # query rows in reference samples from the query's first row
+    span = rel[-1]
+    min_overlap = max(MOTION_MIN_FRAMES, int(np.ceil(MOTION_MIN_OVERLAP * min(rel.size, n_ref - 1))))
+    starts = np.arange(1 - int(span), n_ref - 1)  # reference row of the query's first row
+    pos = starts[:, None] + rel[None, :]  # (offsets, query rows), fractional reference rows
+    valid = (pos >= 1) & (pos <= n_ref - 1)
+    keep = valid.sum(axis=1) >= min_overlap
+    if not keep.any():
+        return None
+    starts, pos, valid = starts[keep], pos[keep], valid[keep]
+    lo = np.clip(np.floor(pos).astype(np.int64), 1, n_ref - 1)
+    hi = np.clip(lo + 1, 1, n_ref - 1)
+    frac = (np.clip(pos, 1, n_ref - 1) - lo)[..., None].astype(np.float32)
+    ref_at = r[lo] * (1 - frac) + r[hi] * frac  # (offsets, query rows, cells)
+    mask = valid[..., None].astype(np.float32)
+    corr = _masked_pearson(np.broadcast_to(q, ref_at.shape), ref_at, mask)
+    peak = int(np.argmax(corr))
+    others = np.abs(starts - starts[peak]) > MOTION_PEAK_HALF_WIDTH
+    null = corr[others]
+    peak_z = None
+    if null.size >= MOTION_MIN_NULL:
+        peak_z = float((corr[peak] - null.mean()) / max(float(null.std()), 1e-3))
+    offset_s = float(tr[0] + starts[peak] * step - speed * tq[0])
+    return Placement(speed=speed, offset_s=round(offset_s, 3), correlation=round(float(corr[peak]), 4),
+                     peak_z=None if peak_z is None else round(peak_z, 2),
+                     overlap_frames=int(valid[peak].sum()))
+
+
+def _masked_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson r of a and b over the masked entries, one value per leading index."""
+    axes = tuple(range(1, a.ndim))
+    count = np.maximum(mask.sum(axis=axes), 1.0)
+    ma = (a * mask).sum(axis=axes) / count
+    mb = (b * mask).sum(axis=axes) / count
+    shape = (-1,) + (1,) * (a.ndim - 1)
+    da = (a - ma.reshape(shape)) * mask
+    db = (b - mb.reshape(shape)) * mask
+    num = (da * db).sum(axis=axes)
+    den = np.sqrt((da * da).sum(axis=axes) * (db * db).sum(axis=axes))
+    return np.where(den > 1e-9, num / np.maximum(den, 1e-9), 0.0)
