@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from . import motion
-from .content import content_box, fill_box
+from .content import content_box, fill_box, inset_box
 from .errors import MediaError
 from .records import ContentBox, Fingerprint, FrameHash
 
@@ -48,11 +48,14 @@ MIN_CONTENT_SHARE = 0.05
 @dataclass(frozen=True)
 class Variant:
     """One way of looking at a frame: a centre crop (share cut off each side), a mirror image, and
-    `raw`: the frame with black bars cut but fills and bands left in (in case they were not fills)."""
+    `raw`: the frame with black bars cut but fills and bands left in (in case they were not fills);
+    `window`: shares cut off (left, top, right, bottom) before all that, for an off-centre view."""
 
     crop: float = 0.0
     mirrored: bool = False
     raw: bool = False
+    window: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    inset: bool = False  # the picture-in-picture inset found in the frame (content.inset_box), if any
 
 
 # pHash moves ~6 bits when the picture is cropped 2.5% more per side, ~10-14 bits at 5% (median / 90th
@@ -66,8 +69,24 @@ QUERY_ZOOM = 0.0556
 # caption band laid over the picture, which cutting would only make worse.
 MATCH_VARIANTS = (Variant(), Variant(crop=QUERY_ZOOM), Variant(mirrored=True), Variant(crop=QUERY_ZOOM, mirrored=True),
                   Variant(raw=True), Variant(raw=True, mirrored=True))
+# Off-centre crops (a corner kept, the picture cut from two sides): the query then holds the reference's
+# centre-cropped view off its own centre. A repost keeping the top-left (1-c) x (1-c) of the picture
+# shows the reference's view cut by r per side at [r/(1-c), 1] of its own width and height; for c = r
+# that is the query cut by r/(1-r) from its left and top. So the query is also looked at cut by
+# 0.111 (c = r = 10%) and 0.25 (c = r = 20%) from two sides meeting at each corner, plain and mirrored:
+# crops of 5-25% from two sides are within ~2.5% of one of them. Used in the second look only
+# (match.find_evidence), when the whole picture found nothing.
+CORNER_CUTS = (0.111, 0.25)
+_CORNERS = ((1, 1, 0, 0), (0, 1, 1, 0), (1, 0, 0, 1), (0, 0, 1, 1))  # which sides are cut
+REGION_VARIANTS = tuple(Variant(mirrored=m, window=tuple(a * k for k in sides))  # type: ignore[misc]
+                        for m in (False, True) for a in CORNER_CUTS for sides in _CORNERS)
+# Picture-in-picture: the inset found over a stretch of frames, hashed plain and mirrored (a frame
+# without one gets hash 0, which no pHash comes near: a pHash has as many bits set as not, +-few).
+INSET_VARIANTS = (Variant(inset=True), Variant(inset=True, mirrored=True))
+SECOND_LOOK_VARIANTS = REGION_VARIANTS + INSET_VARIANTS
 # The query side hashes the reference variants too, so that a checked clip joins the library as it is.
-QUERY_VARIANTS = REFERENCE_VARIANTS + tuple(v for v in MATCH_VARIANTS if v not in REFERENCE_VARIANTS)
+QUERY_VARIANTS = (REFERENCE_VARIANTS + tuple(v for v in MATCH_VARIANTS if v not in REFERENCE_VARIANTS)
+                  + SECOND_LOOK_VARIANTS)
 
 # A file whose frames stop this far before its stated duration is truncated (a broken download).
 TRUNCATION_TOLERANCE_S = 1.0
@@ -139,7 +158,8 @@ def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], v
     and follow what moves inside the picture."""
     greys = [g for _, g in window]
     fill = fill_box(greys) if len(window) >= FILL_WINDOW_FRAMES // 4 else previous_fill
-    hashed = [hash_frame(g, t, variants=variants, fill=fill) for t, g in window]
+    inset = inset_box(greys) if any(v.inset for v in variants) else None
+    hashed = [hash_frame(g, t, variants=variants, fill=fill, inset=inset) for t, g in window]
     out.extend(hashed)
     # One box for the stretch, so that the differences compare the same part of the picture.
     boxes = [h.box for h in hashed if h.quality >= MIN_QUALITY and h.box is not None]
@@ -179,7 +199,7 @@ def small_grey(image: np.ndarray) -> np.ndarray:
 
 
 def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (Variant(),),
-               fill: ContentBox = FULL_FRAME) -> FrameHash:
+               fill: ContentBox = FULL_FRAME, inset: ContentBox | None = None) -> FrameHash:
     """Hash one frame: `phash` of its content (inside `fill`, then inside black bars), and
     `variants[1:]` in FrameHash.variants."""
     grey = small_grey(image)
@@ -190,9 +210,28 @@ def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (
     if content.size < MIN_CONTENT_SHARE * grey.size or min(content.shape) < 8:
         return FrameHash(t=t, phash=0, quality=0.0, variants=(0,) * (len(variants) - 1), box=box)
     raw = _cut(grey, content_box(grey)) if any(v.raw for v in variants) else content
+    inset_picture = _inset_picture(grey, inset) if inset is not None else None
     quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
-    hashes = [_phash(_view(raw if v.raw else content, v)) for v in variants]
-    return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box)
+    hashes = [_hash_view(raw if v.raw else inset_picture if v.inset else content, v) for v in variants]
+    return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box,
+                     inset=inset if inset_picture is not None else None)
+
+
+# The inset's own border (a frame line, a shadow) is left out: cut this share more on each side.
+INSET_MARGIN = 0.02
+
+
+def _inset_picture(grey: np.ndarray, inset: ContentBox) -> np.ndarray | None:
+    margin = ContentBox(left=INSET_MARGIN, top=INSET_MARGIN, right=1 - INSET_MARGIN, bottom=1 - INSET_MARGIN)
+    picture = _cut(grey, _within(inset, margin))
+    if min(picture.shape) < 16:
+        return None
+    picture = _cut(picture, content_box(picture))  # the inset may hold letterboxed footage
+    return picture if min(picture.shape) >= 8 else None
+
+
+def _hash_view(picture: np.ndarray | None, variant: Variant) -> int:
+    return 0 if picture is None else _phash(_view(picture, variant))
 
 
 def _cut(grey: np.ndarray, box: ContentBox) -> np.ndarray:
@@ -208,6 +247,10 @@ def _within(outer: ContentBox, inner: ContentBox) -> ContentBox:
 
 
 def _view(content: np.ndarray, variant: Variant) -> np.ndarray:
+    if any(variant.window):
+        h, w = content.shape
+        left, top, right, bottom = variant.window
+        content = content[round(top * h):h - round(bottom * h), round(left * w):w - round(right * w)]
     h, w = content.shape
     dy, dx = round(h * variant.crop), round(w * variant.crop)
     view = content[dy:h - dy, dx:w - dx] if variant.crop else content

@@ -13,16 +13,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from . import motion
 from .hashindex import pairs_within_brute
-from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS
+from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS, SECOND_LOOK_VARIANTS, Variant
 from .motion import MotionProfile
-from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, SceneHint, Segment
+from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Region, SceneHint, Segment
 
 # Bumped whenever a threshold, a hash view or a signal changes, so that a stored check says which
 # matcher made it (checks' params also hold every constant: matcher_constants()).
@@ -69,6 +69,13 @@ FAR_SPEED_MIN_SIMILARITY = 0.80
 # (the Big Buck Bunny trailer holds 6 pieces of the film).
 MAX_LINES_PER_REFERENCE = 8
 
+# The second look (off-centre views) runs unless a first-look match covers this share of the query
+# with at least this similarity: plain copies, centre crops and mirrors (0.85-1.0 on the samples) skip
+# it; an off-centre crop met weakly by a centre view (0.64 on samples/bikes.mp4 cut 10% from two
+# sides) gets it.
+SECOND_LOOK_COVERAGE = 0.5
+SECOND_LOOK_SIMILARITY = 0.75
+
 # Bars: a copy whose bars (top+bottom or left+right) exceed the reference's by this share of the frame
 # is reported as letterboxed / pillarboxed. Below that it is encoder edge noise.
 BOX_CHANGE_MIN = 0.03
@@ -94,6 +101,10 @@ class QueryFrames:
     # The clip's motion profile (every sampled frame) and, per usable frame, its row in it.
     motion: MotionProfile | None = field(default=None, compare=False)
     motion_rows: np.ndarray | None = field(default=None, compare=False)
+    # uint64 (frames, len(SECOND_LOOK_VARIANTS)): off-centre and inset views for the second look, and
+    # per frame the inset's box (left, top, right, bottom; NaN: none found).
+    region_hashes: np.ndarray | None = field(default=None, compare=False)
+    insets: np.ndarray | None = field(default=None, compare=False)
 
 
 def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames:
@@ -112,6 +123,9 @@ def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames
         step_s=1.0 / fingerprint.sample_fps,
         motion=fingerprint.motion,
         motion_rows=np.array(rows, dtype=np.int64),
+        region_hashes=hashes[:, _REGION_COLUMNS],
+        insets=np.array([(f.inset.left, f.inset.top, f.inset.right, f.inset.bottom) if f.inset else (np.nan,) * 4
+                         for f in usable], dtype=np.float64).reshape(-1, 4),
     )
 
 
@@ -125,6 +139,10 @@ _MATCH_COLUMNS = [QUERY_VARIANTS.index(v) for v in MATCH_VARIANTS]
 _QUERY_ZOOMS = np.array([v.crop for v in MATCH_VARIANTS])
 _REFERENCE_CROPS = np.array([v.crop for v in REFERENCE_VARIANTS])
 _CROP_OF_PAIRING = (_REFERENCE_CROPS[None, :] - _QUERY_ZOOMS[:, None]) / (1.0 - 2.0 * _QUERY_ZOOMS[:, None])
+_REGION_COLUMNS = [QUERY_VARIANTS.index(v) for v in SECOND_LOOK_VARIANTS]
+# In the second look `crop` carries which (region view, reference view) pairing met, to place the region.
+_PAIRING_OF_REGION = (np.arange(len(SECOND_LOOK_VARIANTS))[:, None] * len(REFERENCE_VARIANTS)
+                      + np.arange(len(REFERENCE_VARIANTS))[None, :]).astype(np.float64)
 
 
 MotionLookup = Callable[[int], MotionProfile | None]
@@ -151,14 +169,43 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     frame looks like every other) is placed by what moves in it, or else reported as the same scene."""
     if query.times.size == 0 or library.hashes.size == 0:
         return Evidence((), ())
-    best: dict[int, Match] = {}
     stills: dict[int, list[_StillCandidate]] = {}
+    best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills)
+    if query.region_hashes is not None and not any(_settled(m) for m in best.values()):
+        # The second look: the footage may fill only part of this picture (an off-centre crop kept
+        # a corner of it) or this picture part of the footage's. Per clip, the stronger look wins.
+        regional = _look(query, library, query.region_hashes, SECOND_LOOK_VARIANTS, _PAIRING_OF_REGION,
+                         query_sha256, {})
+        for clip_id, found in regional.items():
+            m = _as_region(found)
+            if m is not None and (clip_id not in best or strength(m) > strength(best[clip_id])):
+                best[clip_id] = m
+    scenes = []
+    for clip_id, candidates in stills.items():
+        if clip_id in best or motion_of is None:
+            continue
+        placed = _place_by_motion(query, library.clips[clip_id], candidates, motion_of(clip_id),
+                                  same_file=library.clips[clip_id].sha256 == query_sha256)
+        if isinstance(placed, Match):
+            best[clip_id] = placed
+        elif placed is not None:
+            scenes.append(placed)
+    return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
+                    tuple(sorted(scenes, key=lambda h: h.query_frames * h.similarity, reverse=True)))
+
+
+def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, views: tuple[Variant, ...],
+          pairing: np.ndarray, query_sha256: str | None,
+          stills: dict[int, list["_StillCandidate"]]) -> dict[int, "_RegionMatch | Match"]:
+    """The best match per reference clip through the query `views` (columns of `hashes`); reference
+    clips whose lines were all stills go into `stills`."""
+    best: dict[int, Any] = {}
     for mirrored in (False, True):
-        columns = [i for i, v in enumerate(MATCH_VARIANTS) if v.mirrored == mirrored]
-        qi, ri, dist, column = candidate_pairs(query.hashes[:, columns], library.hashes, search=library.search)
+        columns = [i for i, v in enumerate(views) if v.mirrored == mirrored]
+        qi, ri, dist, column = candidate_pairs(hashes[:, columns], library.hashes, search=library.search)
         if qi.size == 0:
             continue
-        implied_crop = _CROP_OF_PAIRING[np.asarray(columns)[column], library.variants[ri]]
+        implied = pairing[np.asarray(columns)[column], library.variants[ri]]
         clip_of_pair = library.clip_ids[ri]
         order = np.argsort(clip_of_pair, kind="stable")
         clip_sorted = clip_of_pair[order]
@@ -173,24 +220,63 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
             sel = order[s:e]
             clip = library.clips[int(clip_sorted[s])]
             pairs = _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
-                           query.hashes[qi[sel], 0], implied_crop[sel])
-            match, still = _align(query, clip, pairs, mirrored=mirrored, same_file=clip.sha256 == query_sha256)
-            if match and (clip.clip_id not in best or strength(match) > strength(best[clip.clip_id])):
+                           query.hashes[qi[sel], 0], implied[sel])
+            match, still = _align(query, clip, pairs, mirrored=mirrored, same_file=clip.sha256 == query_sha256,
+                                  region=pairing is _PAIRING_OF_REGION)
+            if match and (clip.clip_id not in best or strength(_plain(match)) > strength(_plain(best[clip.clip_id]))):
                 best[clip.clip_id] = match
             if still is not None:
                 stills.setdefault(clip.clip_id, []).append(still)
-    scenes = []
-    for clip_id, candidates in stills.items():
-        if clip_id in best or motion_of is None:
-            continue
-        placed = _place_by_motion(query, library.clips[clip_id], candidates, motion_of(clip_id),
-                                  same_file=library.clips[clip_id].sha256 == query_sha256)
-        if isinstance(placed, Match):
-            best[clip_id] = placed
-        elif placed is not None:
-            scenes.append(placed)
-    return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
-                    tuple(sorted(scenes, key=lambda h: h.query_frames * h.similarity, reverse=True)))
+    return best
+
+
+def _settled(m: Match) -> bool:
+    """A first-look match strong enough that no second look is needed."""
+    return m.query_coverage >= SECOND_LOOK_COVERAGE and m.similarity >= SECOND_LOOK_SIMILARITY
+
+
+@dataclass(frozen=True)
+class _RegionMatch:
+    """A second-look match with the pairing of views that made it, to place the region."""
+
+    match: Match
+    pairing: int  # region view * len(REFERENCE_VARIANTS) + reference view, the most frequent on the lines
+    inset: tuple[float, float, float, float] | None  # median inset box of the matched frames, if inset views
+
+
+def _plain(m: "Match | _RegionMatch") -> Match:
+    return m.match if isinstance(m, _RegionMatch) else m
+
+
+def _as_region(found: "Match | _RegionMatch") -> Match | None:
+    """A second-look match with its region: where the reference sits in this picture, or which part of
+    the reference's picture this clip kept."""
+    if not isinstance(found, _RegionMatch):
+        return found
+    view = SECOND_LOOK_VARIANTS[found.pairing // len(REFERENCE_VARIANTS)]
+    ref_crop = REFERENCE_VARIANTS[found.pairing % len(REFERENCE_VARIANTS)].crop
+    m = found.match
+    transforms = [t for t in m.transforms if t not in ("cropped",)]
+    if view.inset:
+        if found.inset is None:
+            return None
+        left, top, right, bottom = found.inset
+        region = Region(inside="query", x=left, y=top, w=right - left, h=bottom - top)
+        transforms.append("picture_in_picture")
+        return replace(m, method="region", region=region, transforms=tuple(transforms))
+    cut_left, cut_top, cut_right, cut_bottom = (1.0 if k else 0.0 for k in view.window)
+    a = max(view.window)
+    if ref_crop <= 0.0:
+        # The reference's whole picture inside this one's window (cut before mirroring, so in this
+        # clip's own coordinates): this clip adds picture around it.
+        region = Region(inside="query", x=a * cut_left, y=a * cut_top, w=1.0 - a, h=1.0 - a)
+    else:
+        kept = ref_crop / a  # share of the reference's sides kept, 1 - c (see frames.CORNER_CUTS)
+        c = 1.0 - kept
+        left = c * (cut_left if view.mirrored else cut_right)
+        region = Region(inside="reference", x=left, y=c * cut_bottom, w=kept, h=kept)
+        transforms.insert(1 if "mirrored" in transforms else 0, "cropped")
+    return replace(m, method="region", region=region, transforms=tuple(transforms))
 
 
 @dataclass(frozen=True)
@@ -304,7 +390,7 @@ class _Line:
 
 
 def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: bool,
-           same_file: bool) -> tuple[Match | None, _StillCandidate | None]:
+           same_file: bool, region: bool = False) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
     """The lines of frames that place the query in this reference; when every line found was a still
     (the same picture at every offset: a title card, or a static camera), the pairs for a second look."""
     lines: list[_Line] = []
@@ -323,11 +409,21 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
             break
     if not lines:
         return None, (_StillCandidate(mirrored=mirrored, pairs=pairs) if stills else None)
+    if region:
+        # The pairing's code rides in `crop`; the crop transform is decided by _as_region instead.
+        match = _match_from_lines(query, clip, lines, mirrored=mirrored, same_file=same_file, crop_known=False)
+        matched = _concat([line.pairs for line in lines])
+        code = int(np.bincount(matched.crop.astype(np.int64)).argmax())
+        boxes = query.insets[matched.qidx] if query.insets is not None else np.full((1, 4), np.nan)
+        boxes = boxes[~np.isnan(boxes).any(axis=1)]
+        inset = tuple(float(v) for v in np.median(boxes, axis=0)) if boxes.size else None
+        return (None if match is None else _RegionMatch(match, code, inset)), None  # type: ignore[arg-type]
     return _match_from_lines(query, clip, lines, mirrored=mirrored, same_file=same_file), None
 
 
 def _match_from_lines(query: QueryFrames, clip: ReferenceClip, lines: list[_Line], *, mirrored: bool,
-                      same_file: bool, method: str = "frames", confidence: float | None = None) -> Match | None:
+                      same_file: bool, method: str = "frames", confidence: float | None = None,
+                      crop_known: bool = True) -> Match | None:
     segments = sorted((seg for line in lines for seg in _segments(line, query.step_s, query.duration_s, clip.duration_s)),
                       key=lambda s: s.query_start_s)
     if not segments:
@@ -342,7 +438,8 @@ def _match_from_lines(query: QueryFrames, clip: ReferenceClip, lines: list[_Line
         similarity=similarity,
         query_coverage=round(min(1.0, query_cov), 4),
         reference_coverage=round(min(1.0, ref_cov), 4),
-        transforms=_transforms(query, clip, matched, main.speed, ref_cov, mirrored=mirrored, same_file=same_file),
+        transforms=_transforms(query, clip, matched, main.speed, ref_cov, mirrored=mirrored, same_file=same_file,
+                               crop_known=crop_known),
         segments=tuple(segments),
         matched_frames=int(matched.tq.size),
         offset_s=round(float((main.speed - 1.0) * main.query_t[0] + main.offset), 3),
@@ -458,14 +555,14 @@ def _segments(line: _Line, step: float, query_duration: float, ref_duration: flo
 
 
 def _transforms(query: QueryFrames, clip: ReferenceClip, matched: _Pairs, speed: float, ref_cov: float, *,
-                mirrored: bool, same_file: bool) -> tuple[str, ...]:
+                mirrored: bool, same_file: bool, crop_known: bool = True) -> tuple[str, ...]:
     """What was done to the reference to make the query, judged on the matched frames only."""
     if same_file:
         return ("identical",)
     found = []
     if mirrored:
         found.append("mirrored")
-    if float(np.median(matched.crop)) >= CROP_MIN:
+    if crop_known and float(np.median(matched.crop)) >= CROP_MIN:
         found.append("cropped")
     ref_letterbox, ref_pillarbox = _bars(clip.content_box)
     if float(np.median(query.letterbox[matched.qidx])) - ref_letterbox > BOX_CHANGE_MIN:

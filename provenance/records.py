@@ -86,6 +86,7 @@ class FrameHash:
     # frames.QUERY_VARIANTS (centre crops; on the query side also the mirrored frame).
     variants: tuple[int, ...] = ()
     box: ContentBox | None = None  # where the picture was inside bars; not stored per frame
+    inset: ContentBox | None = None  # a picture-in-picture inset found around this frame; not stored
 
 
 @dataclass(frozen=True)
