@@ -71,6 +71,25 @@ DERIVED: dict[str, list[str]] = {
         "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "bikes.mp4"), "-filter_complex",
         "[0:v]scale=640:360,setsar=1,fps=25[a];[1:v]pad=640:360:0:44:black,setsar=1,fps=25[b];"
         "[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264"],
+    # Off-centre crops: the top-left 80% of the picture kept (right and bottom cut), and the bottom-right
+    # 80% mirrored.
+    "bikes_corner_top_left.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "crop=iw*0.8:ih*0.8:0:0,scale=512:-2",
+                                  "-c:v", "libx264", "-crf", "26", "-an"],
+    "bikes_corner_bottom_right_mirrored.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf",
+                                               "crop=iw*0.8:ih*0.8:iw*0.2:ih*0.2,hflip", "-c:v", "libx264",
+                                               "-crf", "26", "-an"],
+    # Picture-in-picture: bikes at half width inside Big Buck Bunny (x 560, y 60 of 1280x720), and the
+    # reverse, Big Buck Bunny inside bikes-free footage, as a negative for a bikes library.
+    "bikes_inset_in_bbb.mp4": ["-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i",
+                               str(SAMPLES / "bikes.mp4"), "-filter_complex",
+                               "[0:v]scale=1280:720,setsar=1[bg];[1:v]scale=640:-2[in];"
+                               "[bg][in]overlay=560:60:shortest=1[out]", "-map", "[out]", "-t", "9",
+                               "-c:v", "libx264", "-crf", "26"],
+    "carphone_inset_in_bbb.mp4": ["-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i",
+                                  str(SAMPLES / "carphone_pristine.mp4"), "-filter_complex",
+                                  "[0:v]scale=1280:720,setsar=1[bg];[1:v]scale=480:-2[in];"
+                                  "[bg][in]overlay=80:300:shortest=1[out]", "-map", "[out]",
+                                  "-c:v", "libx264", "-crf", "26"],
 }
 
 

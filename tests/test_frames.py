@@ -106,3 +106,46 @@ def test_probe_refuses_a_non_video(tmp_path):
     path.write_text("not a video")
     with pytest.raises(MediaError, match="not a readable video"):
         probe(path)
+
+
+def test_the_batched_phash_gives_imagehashs_bits_on_every_view_of_real_frames():
+    import imagehash
+    from PIL import Image
+
+    from provenance.frames import SECOND_LOOK_VARIANTS, _thumb, _view, phash_many, small_grey
+
+    cap = cv2.VideoCapture(str(SAMPLES / "bigbuckbunny.mp4"))
+    thumbs = []
+    while len(thumbs) < 400:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        grey = small_grey(frame)
+        thumbs += [_thumb(_view(grey, v)) for v in SECOND_LOOK_VARIANTS if not v.inset]
+    cap.release()
+    assert len(thumbs) >= 400
+    expected = [int.from_bytes(np.packbits(imagehash.phash(Image.fromarray(t)).hash.flatten()).tobytes(), "big")
+                for t in thumbs]
+    assert phash_many(thumbs) == expected
+
+
+def test_an_inset_is_found_by_its_borders_and_plain_footage_has_none(derived):
+    from provenance.content import inset_box
+    from provenance.frames import small_grey
+
+    def greys(path, n=32):
+        cap, out = cv2.VideoCapture(str(path)), []
+        while len(out) < n:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            out.append(small_grey(frame))
+        cap.release()
+        return out[::2]
+
+    box = inset_box(greys(derived("bikes_inset_in_bbb.mp4"), 64))
+    assert box is not None
+    assert abs(box.left - 560 / 1280) < 0.02 and abs(box.right - 1200 / 1280) < 0.02
+    assert abs(box.top - 60 / 720) < 0.02 and abs(box.bottom - 332 / 720) < 0.02
+    for plain in ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"):
+        assert inset_box(greys(SAMPLES / plain, 64)) is None, plain

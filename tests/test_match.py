@@ -161,3 +161,37 @@ def test_footage_framed_in_a_fill_or_band_matches(settings, derived, name):
     assert top.query_coverage > 0.8
     (seg,) = top.segments
     assert abs(seg.reference_start_s - seg.query_start_s) <= 1.0
+
+
+@pytest.mark.parametrize("name, x, y, mirrored", [("bikes_corner_top_left.mp4", 0.0, 0.0, False),
+                                                  ("bikes_corner_bottom_right_mirrored.mp4", 0.2, 0.2, True)])
+def test_an_off_centre_crop_is_found_and_the_kept_part_placed(settings, derived, name, x, y, mirrored):
+    original = ingest_original(settings)
+    result = check(settings, derived(name))
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "region"
+    assert top.region is not None and top.region.inside == "reference"
+    assert abs(top.region.x - x) < 0.03 and abs(top.region.y - y) < 0.03
+    assert abs(top.region.w - 0.8) < 0.03 and abs(top.region.h - 0.8) < 0.03
+    assert "cropped" in top.transforms and ("mirrored" in top.transforms) == mirrored
+    assert abs(top.offset_s) < 0.5
+
+
+def test_picture_in_picture_is_found_and_the_inset_placed(settings, derived):
+    original = ingest_original(settings)
+    result = check(settings, derived("bikes_inset_in_bbb.mp4"))
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "region" and "picture_in_picture" in top.transforms
+    # The inset: x 560, y 60, 640x272 of 1280x720.
+    assert top.region is not None and top.region.inside == "query"
+    assert abs(top.region.x - 560 / 1280) < 0.02 and abs(top.region.y - 60 / 720) < 0.02
+    assert abs(top.region.w - 0.5) < 0.02 and abs(top.region.h - 272 / 720) < 0.02
+    assert abs(top.offset_s) < 0.5 and top.query_coverage > 0.8
+
+
+def test_an_inset_of_other_footage_does_not_match(settings, derived):
+    ingest_original(settings)
+    result = check(settings, derived("carphone_inset_in_bbb.mp4"))
+    assert result.verdict == "no_match" and not result.matches
