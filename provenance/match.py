@@ -56,6 +56,13 @@ INLIER_TOLERANCE_S = 0.3
 # is 0-2 bits; moving footage sampled 1/4 s apart differs by 4 and more).
 MIN_DISTINCT_FRAMES = 3
 STILL_MAX_DISTANCE = 4
+# A line is no placement when most of its frames match the reference about as well elsewhere: a
+# frame is ambiguous when, more than AMBIGUITY_OFF_LINE_S from the line, some reference frame is
+# within AMBIGUITY_MARGIN_BITS of its distance on the line; a line with MAX_AMBIGUOUS_SHARE of its
+# frames ambiguous is a still (static-camera footage), handed to the motion profiles.
+AMBIGUITY_OFF_LINE_S = 2.0
+AMBIGUITY_MARGIN_BITS = 2
+MAX_AMBIGUOUS_SHARE = 0.5
 # Lines rejected as stills do not count against MAX_LINES_PER_REFERENCE, up to this many.
 MAX_STILL_LINES = 2
 # A break of more than this in the matched query frames starts a new segment.
@@ -401,7 +408,8 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         if line is None:
             break
         remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
-        if _distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES:
+        if (_distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES
+                or _ambiguous_share(line, pairs) >= MAX_AMBIGUOUS_SHARE):
             stills += 1
         elif _strong_enough(line):
             lines.append(line)
@@ -451,6 +459,21 @@ def _match_from_lines(query: QueryFrames, clip: ReferenceClip, lines: list[_Line
 
 def _similarity(dist: np.ndarray) -> float:
     return round(float(np.clip(1.0 - dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4)
+
+
+def _ambiguous_share(line: _Line, pairs: _Pairs) -> float:
+    """The share of the line's frames that match the reference about as well far from the line: in
+    static-camera footage every frame looks like every other, so a line through such frames places
+    nothing (the same camera at another moment makes one just as well)."""
+    predicted = line.speed * pairs.tq + line.offset
+    off_line = np.abs(pairs.tr - predicted) > AMBIGUITY_OFF_LINE_S
+    if not off_line.any():
+        return 0.0
+    n_query = int(max(pairs.qidx.max(), line.pairs.qidx.max())) + 1
+    best_off = np.full(n_query, np.inf)
+    np.minimum.at(best_off, pairs.qidx[off_line], pairs.dist[off_line])
+    ambiguous = best_off[line.pairs.qidx] <= line.pairs.dist + AMBIGUITY_MARGIN_BITS
+    return float(ambiguous.mean())
 
 
 def _strong_enough(line: _Line) -> bool:
