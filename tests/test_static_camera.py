@@ -1,0 +1,123 @@
+"""Fixed-camera footage: copies are found and placed by what moves; the same camera at another moment is
+only "the same scene"; a still picture is no evidence at all.
+
+The footage: two recordings of one fixed camera over a fish tank, minutes apart (idtrackerai 6.0.14's
+test videos, fetched by scripts/install.sh into tests/.media). Every frame of either looks like every
+other (pHashes within a few bits all along), which is what used to make such copies come back NO MATCH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance import motion, pipeline
+from provenance.frames import fingerprint
+from tests.conftest import ffmpeg
+
+MEDIA = Path(__file__).parent / ".media"
+ORIGINAL_TIME = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
+REPOST_TIME = datetime(2024, 10, 19, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The library clip (recording A, 0-12 s) and copies and negatives made from A and B with ffmpeg."""
+    a, b = MEDIA / "idtrackerai_test_A.avi", MEDIA / "idtrackerai_test_B.avi"
+    if not (a.is_file() and b.is_file()):
+        message = "fixed-camera test footage missing: run scripts/install.sh test (fetches idtrackerai 6.0.14)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = tmp_path_factory.mktemp("camera")
+    x264 = ["-c:v", "libx264", "-an"]
+    made = {
+        "library": ["-i", str(a), "-t", "12", "-vf", "scale=580:-2", *x264, "-crf", "18"],
+        # A plain repost: downscaled and re-encoded hard.
+        "copy": ["-i", str(a), "-t", "12", "-vf", "scale=360:-2", *x264, "-crf", "30"],
+        # A mirrored 4-s excerpt from 6 s on.
+        "mirrored_excerpt": ["-ss", "6", "-i", str(a), "-t", "4", "-vf", "hflip,scale=480:-2", *x264, "-crf", "26"],
+        # The same camera at another moment: recording B.
+        "other_moment": ["-i", str(b), "-t", "10", "-vf", "scale=480:-2", *x264, "-crf", "26"],
+        # A still picture: one frame of A held for 6 s (a freeze frame).
+        "still": ["-ss", "3", "-i", str(a), "-frames:v", "1", "-vf", "scale=480:-2,loop=loop=150:size=1,fps=25",
+                  *x264, "-crf", "26"],
+    }
+    out = {}
+    for name, args in made.items():
+        out[name] = root / f"{name}.mp4"
+        ffmpeg(*args, str(out[name]))
+    return out
+
+
+def ingest_library(settings, camera) -> str:
+    return pipeline.ingest(str(camera["library"]), settings=settings, post_url="https://example.org/cctv",
+                           posted_at=ORIGINAL_TIME).clip.media.sha256
+
+
+def check(settings, path):
+    return pipeline.check(str(path), settings=settings, posted_at=REPOST_TIME)
+
+
+def test_the_footage_is_static_every_frame_has_a_twin_seconds_away(camera):
+    fp = fingerprint(camera["library"])
+    times, hashes = [f.t for f in fp.frames], [f.phash for f in fp.frames]
+    # For every frame, some frame at least 2 s away is within the matcher's 12 bits: frame alignment
+    # alone cannot tell the moment.
+    for t, h in zip(times, hashes, strict=True):
+        assert min((h ^ k).bit_count() for u, k in zip(times, hashes, strict=True) if abs(u - t) >= 2) <= 12
+
+
+def test_a_plain_copy_is_reused_and_placed(settings, camera):
+    original = ingest_library(settings, camera)
+    result = check(settings, camera["copy"])
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    # Placed by its frames where they are unambiguous enough, else by its motion; either way at 0 s.
+    assert top.sha256 == original and top.method in ("frames", "motion")
+    assert top.confidence is not None and 0 < top.confidence <= 1
+    assert abs(top.offset_s) <= 0.5 and top.query_coverage > 0.9
+    assert not result.scenes
+
+
+def test_a_mirrored_excerpt_is_placed_where_it_was_cut(settings, camera):
+    original = ingest_library(settings, camera)
+    result = check(settings, camera["mirrored_excerpt"])
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and "mirrored" in top.transforms
+    assert abs(top.segments[0].reference_start_s - 6.0) <= 0.5
+
+
+def test_the_same_camera_at_another_moment_is_the_same_scene_not_a_match(settings, camera, run):
+    original = ingest_library(settings, camera)
+    result = check(settings, camera["other_moment"])
+    assert result.verdict == "no_match" and not result.matches
+    assert [h.sha256 for h in result.scenes] == [original]
+    assert "moment not established" in result.scenes[0].reason
+    report = run("report", str(result.check_id), "--format", "md")
+    assert report.exit_code == 0, report.output
+    assert "Same scene, moment not established" in report.output and "Reused" not in report.output
+    data = json.loads(run("report", str(result.check_id), "--format", "json").output)
+    assert data["verdict"] == "no_match" and data["scenes"][0]["sha256"] == original and data["matches"] == []
+
+
+def test_a_still_picture_is_neither_a_match_nor_a_scene(settings, camera):
+    ingest_library(settings, camera)
+    result = check(settings, camera["still"])
+    assert result.verdict == "no_match" and not result.matches and not result.scenes
+
+
+def test_motion_profiles_place_a_copy_and_not_another_moment(camera):
+    library = fingerprint(camera["library"]).motion
+    copy = fingerprint(camera["copy"]).motion
+    other = fingerprint(camera["other_moment"]).motion
+    rows = np.arange(1, copy.cells.shape[0])
+    placed = motion.place(copy, library, query_rows=rows, mirrored=False)
+    assert placed is not None and abs(placed.offset_s) <= 0.25 and placed.speed == 1.0
+    assert motion.place(other, library, query_rows=np.arange(1, other.cells.shape[0]), mirrored=False) is None
