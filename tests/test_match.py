@@ -178,7 +178,7 @@ def test_an_off_centre_crop_is_found_and_the_kept_part_placed(settings, derived,
     assert abs(top.offset_s) < 0.5
 
 
-def test_picture_in_picture_is_found_and_the_inset_placed(settings, derived):
+def test_picture_in_picture_is_found_and_the_inset_placed(settings, derived, run):
     original = ingest_original(settings)
     result = check(settings, derived("bikes_inset_in_bbb.mp4"))
     assert result.verdict == "reused"
@@ -189,6 +189,12 @@ def test_picture_in_picture_is_found_and_the_inset_placed(settings, derived):
     assert abs(top.region.x - 560 / 1280) < 0.02 and abs(top.region.y - 60 / 720) < 0.02
     assert abs(top.region.w - 0.5) < 0.02 and abs(top.region.h - 272 / 720) < 0.02
     assert abs(top.offset_s) < 0.5 and top.query_coverage > 0.8
+    # The report's frame pairs compare the inset, hashed again from the evidence file, with the reference.
+    import json
+    report = json.loads(run("report", str(result.check_id), "--format", "json").output)
+    pairs = report["matches"][0]["frame_pairs"]
+    assert pairs and all(p["distance"] is not None and p["distance"] <= 8 and "region" in p["note"] for p in pairs)
+    assert report["matches"][0]["method"] == "region" and report["matches"][0]["region"]["in"] == "query"
 
 
 def test_an_inset_of_other_footage_does_not_match(settings, derived):

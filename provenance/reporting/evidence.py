@@ -16,13 +16,14 @@ import logging
 from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..frames import MIN_QUALITY, QUERY_ZOOM, REFERENCE_VARIANTS, Variant, hash_frame
-from ..records import Segment
+from ..records import Region, Segment
 from ..stored import StoredFrame, StoredMatch
 from .model import FramePair
 
@@ -65,7 +66,8 @@ def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query
     qpath, rpath = _existing(query_path), _existing(match.reference.evidence_path)
     # Frames are decoded for the pictures, and for a mirrored match's distance; seeking in the files is
     # most of a report's time, so JSON and Markdown of an unmirrored match skip it.
-    decode = images or mirrored
+    region = match.region if match.method == "region" else None
+    decode = images or mirrored or region is not None
     pairs: list[FramePair] = []
     with _reader(qpath if decode else None) as qread, _reader(rpath if decode else None) as rread:
         for tq in chosen:
@@ -75,9 +77,38 @@ def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query
             tr = _nearest(ref_times, predicted)
             qimg = qread(tq) if qread else None
             rimg = rread(tr) if rread and tr is not None else None
-            pairs.append(_pair(tq, predicted, tr, query[tq], reference.get(tr) if tr is not None else None,
-                               qimg, rimg, mirrored=mirrored, images=images, qpath=qpath, rpath=rpath))
+            pair = _pair(tq, predicted, tr, query[tq], reference.get(tr) if tr is not None else None,
+                         qimg, rimg, mirrored=mirrored, images=images, qpath=qpath, rpath=rpath)
+            if region is not None and tr is not None and tr in reference:
+                pair = _region_pair(pair, region, query[tq], reference[tr], qimg, rimg, mirrored=mirrored)
+            pairs.append(pair)
     return tuple(pairs)
+
+
+def _region_pair(pair: FramePair, region: Region, qviews: dict[int, int], rviews: dict[int, int],
+                 qimg: np.ndarray | None, rimg: np.ndarray | None, *, mirrored: bool) -> FramePair:
+    """A region match's distance: the part of the picture that matched (the inset in this clip, or the
+    part of the reference this clip kept), hashed again from its evidence file against the other
+    side's stored views. The whole pictures' distance says nothing about such a match."""
+    image, stored, side = (qimg, rviews, "query") if region.inside == "query" else (rimg, qviews, "reference")
+    if image is None:
+        return replace(pair, note=f"matched inside a region of the {side}'s picture, whose evidence file cannot "
+                                  "be read: the distance shown is of the whole pictures")
+    h, w = image.shape[:2]
+    part = image[round(region.y * h):round((region.y + region.h) * h), round(region.x * w):round((region.x + region.w) * w)]
+    if min(part.shape[:2]) < 8:
+        return pair
+    views = (Variant(mirrored=mirrored), Variant(crop=QUERY_ZOOM, mirrored=mirrored))
+    fresh = hash_frame(part, 0.0, variants=(Variant(), *views)).variants
+    d, fi, si = _closest(dict(enumerate(fresh)), stored)
+    box = f"x {region.x:.0%}, y {region.y:.0%}, w {region.w:.0%}, h {region.h:.0%}"
+    fresh_view, stored_view = f"{view_name(views[fi])} of {box}", view_name(REFERENCE_VARIANTS[si])
+    note = f"the {side} frame's region {box} was hashed again from its evidence file"
+    if side == "query":
+        return replace(pair, distance=d, query_view=fresh_view, reference_view=stored_view, query_hash=_hex(fresh[fi]),
+                       reference_hash=_hex(stored[si]), note=note)
+    return replace(pair, distance=d, query_view=stored_view, reference_view=fresh_view, query_hash=_hex(stored[si]),
+                   reference_hash=_hex(fresh[fi]), note=note)
 
 
 def _pair(tq: float, predicted: float, tr: float | None, qviews: dict[int, int], rviews: dict[int, int] | None,
