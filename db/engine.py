@@ -49,7 +49,7 @@ def shown_url(url: str | URL) -> str:
     """A database URL safe to print or put in a report: no password, in the user part or the query."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return _redact(str(url))
     hidden = {k: "***" for k in parsed.query if _SECRET_QUERY_KEY.search(k)}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
@@ -71,7 +71,7 @@ def connect(url: str) -> Engine:
     """An engine that has already connected once, so a bad URL fails here, not mid-command."""
     try:
         parsed = make_url(url)
-    except ArgumentError as e:
+    except (ArgumentError, ValueError) as e:  # ValueError: a port that is no number
         raise StoreError(f"invalid database URL {_redact(url)!r}: {e}; {_FIX}") from e
     shown = shown_url(parsed)
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
@@ -139,12 +139,21 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
 
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as e:
         raise StoreError(f"cannot read database schema version: {_reason(e)}") from e
+    except CommandError as e:  # several rows in alembic_version: no one revision to go by
+        raise StoreError(_several_revisions(engine)) from e
+
+
+def _several_revisions(engine: Engine) -> str:
+    return (f"database {shown_url(engine.url)} has several schema versions in its alembic_version table, "
+            "which provenance never writes: restore the database from a backup or export, or delete the "
+            "wrong row of alembic_version")
 
 
 def database_is_empty(engine: Engine) -> bool:
@@ -155,26 +164,48 @@ def database_is_empty(engine: Engine) -> bool:
 
 
 def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
-    from alembic.util import CommandError
-
-    cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
     try:
         # One transaction: env.py reuses this connection, so a failed step leaves nothing behind
         # (on backends with transactional DDL).
         with engine.begin() as conn:
-            _lock_schema(conn)
-            cfg.attributes["connection"] = conn
-            before = MigrationContext.configure(conn).get_current_revision()
-            command.upgrade(cfg, "head")
-            after = MigrationContext.configure(conn).get_current_revision()
-    except CommandError as e:
-        raise StoreError(f"cannot upgrade database schema: {e}") from e
+            return migrate(conn)
     except SQLAlchemyError as e:
         raise StoreError(f"cannot upgrade database schema: {_reason(e)}") from e
+
+
+def migrate(conn: Connection) -> tuple[str | None, str]:
+    """Migrate the database of `conn` to head inside its open transaction, holding the schema lock;
+    returns (revision before, revision after). A database with tables of its own and no
+    alembic_version is someone else's: it is refused, never given our tables."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
+    cfg = _alembic_config(conn.engine.url.render_as_string(hide_password=False))
+    _lock_schema(conn)
+    cfg.attributes["connection"] = conn
+    try:
+        before = MigrationContext.configure(conn).get_current_revision()
+    except CommandError as e:
+        raise StoreError(_several_revisions(conn.engine)) from e
+    if before is None:
+        foreign = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+        if foreign:
+            raise StoreError(_not_provenance(conn.engine, foreign))
+    try:
+        command.upgrade(cfg, "head")
+    except CommandError as e:
+        raise StoreError(f"cannot upgrade database schema: {e}") from e
+    after = MigrationContext.configure(conn).get_current_revision()
     assert after is not None
     return before, after
+
+
+def _not_provenance(engine: Engine, tables: list[str]) -> str:
+    shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+    return (f"database {shown_url(engine.url)} has tables ({shown}) but no provenance schema version: it is "
+            "not a provenance library, and provenance leaves it as it is; give a new or provenance "
+            "database with --db / PROVENANCE_DB")
 
 
 def _lock_schema(conn: Connection) -> None:
@@ -218,10 +249,10 @@ def refuse_other_revision(engine: Engine) -> None:
     if current == head:
         return
     if current is None:
-        raise StoreError(
-            f"database has tables but no provenance schema version (need {head}); "
-            f"{_UPGRADE} if it is a provenance database, else check --db / PROVENANCE_DB"
-        )
+        foreign = sorted(set(inspect(engine).get_table_names()) - {"alembic_version"})
+        if foreign:
+            raise StoreError(_not_provenance(engine, foreign))
+        raise StoreError(f"database has an empty alembic_version table and no tables; {_UPGRADE}")
     if not _is_known_revision(current):
         raise StoreError(
             f"database schema rev {current} is unknown to this provenance (need {head}); "

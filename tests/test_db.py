@@ -105,7 +105,7 @@ def test_ensure_schema_refuses_unversioned_tables(settings: Settings) -> None:
     eng = connect(settings.db_url)
     with eng.begin() as conn:
         conn.execute(text("CREATE TABLE something (x INTEGER)"))
-    with pytest.raises(StoreError, match="provenance db upgrade"):
+    with pytest.raises(StoreError, match="not a provenance library"):
         ensure_schema(eng)
     eng.dispose()
 

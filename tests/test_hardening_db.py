@@ -1,0 +1,153 @@
+"""Careless and hostile input around the library (issue 11): one line, the right exit code, and the
+database (and the folders around it) left as they were."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from provenance.db import connect, export_library
+from tests.conftest import SAMPLES
+
+
+def one_line(result, code: int, *words: str) -> str:
+    """The result is exactly one 'error:' line, with exit `code`, containing every one of `words`."""
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for word in words:
+        assert word in lines[0], lines
+    return lines[0]
+
+
+# --- 14: tracebacks instead of one line --------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize("command", ["check", "ingest", "audit"])
+def test_a_time_outside_the_calendar_is_one_line(run, row_counts, tmp_path, command, when):
+    before = row_counts()
+    if command == "audit":
+        urls = tmp_path / "posts.txt"
+        urls.write_text("https://example.org/p/1\n")
+        result = run("audit", "--urls", str(urls), "--since", when)
+    else:
+        result = run(command, str(SAMPLES / "carphone_pristine.mp4"), "--posted-at", when)
+    one_line(result, 2, when, "ISO 8601")
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize("args", [("report", "99999999999999999999"), ("report", "--audit", "99999999999999999999"),
+                                  ("audit", "--resume", "99999999999999999999"), ("report", "4294967296")])
+def test_an_id_too_large_for_the_database_is_one_line(run, args):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "range" in result.output
+
+
+def test_a_database_url_with_a_bad_port_is_one_line(run):
+    one_line(run("db", "status", "--db", "postgresql+psycopg://u:s3cret@127.0.0.1:notaport/x"), 5, "notaport")
+    assert "s3cret" not in run("db", "status", "--db", "postgresql+psycopg://u:s3cret@127.0.0.1:notaport/x").output
+
+
+@pytest.mark.parametrize("command", [("db", "status"), ("db", "upgrade"), ("audits",), ("report", "1")])
+def test_two_schema_versions_in_alembic_version_is_one_line(run, settings, command):
+    assert run("db", "upgrade").exit_code == 0
+    engine = connect(settings.db_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0002')"))
+    engine.dispose()
+    one_line(run(*command), 5, "alembic_version")
+
+
+def _export_with(tmp_path: Path, settings, change) -> Path:
+    """An export of a one-clip library with `change(table, row)` applied to its rows."""
+    assert run_ok(settings)
+    good = tmp_path / "good.jsonl.gz"
+    export_library(settings.db_url, good)
+    out, table = [], None
+    for line in gzip.open(good).read().splitlines():
+        value = json.loads(line)
+        if isinstance(value, dict) and "table" in value:
+            table = value["table"]
+        elif isinstance(value, list):
+            change(table, value)
+        out.append(json.dumps(value).encode())
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(gzip.compress(b"\n".join(out) + b"\n"))
+    return bad
+
+
+def run_ok(settings) -> bool:
+    from provenance import pipeline
+
+    pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=settings, post_url="https://a.example/1")
+    return True
+
+
+def _big_size(table: str, row: list) -> None:
+    if table == "clips":
+        row[2] = 2**70  # size_bytes
+
+
+def _naive_time(table: str, row: list) -> None:
+    if table == "clips":
+        row[-1] = row[-1].replace("+00:00", "")  # first_observed_at without its zone
+
+
+@pytest.mark.parametrize("change,words", [(_big_size, ("clips", "size_bytes")),
+                                          (_naive_time, ("clips", "first_observed_at", "time zone"))])
+def test_an_import_value_the_column_cannot_hold_is_one_line_exit_2(run, settings, new_database, tmp_path,
+                                                                     backend, change, words):
+    bad = _export_with(tmp_path, settings, change)
+    target = new_database(backend)
+    line = one_line(run("import", str(bad), "--db", target), 2, str(bad), *words)
+    assert "SQL" not in line and len(line) < 400
+    status = run("db", "status", "--db", target)
+    assert status.exit_code in (0, 5)
+    assert "clips" not in status.output or status.output.split("clips")[1].split()[0] == "0"
+
+
+# --- 20: foreign databases modified ------------------------------------------------------------
+
+
+def _tables(url: str) -> list[str]:
+    from sqlalchemy import inspect
+
+    engine = connect(url)
+    try:
+        return sorted(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("check", str(SAMPLES / "carphone_pristine.mp4")),
+                                     ("audits",)])
+def test_a_database_of_another_application_is_refused_and_left_alone(run, settings, command):
+    engine = connect(settings.db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER)"))
+        conn.execute(text("INSERT INTO invoices (id, total) VALUES (1, 42)"))
+    engine.dispose()
+    shown = settings.db_url.split("/")[-1]
+    one_line(run(*command), 5, "not a provenance library", shown, "invoices")
+    assert _tables(settings.db_url) == ["invoices"]
+
+
+def test_a_failed_import_into_a_new_sqlite_path_leaves_nothing_behind(run, settings, tmp_path):
+    bad = _export_with(tmp_path, settings, _big_size)
+    target = tmp_path / "new" / "deeper" / "library.db"
+    one_line(run("import", str(bad), "--db", f"sqlite:///{target}"), 2)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.postgresql
+def test_a_failed_import_into_an_empty_postgresql_database_leaves_it_empty(run, settings, new_database, tmp_path):
+    bad = _export_with(tmp_path, settings, _big_size)
+    target = new_database("postgresql")
+    one_line(run("import", str(bad), "--db", target), 2)
+    assert _tables(target) == []
