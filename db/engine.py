@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
@@ -67,8 +69,12 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(db).expanduser()
 
 
-def connect(url: str) -> Engine:
-    """An engine that has already connected once, so a bad URL fails here, not mid-command."""
+def connect(url: str, *, read_only: bool = False) -> Engine:
+    """An engine that has already connected once, so a bad URL fails here, not mid-command.
+
+    `read_only`: for commands that only look (db status). Nothing is created (a missing SQLite file
+    is an error, not a new library), nothing is written (not even SQLite's journal mode), and an
+    SQLite library in a read-only folder can still be read."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as e:  # ValueError: a port that is no number
@@ -82,11 +88,18 @@ def connect(url: str) -> Engine:
     engine: Engine | None = None
     try:
         path = _sqlite_file(parsed)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+        if path is not None and read_only:
+            if not path.is_file():
+                raise StoreError(f"no database at {path}; {_FIX} (provenance db upgrade creates one there)")
+            engine = create_engine(parsed, creator=lambda: _sqlite_read_only(path))
+        elif parsed.get_backend_name() == "postgresql" and read_only:
+            engine = create_engine(parsed, execution_options={"postgresql_readonly": True})
+        else:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+            if parsed.get_backend_name() == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
         with engine.connect() as conn:
             if parsed.get_backend_name() == "sqlite":
                 # SQLite opens lazily: reading the header rejects a file that is no database.
@@ -102,6 +115,24 @@ def connect(url: str) -> Engine:
             reason = _reason(e)
         raise StoreError(f"cannot open database {shown}: {reason}; {_FIX}") from e
     return engine
+
+
+def _sqlite_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write the library or create any file beside it.
+
+    A WAL library with no -wal file beside it is open in no process (SQLite deletes the -wal when
+    its last connection closes), so it is read as immutable: no locks, no -shm/-wal files, which
+    also makes it readable in a read-only folder. A -wal file means a process has it open, and
+    recent commits may be only there: then it is read as any reader would (mode=ro), which needs
+    its -shm file, present beside the -wal unless a crash lost it. Immutable is safe because a
+    status reads for milliseconds: a writer starting meanwhile writes to a new -wal, and the
+    library file itself changes only at a checkpoint of 1,000 pages or when its last connection
+    closes."""
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    conn = sqlite3.connect(f"file:{quote(str(path.absolute()))}?{mode}", uri=True, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    return conn
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

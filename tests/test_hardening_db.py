@@ -4,6 +4,7 @@ database (and the folders around it) left as they were."""
 from __future__ import annotations
 
 import gzip
+import re
 import json
 from pathlib import Path
 
@@ -151,3 +152,90 @@ def test_a_failed_import_into_an_empty_postgresql_database_leaves_it_empty(run, 
     target = new_database("postgresql")
     one_line(run("import", str(bad), "--db", target), 2)
     assert _tables(target) == []
+
+
+# --- 15: db status only reads ------------------------------------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file below `folder` with its mtime, size and bytes: what "nothing was written" means."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.sqlite
+def test_db_status_of_a_missing_sqlite_file_is_one_line_and_creates_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from provenance.cli import cli
+
+    target = tmp_path / "nowhere" / "library.db"
+    result = CliRunner().invoke(cli, ["db", "status", "--db", f"sqlite:///{target}"], catch_exceptions=False)
+    one_line(result, 5, "no database", str(target), "provenance db upgrade")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.sqlite
+def test_db_status_of_a_closed_library_writes_no_file(tmp_path):
+    from click.testing import CliRunner
+
+    from provenance.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'lib' / 'library.db'}"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade", "--db", url]).exit_code == 0
+    before = _snapshot(tmp_path)
+    result = runner.invoke(cli, ["db", "status", "--db", url], catch_exceptions=False)
+    assert result.exit_code == 0 and "clips" in result.output, result.output
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.sqlite
+def test_db_status_sees_what_an_open_writer_has_committed(tmp_path):
+    """While another process has the library open (its -wal file holds fresh commits), status reads
+    through the WAL like any reader, so it shows those rows, and writes nothing to the database."""
+    from click.testing import CliRunner
+
+    from provenance.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'library.db'}"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade", "--db", url]).exit_code == 0
+    writer = connect(url)
+    with writer.begin() as conn:
+        conn.execute(text("INSERT INTO audits (kind, source, options, key, status, created_at, tool_version) "
+                          "VALUES ('urls', 'x', '{}', 'k', 'done', '2024-01-01 00:00:00', 't')"))
+    db_bytes = (tmp_path / "library.db").read_bytes()
+    try:
+        result = runner.invoke(cli, ["db", "status", "--db", url], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert re.search(r"audits\s+1\b", result.output), result.output
+        assert (tmp_path / "library.db").read_bytes() == db_bytes
+    finally:
+        writer.dispose()
+
+
+@pytest.mark.sqlite
+def test_db_status_works_in_a_read_only_folder(tmp_path):
+    """A real read-only folder: a read-only bind mount in a private mount namespace (tests run as
+    root, and root ignores file modes, so chmod would prove nothing)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from provenance.cli import cli
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("needs unshare -m (a private mount namespace) for a read-only bind mount")
+    folder = tmp_path / "shared"
+    url = f"sqlite:///{folder / 'library.db'}"
+    assert CliRunner().invoke(cli, ["db", "upgrade", "--db", url]).exit_code == 0
+    before = _snapshot(folder)
+    script = (f"mount --bind -o ro {folder} {folder} && touch {folder}/probe 2>/dev/null && exit 99; "
+              f"exec {sys.executable} -m provenance.cli db status --db {url}")
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "clips" in result.stdout and "error" not in result.stderr
+    assert _snapshot(folder) == before
