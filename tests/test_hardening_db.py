@@ -239,3 +239,60 @@ def test_db_status_works_in_a_read_only_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "clips" in result.stdout and "error" not in result.stderr
     assert _snapshot(folder) == before
+
+
+# --- 16: evidence files follow the umask; an unreadable one is a permission problem --------------
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_evidence_files_follow_the_umask(tmp_path, umask, mode):
+    import os
+    import stat
+
+    from provenance.fetch import fetch
+
+    old = os.umask(umask)
+    try:
+        media = fetch(str(SAMPLES / "carphone_pristine.mp4"), store_dir=tmp_path / "evidence")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(media.path.stat().st_mode) == mode
+
+
+def test_an_evidence_file_the_user_cannot_read_is_a_permission_error_naming_it():
+    """A colleague's evidence file that this user may not read: exit 2 naming the file and the fix,
+    not "not a readable video" (exit 4). Run as another user (nobody): root reads any file."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from provenance.fetch import fetch
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the command as another user")
+    shared = Path(tempfile.mkdtemp(prefix="provenance-shared-"))  # /tmp: pytest's tmp_path is root's only
+    try:
+        old = os.umask(0o077)
+        try:
+            stored = fetch(str(SAMPLES / "carphone_pristine.mp4"), store_dir=shared / "evidence").path
+        finally:
+            os.umask(old)
+        stored.chmod(0o600)  # whatever this provenance makes: a file of root's that nobody cannot read
+        for folder in (shared, shared / "evidence", stored.parent):
+            folder.chmod(0o755)
+        (shared / "home").mkdir()
+        os.chown(shared / "home", 65534, 65534)
+        env = {"PATH": os.environ["PATH"], "PROVENANCE_HOME": str(shared / "home"),
+               "PROVENANCE_STORE": str(shared / "evidence")}
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "provenance.cli",
+             "check", str(SAMPLES / "carphone_pristine.mp4"), "--no-record"],
+            capture_output=True, text=True, env=env, cwd=shared, timeout=300)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(stored) in lines[0] and "permission" in lines[0].lower(), lines
+        assert "chmod" in lines[0]
+    finally:
+        shutil.rmtree(shared)
