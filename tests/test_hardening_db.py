@@ -296,3 +296,35 @@ def test_an_evidence_file_the_user_cannot_read_is_a_permission_error_naming_it()
         assert "chmod" in lines[0]
     finally:
         shutil.rmtree(shared)
+
+
+# --- 17: a relative PROVENANCE_HOME / PROVENANCE_STORE -------------------------------------------
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("variable", ["PROVENANCE_HOME", "PROVENANCE_STORE"])
+def test_relative_home_or_store_stores_absolute_paths_reports_work_from_elsewhere(tmp_path, monkeypatch,
+                                                                                   derived, variable):
+    from click.testing import CliRunner
+
+    from provenance.cli import cli
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.delenv("PROVENANCE_DB", raising=False)
+    monkeypatch.setenv("PROVENANCE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(variable, "lib")  # relative to the folder the command runs in
+    monkeypatch.chdir(work)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(SAMPLES / "bikes.mp4"), "--quiet"]).exit_code == 0
+    checked = runner.invoke(cli, ["check", str(derived("bikes_mirrored.mp4")), "--json"], catch_exceptions=False)
+    data = json.loads(checked.output)
+    assert Path(data["clip"]["evidence_path"]).is_absolute()
+    # The same library from another folder: give it by its absolute place, as a colleague would.
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv(variable, str(work / "lib"))
+    report = runner.invoke(cli, ["report", str(data["check_id"]), "--format", "json"], catch_exceptions=False)
+    assert report.exit_code == 0, report.output
+    assert "hashed again from its evidence file" in report.output  # a mirrored pair, drawn from the files
+    assert "is gone" not in report.output and "cannot be read" not in report.output
