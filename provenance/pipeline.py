@@ -83,6 +83,7 @@ class IngestResult:
     clip_id: int
     sighting_id: int
     new_clip: bool
+    new_sighting: bool  # False: this clip was already recorded in this post (or without one)
 
 
 def matcher_params() -> dict[str, object]:
@@ -115,8 +116,10 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
         # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
         clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
                                                    observed_at=observed_at, min_quality=MIN_QUALITY)
-        sighting_id = repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
-    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip)
+        sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
+                                                               observed_at=observed_at, session=session)
+    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
+                        new_sighting=new_sighting)
 
 
 def open_library(settings: Settings) -> Engine:
@@ -213,8 +216,11 @@ def _verdict(clip: Clip, post: Post, observed_at: datetime,
     if not matches:
         return VERDICT_NO_MATCH, this_post, None
     this_time = _when(post.posted_at, observed_at)
-    # The same post seen again (same URL) is not a reuse of itself.
-    others = [s for m in matches for s in m.sightings if not (post.url and s.url == post.url)]
+    # The same post seen again (same URL) is not a reuse of itself; nor is this file's own sighting
+    # without a URL (one per clip: it is the sighting this check records).
+    others = [s for m in matches for s in m.sightings
+              if not (post.url and s.url == post.url)
+              and not (post.url is None and s.url is None and s.sha256 == clip.media.sha256)]
     earliest = min(others, key=lambda s: (_when(s.posted_at, s.observed_at), s.observed_at), default=None)
     if earliest is None or _when(earliest.posted_at, earliest.observed_at) >= this_time:
         return VERDICT_EARLIEST, this_post, None

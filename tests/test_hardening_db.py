@@ -328,3 +328,108 @@ def test_relative_home_or_store_stores_absolute_paths_reports_work_from_elsewher
     assert report.exit_code == 0, report.output
     assert "hashed again from its evidence file" in report.output  # a mirrored pair, drawn from the files
     assert "is gone" not in report.output and "cannot be read" not in report.output
+
+
+# --- 18: one sighting per clip without a post URL too ------------------------------------------
+
+
+def test_re_ingesting_a_file_adds_no_sighting_and_says_so(run, row_counts):
+    path = str(SAMPLES / "carphone_pristine.mp4")
+    assert run("ingest", path).output.startswith("added:")
+    again = run("ingest", path, "--posted-at", "2019-05-01T10:00:00Z")
+    assert again.exit_code == 0, again.output
+    assert "new sighting added" not in again.output and "already recorded" in again.output
+    checked = run("check", path, "--json")
+    assert checked.exit_code == 0, checked.output
+    # The same file with no post, met again: the same fact, not an earlier post it reuses.
+    assert json.loads(checked.output)["verdict"] == "earliest_known"
+    counts = row_counts()
+    assert (counts["clips"], counts["sightings"], counts["checks"]) == (1, 1, 1)
+
+
+def test_the_database_holds_one_sighting_without_url_per_clip(settings, row_counts):
+    """Enforced by the database (a unique index), so concurrent processes cannot both add one."""
+    from sqlalchemy.exc import IntegrityError
+
+    run_ok(settings)  # one clip, with a URL
+    engine = connect(settings.db_url)
+    insert = text("INSERT INTO sightings (clip_id, source, observed_at) VALUES (1, 'ingest', '2024-01-01 00:00:00')")
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert)
+        with pytest.raises(IntegrityError):
+            with engine.begin() as conn:
+                conn.execute(insert)
+    finally:
+        engine.dispose()
+    assert row_counts()["sightings"] == 2
+
+
+def test_migration_merges_sightings_without_url(settings):
+    from alembic import command
+
+    from provenance.db import upgrade
+    from provenance.db.engine import HEAD_REVISION, _alembic_config
+
+    engine = connect(settings.db_url)
+    with engine.begin() as conn:
+        cfg = _alembic_config(settings.db_url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    when = "2024-05-01 12:00:00"
+    clip = {"size_bytes": 1, "container": "mp4", "duration_s": 1.0, "has_audio": False, "probe": "{}",
+            "sample_fps": 4.0, "hash_algo": "phash64", "content_left": 0.0, "content_top": 0.0, "content_right": 1.0,
+            "content_bottom": 1.0, "usable_frames": 0, "first_observed_at": when}
+    with engine.begin() as conn:
+        for cid in (1, 2):
+            conn.execute(text(f"INSERT INTO clips (id, sha256, {', '.join(clip)}) VALUES (:i, :s, :{', :'.join(clip)})"),
+                         {"i": cid, "s": str(cid) * 64, **clip})
+        # Clip 1: three URL-less sightings (the second knows the post time) and one with a URL;
+        # clip 2: one URL-less sighting.
+        for sid, cid, url, posted in [(1, 1, None, None), (2, 1, None, "2019-01-01 00:00:00"), (3, 1, "https://a", None),
+                                      (4, 1, None, "2020-01-01 00:00:00"), (5, 2, None, None)]:
+            conn.execute(text("INSERT INTO sightings (id, clip_id, source, url, url_sha256, posted_at, observed_at) "
+                              "VALUES (:i, :c, 'ingest', :u, :h, :p, :w)"),
+                         {"i": sid, "c": cid, "u": url, "h": url and "a" * 64, "p": posted, "w": when})
+        conn.execute(text("INSERT INTO checks (id, clip_id, sighting_id, first_seen_sighting_id, created_at, verdict, "
+                          "params, tool_version) VALUES (1, 1, 4, 2, :w, 'reused', '{}', '0')"), {"w": when})
+    engine.dispose()
+    assert upgrade(settings.db_url) == ("0003", HEAD_REVISION)
+    engine = connect(settings.db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, clip_id, url, posted_at FROM sightings ORDER BY id")).all()
+        assert [(r[0], r[1], r[2]) for r in rows] == [(1, 1, None), (3, 1, "https://a"), (5, 2, None)]
+        assert str(rows[0][3]).startswith("2019-01-01")  # filled in from the first duplicate that knew it
+        assert conn.execute(text("SELECT sighting_id, first_seen_sighting_id FROM checks")).one() == (1, 1)
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_concurrent_folder_ingests_store_one_sighting_per_clip(settings, derived, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from sqlalchemy import func, select
+
+    from provenance.db import models as orm
+    from provenance.db import session_scope
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "carphone_pristine.mp4", folder)
+    shutil.copy(derived("bikes_excerpt_5s_to_9s.mp4"), folder)
+    env = {**os.environ, "PROVENANCE_DB": settings.db_url, "PROVENANCE_STORE": str(settings.store_dir)}
+    procs = [subprocess.Popen([sys.executable, "-m", "provenance.cli", "ingest", str(folder), "--workers", "1",
+                               "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    engine = connect(settings.db_url)
+    with session_scope(engine) as s:
+        clips = s.scalar(select(func.count()).select_from(orm.Clip))
+        sightings = s.scalar(select(func.count()).select_from(orm.Sighting))
+    engine.dispose()
+    assert (clips, sightings) == (2, 2)
