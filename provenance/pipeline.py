@@ -164,10 +164,10 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
     # meaningful with the N the check actually searched (reports are built from the stored check).
-    # The clips this one could have matched: "no match in a library of N clips" must not count the
-    # clip itself (a file checked again) or clips with no usable frame.
-    searchable = sum(1 for ref in library.clips.values()
-                     if ref.usable_frames > 0 and ref.sha256 != clip.media.sha256)
+    # The clips this one could have matched: not clips with no usable frame. The clip itself counts
+    # when it was in the library before this check (a file checked again matches its own copy, and
+    # a report must not say it searched 0 clips beside that match); a new clip is not in `library`.
+    searchable = sum(1 for ref in library.clips.values() if ref.usable_frames > 0)
     params = {**matcher_params(), "library_clips": searchable}
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:

@@ -433,3 +433,20 @@ def test_concurrent_folder_ingests_store_one_sighting_per_clip(settings, derived
         sightings = s.scalar(select(func.count()).select_from(orm.Sighting))
     engine.dispose()
     assert (clips, sightings) == (2, 2)
+
+
+# --- 21: the library size a check searched ------------------------------------------------------
+
+
+def test_library_size_counts_the_clip_itself_when_it_was_already_known(run):
+    path = str(SAMPLES / "carphone_pristine.mp4")
+    assert run("ingest", path, "--url", "https://a.example/first", "--posted-at", "2019-05-01T10:00:00Z",
+               "--quiet").exit_code == 0
+    checked = json.loads(run("check", path, "--url", "https://b.example/again", "--json").output)
+    assert checked["verdict"] == "reused" and checked["matches"][0]["sha256"] == checked["clip"]["sha256"]
+    assert checked["params"]["library_clips"] == 1  # the very clip it matched was in the library
+    report = run("report", str(checked["check_id"]), "--format", "md")
+    assert "0 clips" not in report.output and re.search(r"\b1 clips?\b", report.output)
+    # A clip new to the library does not count itself.
+    fresh = json.loads(run("check", str(SAMPLES / "bikes.mp4"), "--json").output)
+    assert fresh["verdict"] == "no_match" and fresh["params"]["library_clips"] == 1
