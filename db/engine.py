@@ -204,16 +204,18 @@ def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         raise StoreError(f"cannot upgrade database schema: {_reason(e)}") from e
 
 
-def migrate(conn: Connection) -> tuple[str | None, str]:
-    """Migrate the database of `conn` to head inside its open transaction, holding the schema lock;
-    returns (revision before, revision after). A database with tables of its own and no
+def migrate(conn: Connection, target: str = "head", *, lock: bool = True) -> tuple[str | None, str]:
+    """Migrate the database of `conn` to `target` inside its open transaction; returns (revision
+    before, revision after). `lock`: take the schema lock first (once per transaction: a second
+    step in the same transaction already holds it). A database with tables of its own and no
     alembic_version is someone else's: it is refused, never given our tables."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.util import CommandError
 
     cfg = _alembic_config(conn.engine.url.render_as_string(hide_password=False))
-    _lock_schema(conn)
+    if lock:
+        _lock_schema(conn)
     cfg.attributes["connection"] = conn
     try:
         before = MigrationContext.configure(conn).get_current_revision()
@@ -224,7 +226,7 @@ def migrate(conn: Connection) -> tuple[str | None, str]:
         if foreign:
             raise StoreError(_not_provenance(conn.engine, foreign))
     try:
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, target)
     except CommandError as e:
         raise StoreError(f"cannot upgrade database schema: {e}") from e
     after = MigrationContext.configure(conn).get_current_revision()

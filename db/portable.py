@@ -195,9 +195,16 @@ def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
         try:
             with gzip.open(path, "rb") as lines, engine.begin() as conn:
                 if create_schema:
-                    migrate(conn)
-                _refuse_non_empty(conn, tables.values(), engine)
-                counts = _read(conn, _lines(lines, path), tables, path, progress)
+                    # The file's own schema first, then the migrations after it run on its rows,
+                    # as they ran on every library that was upgraded (they merge duplicates, fill
+                    # in new columns): a file from an older provenance imports as it would have
+                    # been migrated.
+                    counts = _read(conn, _lines(lines, path), tables, path, progress,
+                                   on_header=lambda revision: migrate(conn, revision))
+                    migrate(conn, lock=False)
+                else:
+                    _refuse_non_empty(conn, tables.values(), engine)
+                    counts = _read(conn, _lines(lines, path), tables, path, progress)
                 _reset_sequences(conn, tables.values())
         except SQLAlchemyError as e:
             raise StoreError(f"cannot import {path}: {_reason(e)}; nothing was imported") from e
@@ -268,7 +275,8 @@ def _refuse_non_empty(conn: Connection, tables: Any, engine: Engine) -> None:
 
 
 def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path: Path,
-          progress: ProgressFn | None) -> dict[str, int]:
+          progress: ProgressFn | None, on_header: Callable[[str], object] | None = None) -> dict[str, int]:
+    """Insert the file's rows; `on_header` is called with its schema revision once it is known good."""
     header = next(lines, None)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InputError(f"{path} is not a provenance export (no {FORMAT} header)")
@@ -280,6 +288,8 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
         raise InputError(f"{path} has schema revision {revision!r}, unknown to this provenance; "
                          "a newer provenance wrote it: upgrade provenance")
     columns = _columns(header, tables, path)
+    if on_header is not None:
+        on_header(revision)
     counts: dict[str, int] = {}
     table: Table | None = None
     batch: list[dict[str, Any]] = []

@@ -450,3 +450,33 @@ def test_library_size_counts_the_clip_itself_when_it_was_already_known(run):
     # A clip new to the library does not count itself.
     fresh = json.loads(run("check", str(SAMPLES / "bikes.mp4"), "--json").output)
     assert fresh["verdict"] == "no_match" and fresh["params"]["library_clips"] == 1
+
+
+def test_an_export_from_before_0004_with_duplicate_sightings_imports_merged(run, settings, new_database, tmp_path,
+                                                                           backend):
+    """A library exported by an older provenance holds the duplicates its migration merges: the
+    import loads it at its own schema revision, then runs the later migrations on its rows."""
+    from provenance import pipeline
+
+    pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=settings)  # a sighting without URL
+    good = tmp_path / "good.jsonl.gz"
+    export_library(settings.db_url, good)
+    out, table = [], None
+    for line in gzip.open(good).read().splitlines():
+        value = json.loads(line)
+        if isinstance(value, dict) and value.get("format"):
+            value["schema_revision"] = "0003"
+        if isinstance(value, dict) and "end" in value:
+            value["end"]["sightings"] += 1
+        if isinstance(value, dict) and "table" in value:
+            table = value["table"]
+        out.append(json.dumps(value).encode())
+        if table == "sightings" and isinstance(value, list):
+            out.append(json.dumps([2, *value[1:]]).encode())  # the same file ingested again, as 0003 kept it
+    old = tmp_path / "old.jsonl.gz"
+    old.write_bytes(gzip.compress(b"\n".join(out) + b"\n"))
+    target = new_database(backend)
+    result = run("import", str(old), "--db", target)
+    assert result.exit_code == 0, result.output
+    status = run("db", "status", "--db", target).output
+    assert re.search(r"sightings\s+1\b", status), status
