@@ -48,7 +48,8 @@ def upgrade() -> None:
         op.execute(
             f"UPDATE checks SET {col} = (SELECT MIN(k.id) FROM sightings s JOIN sightings k "
             f"ON k.clip_id = s.clip_id AND k.url_sha256 IS NULL WHERE s.id = checks.{col}) "
-            f"WHERE {col} IN (SELECT s.id FROM sightings s WHERE s.url_sha256 IS NULL AND {_IS_DUPLICATE.format(s='s')})"
+            f"WHERE {col} IN (SELECT s.id FROM sightings s "
+            f"WHERE s.url_sha256 IS NULL AND {_IS_DUPLICATE.format(s='s')})"
         )
     op.execute(f"DELETE FROM sightings WHERE {_NO_URL} AND {_IS_DUPLICATE.format(s='sightings')}")
     op.create_index(
