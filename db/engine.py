@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
@@ -49,7 +51,7 @@ def shown_url(url: str | URL) -> str:
     """A database URL safe to print or put in a report: no password, in the user part or the query."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return _redact(str(url))
     hidden = {k: "***" for k in parsed.query if _SECRET_QUERY_KEY.search(k)}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
@@ -67,11 +69,15 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(db).expanduser()
 
 
-def connect(url: str) -> Engine:
-    """An engine that has already connected once, so a bad URL fails here, not mid-command."""
+def connect(url: str, *, read_only: bool = False) -> Engine:
+    """An engine that has already connected once, so a bad URL fails here, not mid-command.
+
+    `read_only`: for commands that only look (db status). Nothing is created (a missing SQLite file
+    is an error, not a new library), nothing is written (not even SQLite's journal mode), and an
+    SQLite library in a read-only folder can still be read."""
     try:
         parsed = make_url(url)
-    except ArgumentError as e:
+    except (ArgumentError, ValueError) as e:  # ValueError: a port that is no number
         raise StoreError(f"invalid database URL {_redact(url)!r}: {e}; {_FIX}") from e
     shown = shown_url(parsed)
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
@@ -82,11 +88,18 @@ def connect(url: str) -> Engine:
     engine: Engine | None = None
     try:
         path = _sqlite_file(parsed)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+        if path is not None and read_only:
+            if not path.is_file():
+                raise StoreError(f"no database at {path}; {_FIX} (provenance db upgrade creates one there)")
+            engine = create_engine(parsed, creator=lambda: _sqlite_read_only(path))
+        elif parsed.get_backend_name() == "postgresql" and read_only:
+            engine = create_engine(parsed, execution_options={"postgresql_readonly": True})
+        else:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+            if parsed.get_backend_name() == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
         with engine.connect() as conn:
             if parsed.get_backend_name() == "sqlite":
                 # SQLite opens lazily: reading the header rejects a file that is no database.
@@ -102,6 +115,24 @@ def connect(url: str) -> Engine:
             reason = _reason(e)
         raise StoreError(f"cannot open database {shown}: {reason}; {_FIX}") from e
     return engine
+
+
+def _sqlite_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write the library or create any file beside it.
+
+    A WAL library with no -wal file beside it is open in no process (SQLite deletes the -wal when
+    its last connection closes), so it is read as immutable: no locks, no -shm/-wal files, which
+    also makes it readable in a read-only folder. A -wal file means a process has it open, and
+    recent commits may be only there: then it is read as any reader would (mode=ro), which needs
+    its -shm file, present beside the -wal unless a crash lost it. Immutable is safe because a
+    status reads for milliseconds: a writer starting meanwhile writes to a new -wal, and the
+    library file itself changes only at a checkpoint of 1,000 pages or when its last connection
+    closes."""
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    conn = sqlite3.connect(f"file:{quote(str(path.absolute()))}?{mode}", uri=True, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    return conn
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -139,12 +170,21 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
 
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as e:
         raise StoreError(f"cannot read database schema version: {_reason(e)}") from e
+    except CommandError as e:  # several rows in alembic_version: no one revision to go by
+        raise StoreError(_several_revisions(engine)) from e
+
+
+def _several_revisions(engine: Engine) -> str:
+    return (f"database {shown_url(engine.url)} has several schema versions in its alembic_version table, "
+            "which provenance never writes: restore the database from a backup or export, or delete the "
+            "wrong row of alembic_version")
 
 
 def database_is_empty(engine: Engine) -> bool:
@@ -155,26 +195,50 @@ def database_is_empty(engine: Engine) -> bool:
 
 
 def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
-    from alembic.util import CommandError
-
-    cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
     try:
         # One transaction: env.py reuses this connection, so a failed step leaves nothing behind
         # (on backends with transactional DDL).
         with engine.begin() as conn:
-            _lock_schema(conn)
-            cfg.attributes["connection"] = conn
-            before = MigrationContext.configure(conn).get_current_revision()
-            command.upgrade(cfg, "head")
-            after = MigrationContext.configure(conn).get_current_revision()
-    except CommandError as e:
-        raise StoreError(f"cannot upgrade database schema: {e}") from e
+            return migrate(conn)
     except SQLAlchemyError as e:
         raise StoreError(f"cannot upgrade database schema: {_reason(e)}") from e
+
+
+def migrate(conn: Connection, target: str = "head", *, lock: bool = True) -> tuple[str | None, str]:
+    """Migrate the database of `conn` to `target` inside its open transaction; returns (revision
+    before, revision after). `lock`: take the schema lock first (once per transaction: a second
+    step in the same transaction already holds it). A database with tables of its own and no
+    alembic_version is someone else's: it is refused, never given our tables."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
+    cfg = _alembic_config(conn.engine.url.render_as_string(hide_password=False))
+    if lock:
+        _lock_schema(conn)
+    cfg.attributes["connection"] = conn
+    try:
+        before = MigrationContext.configure(conn).get_current_revision()
+    except CommandError as e:
+        raise StoreError(_several_revisions(conn.engine)) from e
+    if before is None:
+        foreign = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+        if foreign:
+            raise StoreError(_not_provenance(conn.engine, foreign))
+    try:
+        command.upgrade(cfg, target)
+    except CommandError as e:
+        raise StoreError(f"cannot upgrade database schema: {e}") from e
+    after = MigrationContext.configure(conn).get_current_revision()
     assert after is not None
     return before, after
+
+
+def _not_provenance(engine: Engine, tables: list[str]) -> str:
+    shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+    return (f"database {shown_url(engine.url)} has tables ({shown}) but no provenance schema version: it is "
+            "not a provenance library, and provenance leaves it as it is; give a new or provenance "
+            "database with --db / PROVENANCE_DB")
 
 
 def _lock_schema(conn: Connection) -> None:
@@ -218,10 +282,10 @@ def refuse_other_revision(engine: Engine) -> None:
     if current == head:
         return
     if current is None:
-        raise StoreError(
-            f"database has tables but no provenance schema version (need {head}); "
-            f"{_UPGRADE} if it is a provenance database, else check --db / PROVENANCE_DB"
-        )
+        foreign = sorted(set(inspect(engine).get_table_names()) - {"alembic_version"})
+        if foreign:
+            raise StoreError(_not_provenance(engine, foreign))
+        raise StoreError(f"database has an empty alembic_version table and no tables; {_UPGRADE}")
     if not _is_known_revision(current):
         raise StoreError(
             f"database schema rev {current} is unknown to this provenance (need {head}); "

@@ -125,13 +125,16 @@ class ClipMotion(Base):
 
 # A sighting is one clip in one post: the same clip at the same post URL is the same fact, however
 # often and by whichever command (ingest or check) it is met, so it is stored once; the first
-# observation stays (repository.add_sighting fills in only what it lacked). Without a URL (a local
-# file) two sightings cannot be told apart, so they are never merged: the index is partial.
+# observation stays (repository.add_sighting fills in only what it lacked). A clip met without a
+# URL (a local file) is likewise one fact, "this clip, seen in no known post": one such sighting
+# per clip. SQL's NULLs are all distinct, so the two cases are two partial unique indexes.
 # The key holds the URL's SHA-256, not the URL: PostgreSQL cannot index a text longer than about
 # 2.7 kB, and signed media URLs get that long. Both SQLite and PostgreSQL accept partial unique
 # indexes and ON CONFLICT against them.
 SIGHTING_KEY = ("clip_id", "url_sha256")
 SIGHTING_KEY_WHERE = text("url_sha256 IS NOT NULL")
+SIGHTING_NO_URL_KEY = ("clip_id",)
+SIGHTING_NO_URL_WHERE = text("url_sha256 IS NULL")
 
 
 def url_sha256(url: str | None) -> str | None:
@@ -149,6 +152,13 @@ class Sighting(Base):
             unique=True,
             sqlite_where=SIGHTING_KEY_WHERE,
             postgresql_where=SIGHTING_KEY_WHERE,
+        ),
+        Index(
+            "uq_sightings_clip_id_without_url",
+            *SIGHTING_NO_URL_KEY,
+            unique=True,
+            sqlite_where=SIGHTING_NO_URL_WHERE,
+            postgresql_where=SIGHTING_NO_URL_WHERE,
         ),
     )
 

@@ -25,25 +25,34 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Table, func, select, text, types
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DataError, SQLAlchemyError
 
 from provenance import __version__
 from provenance.db import models as orm
 from provenance.db.engine import (
+    HEAD_REVISION,
     _is_known_revision,
     _reason,
+    _sqlite_file,
+    _stored_revision,
     connect,
     current_revision,
+    database_is_empty,
     ensure_schema,
+    migrate,
     shown_url,
 )
 from provenance.errors import InputError, StoreError
@@ -165,29 +174,83 @@ def _encoder(type_: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
 
 
 def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) -> dict[str, int]:
-    """Load an export into the empty database at `url`, all or nothing; returns rows per table."""
+    """Load an export into the empty database at `url`, all or nothing; returns rows per table.
+
+    Nothing means nothing: the schema is created in the import's own transaction, so a failed
+    import leaves an empty database empty, and an SQLite file it created is removed with the folders
+    it made for it."""
     import gzip
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}; give a file written by provenance export")
+    new_file = _new_sqlite_file(url)
     engine = connect(url)
+    imported = False
     try:
-        ensure_schema(engine)
+        create_schema = _stored_revision(engine) != HEAD_REVISION and database_is_empty(engine)
+        if not create_schema:
+            ensure_schema(engine)  # refuses another revision or another application's database
         tables = {t.name: t for t in orm.Base.metadata.sorted_tables}
         try:
             with gzip.open(path, "rb") as lines, engine.begin() as conn:
-                _refuse_non_empty(conn, tables.values(), engine)
-                counts = _read(conn, _lines(lines, path), tables, path, progress)
+                if create_schema:
+                    # The file's own schema first, then the migrations after it run on its rows,
+                    # as they ran on every library that was upgraded (they merge duplicates, fill
+                    # in new columns): a file from an older provenance imports as it would have
+                    # been migrated.
+                    counts = _read(conn, _lines(lines, path), tables, path, progress,
+                                   on_header=lambda revision: migrate(conn, revision))
+                    migrate(conn, lock=False)
+                else:
+                    _refuse_non_empty(conn, tables.values(), engine)
+                    counts = _read(conn, _lines(lines, path), tables, path, progress)
                 _reset_sequences(conn, tables.values())
         except SQLAlchemyError as e:
             raise StoreError(f"cannot import {path}: {_reason(e)}; nothing was imported") from e
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             # A value the column cannot take (a bad date, hex, number) or a malformed marker line.
             raise InputError(f"{path} is damaged ({type(e).__name__}: {e}); nothing was imported") from e
+        imported = True
     finally:
         engine.dispose()
+        if not imported and new_file is not None:
+            _remove_new_sqlite_file(*new_file)
     return counts
+
+
+def _new_sqlite_file(url: str) -> tuple[Path, list[Path]] | None:
+    """For an SQLite URL naming a file that does not exist yet: the file, and the folders that
+    connect() will create for it (deepest first). None otherwise."""
+    try:
+        file = _sqlite_file(make_url(url))
+    except (ArgumentError, ValueError):
+        return None  # connect() refuses it
+    if file is None or file.exists():
+        return None
+    folders = []
+    folder = file.absolute().parent
+    while not folder.exists():
+        folders.append(folder)
+        folder = folder.parent
+    return file, folders
+
+
+def _remove_new_sqlite_file(file: Path, folders: list[Path]) -> None:
+    """Remove an SQLite file this import created, unless another process has put tables in it since."""
+    try:
+        with closing(sqlite3.connect(f"file:{quote(str(file.absolute()))}?mode=ro", uri=True)) as db:
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                return
+    except sqlite3.Error:
+        return
+    for leftover in (file, *(file.with_name(file.name + s) for s in ("-wal", "-shm", "-journal"))):
+        leftover.unlink(missing_ok=True)
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: something else is in it now
+            break
 
 
 def _lines(lines: IO[bytes], path: Path) -> Iterator[Any]:
@@ -212,7 +275,8 @@ def _refuse_non_empty(conn: Connection, tables: Any, engine: Engine) -> None:
 
 
 def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path: Path,
-          progress: ProgressFn | None) -> dict[str, int]:
+          progress: ProgressFn | None, on_header: Callable[[str], object] | None = None) -> dict[str, int]:
+    """Insert the file's rows; `on_header` is called with its schema revision once it is known good."""
     header = next(lines, None)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InputError(f"{path} is not a provenance export (no {FORMAT} header)")
@@ -224,6 +288,8 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
         raise InputError(f"{path} has schema revision {revision!r}, unknown to this provenance; "
                          "a newer provenance wrote it: upgrade provenance")
     columns = _columns(header, tables, path)
+    if on_header is not None:
+        on_header(revision)
     counts: dict[str, int] = {}
     table: Table | None = None
     batch: list[dict[str, Any]] = []
@@ -233,10 +299,15 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
     def flush() -> None:
         if batch:
             assert table is not None
-            if conn.dialect.name == "postgresql":
-                _copy(conn, table, names, batch)
-            else:
-                conn.execute(table.insert(), batch)
+            try:
+                if conn.dialect.name == "postgresql":
+                    _copy(conn, table, names, batch)
+                else:
+                    conn.execute(table.insert(), batch)
+            except (OverflowError, DataError) as e:
+                # A value of the file's that the column's type cannot hold (a 70-bit integer, a string
+                # too long): the file's fault, so bad input, not a database problem.
+                raise InputError(_unstorable(path, table, names, batch, conn.dialect.name, e)) from e
             counts[table.name] = counts.get(table.name, 0) + len(batch)
             if progress:
                 progress(f"import {table.name}", None)
@@ -248,7 +319,11 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
                 raise InputError(f"{path} has a row outside a table or of the wrong width; the file is damaged")
             for i, decode in decoders:
                 if item[i] is not None:
-                    item[i] = decode(item[i])
+                    try:
+                        item[i] = decode(item[i])
+                    except (ValueError, TypeError, OverflowError) as e:
+                        raise InputError(f"{path}: {table.name}.{names[i]} holds {_short(item[i])}, which is "
+                                         f"not valid there ({e}); the file is damaged, nothing was imported") from e
             batch.append(dict(zip(names, item)))
             if len(batch) >= _BATCH:
                 flush()
@@ -288,8 +363,39 @@ def _copy(conn: Connection, table: Table, names: list[str], rows: list[dict[str,
         with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
             for row in rows:
                 copy.write_row([p(row[n]) if p else row[n] for n, p in zip(names, procs, strict=True)])
+    except psycopg.DataError as e:
+        raise DataError(None, None, e) from e  # as SQLAlchemy would wrap it: the caller names the value
     except psycopg.Error as e:  # a raw cursor: SQLAlchemy does not wrap its errors
         raise StoreError(f"cannot import into {table.name}: {e}; nothing was imported") from e
+
+
+# Bits of the integer column types where they are narrowest: PostgreSQL (SQLite's integers are
+# all 64-bit), so that what a file may hold does not depend on the database it goes into.
+_INT_BITS: tuple[tuple[type[types.Integer], int], ...] = (
+    (types.SmallInteger, 16), (types.BigInteger, 64), (types.Integer, 32))
+
+
+def _unstorable(path: Path, table: Table, names: list[str], rows: list[dict[str, Any]], backend: str,
+                error: BaseException) -> str:
+    """The error line for a batch the database refused as data: which value, when it can be found."""
+    for row in rows:
+        for name in names:
+            value = row[name]
+            impl = getattr(table.c[name].type, "impl", table.c[name].type)
+            if not isinstance(value, int) or isinstance(value, bool) or not isinstance(impl, types.Integer):
+                continue
+            bits = 64 if backend == "sqlite" else next(b for t, b in _INT_BITS if isinstance(impl, t))
+            if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                return (f"{path}: {table.name}.{name} holds {_short(value)}, more than its {bits}-bit column "
+                        "can store; the file is damaged, nothing was imported")
+    reason = _reason(error) if isinstance(error, DataError) else str(error)
+    return (f"{path}: a {table.name} row holds a value the database cannot store ({_short(reason, 200)}); "
+            "the file is damaged, nothing was imported")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _columns(header: dict[str, Any], tables: dict[str, Table], path: Path) -> dict[str, list[str]]:
@@ -309,6 +415,8 @@ def _columns(header: dict[str, Any], tables: dict[str, Table], path: Path) -> di
 def _decoder(type_: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
     """The inverse of _encoder: JSON back to the column's Python type. None: JSON already is it."""
     impl = getattr(type_, "impl", type_)  # TypeDecorator (UTCDateTime): decode as what it stores
+    if isinstance(type_, orm.UTCDateTime):
+        return _aware_datetime
     if isinstance(impl, types.DateTime):
         return datetime.fromisoformat
     if isinstance(impl, types.Date):
@@ -318,6 +426,14 @@ def _decoder(type_: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
     if isinstance(impl, types.Numeric) and not isinstance(impl, types.Float) and impl.asdecimal:
         return Decimal
     return None
+
+
+def _aware_datetime(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        # Exports write every time with its offset; a bare one would be read as UTC by guesswork.
+        raise ValueError("a time without a time zone")
+    return when
 
 
 def _reset_sequences(conn: Connection, tables: Any) -> None:

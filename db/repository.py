@@ -11,7 +11,7 @@ from pathlib import PurePath
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, literal_column, select
+from sqlalchemy import func, insert, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -205,18 +205,33 @@ def add_sighting(
     observed_at: datetime,
     session: Session,
 ) -> int:
-    """Record that a clip was seen in a post; returns the sighting's id.
+    """Record that a clip was seen in a post; returns the sighting's id (see upsert_sighting)."""
+    return upsert_sighting(clip_id, post, source=source, observed_at=observed_at, session=session)[0]
 
-    A clip at a post URL it was already seen at is the same sighting (see models.SIGHTING_KEY):
-    its id is returned and only its missing post metadata is filled in, atomically, even when
-    another process records the same sighting at the same moment."""
+
+def upsert_sighting(
+    clip_id: int,
+    post: records.Post,
+    *,
+    source: str,
+    observed_at: datetime,
+    session: Session,
+) -> tuple[int, bool]:
+    """Record that a clip was seen in a post: (the sighting's id, whether this call added it).
+
+    A clip at a post URL it was already seen at, or seen again without a URL, is the same
+    sighting (see models.SIGHTING_KEY): its id is returned and only its missing post metadata is
+    filled in, even when another process records the same sighting at the same moment (the
+    insert is INSERT .. ON CONFLICT DO NOTHING, which waits for the other's commit, then finds
+    its row)."""
     if source not in SOURCES:
         raise ValueError(f"sighting source must be one of {SOURCES}, not {source!r}")
+    key_sha256 = orm.url_sha256(post.url)
     values = dict(
         clip_id=clip_id,
         source=source,
         url=post.url,
-        url_sha256=orm.url_sha256(post.url),
+        url_sha256=key_sha256,
         platform=post.platform,
         post_id=post.post_id,
         uploader=post.uploader,
@@ -229,16 +244,33 @@ def add_sighting(
         media_created_at=post.media_created_at,
         info=json_safe(post.info) if post.info is not None else None,
     )
-    stmt = _insert(session, orm.Sighting).values(**values)
+    key, key_where = ((orm.SIGHTING_KEY, orm.SIGHTING_KEY_WHERE) if key_sha256 is not None
+                      else (orm.SIGHTING_NO_URL_KEY, orm.SIGHTING_NO_URL_WHERE))
+    stmt = (
+        _insert(session, orm.Sighting)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(key), index_where=key_where)
+        .returning(orm.Sighting.id)
+    )
+    added = session.scalar(stmt)
+    if added is not None:
+        return added, True
     table = orm.Sighting.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(orm.SIGHTING_KEY),
-        index_where=orm.SIGHTING_KEY_WHERE,
-        set_={c: func.coalesce(table.c[c], stmt.excluded[c]) for c in _SIGHTING_FILLABLE},
-    ).returning(orm.Sighting.id)
-    sighting_id = session.scalar(stmt)
-    assert sighting_id is not None
-    return sighting_id
+    same = (table.c.clip_id == clip_id) & (
+        table.c.url_sha256 == key_sha256 if key_sha256 is not None else table.c.url_sha256.is_(None)
+    )
+    fill = {
+        c: func.coalesce(table.c[c], literal(values[c], type_=table.c[c].type))
+        for c in _SIGHTING_FILLABLE
+        if values[c] is not None
+    }
+    found = (
+        session.scalar(update(table).where(same).values(fill).returning(table.c.id))
+        if fill
+        else session.scalar(select(table.c.id).where(same))
+    )
+    assert found is not None, "ON CONFLICT DO NOTHING without a row of that key"
+    return found, False
 
 
 def _insert(session: Session, model: type[orm.Base]) -> Any:

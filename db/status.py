@@ -33,9 +33,10 @@ class DatabaseStatus:
 
 
 def database_status(url: str) -> DatabaseStatus:
-    """Read-only: an empty database is reported as such (not created), and a schema other than
-    this provenance's head is refused with the usual one-line error naming the fix."""
-    engine = connect(url)
+    """Read-only: nothing is created or written (a missing SQLite file is an error), an empty
+    database is reported as such, and a schema other than this provenance's head is refused with
+    the usual one-line error naming the fix."""
+    engine = connect(url, read_only=True)
     try:
         head = head_revision()
         if database_is_empty(engine):

@@ -86,10 +86,17 @@ def parse_time(value: str | None) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InputError(f"bad time {value!r}; use ISO 8601 such as 2024-10-19T08:00:00Z") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+        # OverflowError: a time whose UTC falls outside years 1-9999 (0001-01-01T00:00:00+01:00).
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InputError(f"bad time {value!r}; use ISO 8601 such as 2024-10-19T08:00:00Z "
+                         "(in UTC, between years 1 and 9999)") from None
 
+
+# Row ids are INTEGER columns: PostgreSQL's hold 32 bits, so a larger id names no row, and the
+# drivers refuse to send one beyond 64 bits (OverflowError) rather than answer "no such check".
+MAX_ID = 2**31 - 1
+id_type = click.IntRange(min=1, max=MAX_ID)
 
 db_option = click.option("--db", "db_url", metavar="URL", envvar=ENV_DB,
                          help=f"SQLAlchemy database URL [env {ENV_DB}; default: an SQLite file in the user data folder].")
@@ -167,8 +174,8 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
 
 
 @cli.command("report")
-@click.argument("check_id", metavar="[ID]", type=click.IntRange(min=1), required=False)
-@click.option("--audit", "audit_id", type=click.IntRange(min=1), metavar="ID",
+@click.argument("check_id", metavar="[ID]", type=id_type, required=False)
+@click.option("--audit", "audit_id", type=id_type, metavar="ID",
               help="Report a whole audit instead (ids in `provenance audits`): one page, a row per post, "
                    "every check's section.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -285,7 +292,7 @@ class AuditProgressView:
               help="Audit the post URLs in FILE (one per line, # comments), e.g. exported with gallery-dl.")
 @click.option("--since", metavar="DATE", help="Only posts listed as posted on or after DATE (ISO 8601).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N posts of the listing.")
-@click.option("--resume", "resume_id", type=click.IntRange(min=1), metavar="ID",
+@click.option("--resume", "resume_id", type=id_type, metavar="ID",
               help="Resume audit ID (rerunning the same command resumes its newest unfinished audit anyway).")
 @click.option("--retry-failed", is_flag=True, help="Check the audit's failed posts again.")
 @click.option("--workers", type=click.IntRange(1, audit_lib.MAX_WORKERS), default=audit_lib.DEFAULT_WORKERS,

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -113,8 +114,7 @@ def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at:
 
 def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> Path:
     store_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=store_dir, prefix=".tmp-", suffix=".part")
-    tmp = Path(tmp_name)
+    fd, tmp = _new_store_file(store_dir)
     try:
         digest = hashlib.sha256()
         with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
@@ -129,6 +129,18 @@ def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> Path:
         return _place(tmp, sha, ext, store_dir)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_store_file(store_dir: Path) -> tuple[int, Path]:
+    """A new, uniquely named file in the store, open for writing, with the mode the umask gives
+    (as yt-dlp's downloads have): mkstemp's 0600 would hide the evidence from colleagues who
+    share the store."""
+    while True:
+        path = store_dir / f".tmp-{secrets.token_hex(8)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
 
 
 # --- URLs --------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class IngestResult:
     clip_id: int
     sighting_id: int
     new_clip: bool
+    new_sighting: bool  # False: this clip was already recorded in this post (or without one)
 
 
 def matcher_params() -> dict[str, object]:
@@ -121,8 +122,10 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
         # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
         clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
                                                    observed_at=observed_at, min_quality=MIN_QUALITY)
-        sighting_id = repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
-    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip)
+        sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
+                                                               observed_at=observed_at, session=session)
+    return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
+                        new_sighting=new_sighting)
 
 
 def open_library(settings: Settings) -> Engine:
@@ -167,10 +170,10 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
     # meaningful with the N the check actually searched (reports are built from the stored check).
-    # The clips this one could have matched: "no match in a library of N clips" must not count the
-    # clip itself (a file checked again) or clips with no usable frame.
-    searchable = sum(1 for ref in library.clips.values()
-                     if ref.usable_frames > 0 and ref.sha256 != clip.media.sha256)
+    # The clips this one could have matched: not clips with no usable frame. The clip itself counts
+    # when it was in the library before this check (a file checked again matches its own copy, and
+    # a report must not say it searched 0 clips beside that match); a new clip is not in `library`.
+    searchable = sum(1 for ref in library.clips.values() if ref.usable_frames > 0)
     params = {**matcher_params(), "library_clips": searchable}
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
@@ -225,8 +228,11 @@ def _verdict(clip: Clip, post: Post, observed_at: datetime,
     if not matches:
         return VERDICT_NO_MATCH, this_post, None
     this_time = _when(post.posted_at, observed_at)
-    # The same post seen again (same URL) is not a reuse of itself.
-    others = [s for m in matches for s in m.sightings if not (post.url and s.url == post.url)]
+    # The same post seen again (same URL) is not a reuse of itself; nor is this file's own sighting
+    # without a URL (one per clip: it is the sighting this check records).
+    others = [s for m in matches for s in m.sightings
+              if not (post.url and s.url == post.url)
+              and not (post.url is None and s.url is None and s.sha256 == clip.media.sha256)]
     earliest = min(others, key=lambda s: (_when(s.posted_at, s.observed_at), s.observed_at), default=None)
     if earliest is None or _when(earliest.posted_at, earliest.observed_at) >= this_time:
         return VERDICT_EARLIEST, this_post, None

@@ -9,7 +9,7 @@ from typing import Any
 
 import ffmpeg
 
-from .errors import MediaError
+from .errors import InputError, MediaError
 from .records import ProbeInfo, StreamInfo
 
 log = logging.getLogger("provenance.probe")
@@ -22,6 +22,7 @@ KEPT_TAGS = ("creation_time", "encoder", "handler_name", "location", "location-e
 
 def probe(path: Path) -> ProbeInfo:
     """Read container and stream facts; a file ffprobe cannot read is not a video."""
+    _readable(path)
     try:
         data = ffmpeg.probe(str(path))
     except ffmpeg.Error as e:
@@ -42,6 +43,17 @@ def probe(path: Path) -> ProbeInfo:
                 tags[k] = str(v)
     return ProbeInfo(container=fmt.get("format_name", "unknown"), duration_s=duration or 0.0, streams=streams,
                      tags=tags, bit_rate=_int(fmt.get("bit_rate")))
+
+
+def _readable(path: Path) -> None:
+    """A file this user may not read is a permission problem (e.g. a colleague's evidence file in a
+    shared store), not bad media: ffprobe would only say "Permission denied" inside its own error."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as e:
+        raise InputError(f"cannot read {path}: permission denied; its owner can make it readable "
+                         f"(chmod a+r {path}), or use an evidence store of your own (PROVENANCE_STORE)") from e
 
 
 def _stream(s: dict[str, Any]) -> StreamInfo:

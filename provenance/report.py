@@ -192,7 +192,8 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
 
 
 def ingest_summary(result: IngestResult) -> str:
-    state = "added" if result.new_clip else "already known; new sighting added"
+    state = ("added" if result.new_clip else "already known; new sighting added" if result.new_sighting
+             else "already known; sighting already recorded (only post details it lacked are filled in)")
     return (f"{state}: clip sha256 {result.clip.media.sha256}  {_clip_facts(result)}\n"
             f"  post        {_where(result.post.url, result.post.posted_at, result.post.uploader)}")
 

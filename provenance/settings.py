@@ -23,7 +23,13 @@ class Settings:
 
     @classmethod
     def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None) -> "Settings":
-        home = Path(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
-        store = Path(os.environ.get(ENV_STORE) or home / "evidence")
+        # Absolute from here on: evidence paths are stored in the library, and a relative one would
+        # point elsewhere for the next command run from another folder (reports would lose frames).
+        home = _absolute(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
+        store = _absolute(os.environ.get(ENV_STORE) or home / "evidence")
         url = db_url or os.environ.get(ENV_DB) or default_database_url(home)
         return cls(db_url=url, store_dir=store, cookies=cookies)
+
+
+def _absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().absolute()

@@ -142,6 +142,9 @@ def test_untrusted_text_is_escaped_in_terminal_output(run, settings):
 
 
 def test_db_status_shows_revision_counts_and_size_without_the_password(run, settings):
+    from provenance.db import connect
+
+    connect(settings.db_url).dispose()  # an empty database (status itself creates none)
     empty = run("db", "status")
     assert empty.exit_code == 0 and "empty database" in empty.output
     assert run("ingest", str(SAMPLES / "carphone_pristine.mp4"), "--url", "https://a.example/1", "--quiet").exit_code == 0

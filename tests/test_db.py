@@ -105,7 +105,7 @@ def test_ensure_schema_refuses_unversioned_tables(settings: Settings) -> None:
     eng = connect(settings.db_url)
     with eng.begin() as conn:
         conn.execute(text("CREATE TABLE something (x INTEGER)"))
-    with pytest.raises(StoreError, match="provenance db upgrade"):
+    with pytest.raises(StoreError, match="not a provenance library"):
         ensure_schema(eng)
     eng.dispose()
 
@@ -341,19 +341,19 @@ def test_one_sighting_per_clip_and_post_url_filling_in_what_it_lacked(engine: En
             cid, Post(url=url + "0"), source="check", observed_at=T0, session=s
         )
         other_clip = repository.add_sighting(other, Post(url=url), source="check", observed_at=T0, session=s)
-        # Without a URL two sightings cannot be told apart: both are kept.
+        # Without a URL, the clip met again is the same fact too: one sighting (issue 11).
         no_url = {
             repository.add_sighting(cid, Post(), source="ingest", observed_at=T0, session=s)
             for _ in range(2)
         }
-    assert again == first and len({first, elsewhere, other_clip, *no_url}) == 5
+    assert again == first and len(no_url) == 1 and len({first, elsewhere, other_clip, *no_url}) == 4
     with session_scope(engine) as s:
         row = s.get(orm.Sighting, first)
         assert row is not None
         # Stored values stay (the first observation is the evidence); missing ones are filled in.
         assert (row.source, row.platform, row.observed_at) == ("check", "Twitter", T0)
         assert (row.posted_at, row.uploader) == (T0 - timedelta(days=9), "a")
-        assert repository.row_counts(session=s)["sightings"] == 5
+        assert repository.row_counts(session=s)["sightings"] == 4
 
 
 def test_clip_added_by_another_process_meanwhile_is_found_not_duplicated(settings: Settings) -> None:
@@ -433,12 +433,15 @@ def test_migration_0003_merges_duplicate_sightings(settings: Settings) -> None:
             ),
             {"w": when},
         )
-    assert upgrade(settings.db_url) == ("0001", head_revision())
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")  # 0004 merges the URL-less ones too (tests/test_hardening_db.py)
     with eng.connect() as conn:
         assert conn.execute(text("SELECT id FROM sightings ORDER BY id")).scalars().all() == [1, 3, 4, 5]
         assert conn.execute(text("SELECT sighting_id, first_seen_sighting_id FROM checks")).one() == (1, 1)
         keys = dict(conn.execute(text("SELECT id, url_sha256 FROM sightings")).all())
     assert keys == {1: orm.url_sha256("https://a"), 3: None, 4: None, 5: orm.url_sha256("https://b")}
+    assert upgrade(settings.db_url) == ("0003", head_revision())
     # The application now finds the migrated sightings by their key.
     with session_scope(eng) as s:
         assert repository.add_sighting(1, Post(url="https://b"), source="check", observed_at=T0, session=s) == 5
