@@ -20,10 +20,13 @@ class Settings:
     db_url: str
     store_dir: Path
     cookies: Path | None = None
+    # Let a fetched page lead to loopback and private addresses (provenance.netguard).
+    allow_private_urls: bool = False
 
     @classmethod
-    def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None) -> "Settings":
+    def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None,
+                allow_private_urls: bool = False) -> "Settings":
         home = Path(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
         store = Path(os.environ.get(ENV_STORE) or home / "evidence")
         url = db_url or os.environ.get(ENV_DB) or default_database_url(home)
-        return cls(db_url=url, store_dir=store, cookies=cookies)
+        return cls(db_url=url, store_dir=store, cookies=cookies, allow_private_urls=allow_private_urls)

@@ -4,6 +4,11 @@ characters, pages pointing at private addresses, markup and terminal escapes in 
 from __future__ import annotations
 
 import gzip
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from sqlalchemy.types import JSON
 from provenance.db import connect, session_scope
 from provenance.db import models as orm
 from provenance.settings import Settings
+from tests.conftest import SAMPLES
 
 COOKIE_VALUE = "s3cr3tSessionValue0123456789"
 
@@ -169,3 +175,137 @@ def test_an_sqlite_library_holding_nul_imports_anywhere(settings: Settings, new_
     with session_scope(engine) as s:
         assert s.execute(select(orm.Sighting.title, orm.Sighting.info)).one() == ("ab", {"title": "ab"})
     engine.dispose()
+
+
+# --- 24. a page must not lead the tool to private addresses ------------------------------------
+
+
+class _Recording(SimpleHTTPRequestHandler):
+    """Serves a folder and records each path asked; /to/PORT/PATH redirects to 127.0.0.1:PORT/PATH."""
+
+    asked: list[str]
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        if self.path.startswith("/to/"):
+            port, _, rest = self.path[4:].partition("/")
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{port}/{rest}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def _serve(root: Path) -> Iterator[tuple[str, list[str]]]:
+    asked: list[str] = []
+    handler = type("Handler", (_Recording,), {"asked": asked})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def internal(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """Another service on this machine (another port), which a page must not reach by itself."""
+    root = tmp_path / "internal"
+    root.mkdir()
+    shutil.copyfile(SAMPLES / "carphone_pristine.mp4", root / "carphone.mp4")
+    yield from _serve(root)
+
+
+@pytest.fixture
+def site(tmp_path: Path, internal) -> Iterator[tuple[str, list[str]]]:
+    """The site the user names: a page whose JSON-LD contentUrl is on the internal service."""
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "page.html").write_text(_jsonld_page("Hostile", f"{internal[0]}/carphone.mp4"), encoding="utf-8")
+    yield from _serve(root)
+
+
+def test_a_page_pointing_at_another_local_port_is_refused(run, row_counts, site, internal) -> None:
+    result = run("check", f"{site[0]}/page.html")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "--allow-private-urls" in lines[0] and internal[0].removeprefix("http://") in lines[0]
+    assert internal[1] == []  # not even asked
+    assert not any(row_counts().values())
+
+
+def test_a_redirect_to_another_local_port_is_refused(run, site, internal) -> None:
+    port = internal[0].rsplit(":", 1)[1]
+    result = run("check", f"{site[0]}/to/{port}/carphone.mp4")
+    assert result.exit_code == 2 and "--allow-private-urls" in result.output
+    assert internal[1] == []
+
+
+def test_allow_private_urls_lets_the_page_lead_there(run, site, internal) -> None:
+    result = run("check", f"{site[0]}/page.html", "--allow-private-urls", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "/carphone.mp4" in internal[1]
+
+
+def test_a_local_url_the_user_typed_is_fetched(run, internal) -> None:
+    assert run("check", f"{internal[0]}/carphone.mp4", "--quiet").exit_code == 0
+
+
+def test_an_audit_does_not_follow_a_listing_to_another_local_port(run, site, internal, tmp_path) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from tests.conftest_http import rss_feed
+
+    feed = rss_feed("feed", site[0], [("hostile", f"{internal[0]}/carphone.mp4", datetime(2024, 1, 1, tzinfo=UTC))])
+    (tmp_path / "site" / "feed.xml").write_text(feed, encoding="utf-8")
+    result = run("audit", f"{site[0]}/feed.xml", "--json", "--quiet", "--sleep", "0")
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.output)["items"]
+    assert item["outcome"] == "failed" and "--allow-private-urls" in item["error"] and item["error_code"] == 2
+    assert internal[1] == []
+
+
+# --- 5. Markdown injection through URLs --------------------------------------------------------
+
+EVIL_MD_URL = "https://a.example/x|![x](https://evil.example/p.png)|"
+EVIL_MD_TEXT_URL = "https://a.example/y|<b>\nnext|![x](https://evil.example/p.png)"
+
+
+def _table_rows(md: str) -> list[list[str]]:
+    """Each table row of `md`, split into cells at the pipes a GFM renderer splits at."""
+    return [re.split(r"(?<!\\)\|", line)[1:-1] for line in md.splitlines() if line.startswith("|")]
+
+
+def _assert_inert(md: str, width: set[int]) -> None:
+    rows = _table_rows(md)
+    assert rows and {len(r) for r in rows} == width, rows  # every row has its header's cells
+    assert "](https://evil" not in md and "![" not in md.replace("\\![", "")
+    assert "<b>" not in md and "\nnext" not in md
+
+
+def test_a_pipe_in_a_post_url_cannot_break_out_of_the_markdown_tables(settings: Settings, derived) -> None:
+    from provenance import pipeline, reporting
+    from provenance.db import audits
+    from tests.test_pipeline import EARLY, LATE
+
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=EVIL_MD_URL, posted_at=EARLY)
+    result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=settings, post_url=EVIL_MD_URL + "2",
+                            posted_at=LATE)
+    md = reporting.render_check(result.check_id, settings=settings, fmt="md")
+    _assert_inert(md, {7, 6})  # the matches table, then the timeline
+    assert "%7C" in md  # the URLs are there, their pipes percent-encoded
+    engine = connect(settings.db_url)
+    with session_scope(engine) as s:
+        audit_id = audits.create_audit(session=s, kind="urls", source="posts.txt", options={}, key="k",
+                                       title="posts", created_at=LATE, tool_version="test",
+                                       posts=[(EVIL_MD_URL, LATE, "a post"), (EVIL_MD_TEXT_URL, LATE, "b")])
+    engine.dispose()
+    _assert_inert(reporting.render_audit(audit_id, settings=settings, fmt="md"), {6})
