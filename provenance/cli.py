@@ -61,6 +61,9 @@ class FolderBar:
             self.bar.__exit__(None, None, None)
 
 
+_ERROR_LIMIT = 2000  # characters of an error line: room for a long URL, not for a page of text
+
+
 class UserError(click.ClickException):
     """A ProvenanceError shown as one line, exiting with its own code."""
 
@@ -69,7 +72,8 @@ class UserError(click.ClickException):
         self.exit_code = error.exit_code
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"error: {self.message}", err=True)
+        # Messages quote servers and pages (an HTTP status text, a title): cleaned like all terminal text.
+        click.echo(f"error: {report.safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
 class ProvenanceGroup(click.Group):

@@ -180,6 +180,12 @@ def test_an_sqlite_library_holding_nul_imports_anywhere(settings: Settings, new_
 # --- 24. a page must not lead the tool to private addresses ------------------------------------
 
 
+# An OSC window title, an 8-bit OSC hyperlink, an 8-bit CSI screen clear and a bidi override.
+EVIL_REASON = "Oops \x1b]0;pwned\x07\x9d8;;http://evil.example/\x9cclick\x9d8;;\x9c\x9b2J"
+# Bytes and characters that a terminal obeys rather than shows (tab and newline excepted).
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 class _Recording(SimpleHTTPRequestHandler):
     """Serves a folder and records each path asked; /to/PORT/PATH redirects to 127.0.0.1:PORT/PATH."""
 
@@ -187,6 +193,11 @@ class _Recording(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.asked.append(self.path)
+        if self.path.startswith("/reason/"):  # an error whose status text holds escape sequences
+            self.send_response(500, EVIL_REASON)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/to/"):
             port, _, rest = self.path[4:].partition("/")
             self.send_response(302)
@@ -309,3 +320,35 @@ def test_a_pipe_in_a_post_url_cannot_break_out_of_the_markdown_tables(settings: 
                                        posts=[(EVIL_MD_URL, LATE, "a post"), (EVIL_MD_TEXT_URL, LATE, "b")])
     engine.dispose()
     _assert_inert(reporting.render_audit(audit_id, settings=settings, fmt="md"), {6})
+
+
+
+# --- 6, 19. terminal escapes and bidi controls -------------------------------------------------
+
+
+def test_an_error_line_shows_no_escape_sequence_from_the_server(run, internal) -> None:
+    result = run("check", f"{internal[0]}/reason/x")
+    assert result.exit_code == 3
+    assert "/reason/x" in internal[1]  # the server did answer with its status text
+    line = result.output.strip()
+    assert line.startswith("error: ") and "\n" not in line
+    assert not TERMINAL_CONTROLS.search(line), repr(line)
+
+
+EVIL_TITLE = "\u202eevil\u202c \u001b]0;pwned\u0007 \u009b2J \u001b]52;c;QUJD\u0007"
+
+
+def test_reports_carry_no_escape_sequence_nor_bidi_control(run, settings: Settings, internal, tmp_path) -> None:
+    (tmp_path / "internal" / "t.html").write_text(_jsonld_page(EVIL_TITLE, f"{internal[0]}/carphone.mp4"),
+                                                   encoding="utf-8")
+    assert run("check", f"{internal[0]}/t.html", "--quiet").exit_code == 0
+    for fmt in ("html", "md", "json"):
+        printed = run("report", "1", "--format", fmt)
+        assert printed.exit_code == 0
+        assert "evil" in printed.output
+        assert not TERMINAL_CONTROLS.search(printed.output), (fmt, printed.output)
+    out = tmp_path / "r.html"
+    assert run("report", "1", "-o", str(out)).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert "\ufffdevil\ufffd" in page  # replaced visibly, as in the terminal and in Markdown
+    assert not TERMINAL_CONTROLS.search(page)
