@@ -352,3 +352,25 @@ def test_reports_carry_no_escape_sequence_nor_bidi_control(run, settings: Settin
     page = out.read_text(encoding="utf-8")
     assert "\ufffdevil\ufffd" in page  # replaced visibly, as in the terminal and in Markdown
     assert not TERMINAL_CONTROLS.search(page)
+
+
+# --- 23. a password holding an unescaped @ -----------------------------------------------------
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("postgresql+psycopg://u:p@ss@127.0.0.1:5432/db", "postgresql+psycopg://u:***@127.0.0.1:5432/db"),
+    ("postgresql+psycopg://u:p@s@s@127.0.0.1/db", "postgresql+psycopg://u:***@127.0.0.1/db"),
+    ("postgresql+psycopg://u:p@ss@127.0.0.1:notaport/db", "postgresql+psycopg://u:***@127.0.0.1:notaport/db"),
+    ("postgresql+psycopg://u:secret@127.0.0.1/db", "postgresql+psycopg://u:***@127.0.0.1/db"),
+])
+def test_no_part_of_a_password_is_shown(url: str, shown: str) -> None:
+    from provenance.db import shown_url
+
+    assert shown_url(url) == shown
+
+
+def test_a_password_with_an_unescaped_at_is_refused_without_showing_it(run) -> None:
+    result = run("db", "status", "--db", "postgresql+psycopg://u:p@ss@127.0.0.1:1/x")
+    assert result.exit_code == 5
+    assert "ss@" not in result.output and "p@" not in result.output  # the driver would name host 'ss@127...'
+    assert "%40" in result.output and result.output.count("\n") == 1
