@@ -374,3 +374,21 @@ def test_a_password_with_an_unescaped_at_is_refused_without_showing_it(run) -> N
     assert result.exit_code == 5
     assert "ss@" not in result.output and "p@" not in result.output  # the driver would name host 'ss@127...'
     assert "%40" in result.output and result.output.count("\n") == 1
+
+
+# --- 22. the option a message names exists ----------------------------------------------------
+
+
+@pytest.mark.parametrize("args,option", [
+    (("check", str(SAMPLES / "bikes.mp4"), "--report", "r.txt"), "--report-format html|json|md"),
+    (("audit", "--urls", "posts.txt", "--report", "r.txt"), "--report-format html|json|md"),
+    (("report", "1", "-o", "r.txt"), "--format html|json|md"),
+])
+def test_a_report_name_without_a_format_names_the_option_of_that_command(run, args, option) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert option in result.output
+    if option.startswith("--format"):
+        assert "--report-format" not in result.output
+    else:
+        assert " --format" not in result.output
