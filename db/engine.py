@@ -22,7 +22,7 @@ _UPGRADE = "run: provenance db upgrade"
 # The newest migration in migrations/versions. Kept here so that the check run before every command
 # is one SELECT instead of importing Alembic (0.2 s of a 28-s clip's check, bench/check_speed.py);
 # tests/test_db.py asserts it equals Alembic's head.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 # SQLite's write lock is held for one command's transaction: a clip's frame rows and a check, well
 # under a second; 30 s covers a long import or migration by another process, then fails clearly.
 _BUSY_TIMEOUT_MS = 30_000
@@ -38,8 +38,9 @@ def default_database_url(data_dir: Path) -> str:
 
 
 def _redact(url: str) -> str:
-    # For URLs too malformed to parse: still never echo a password.
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    # For URLs too malformed to parse: still never echo a password, up to the last @ (a password
+    # may hold an unescaped @; a host never does).
+    return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
 
 
 # Query parameters that carry secrets: libpq and psycopg take `?password=`, and some setups pass
@@ -53,8 +54,15 @@ def shown_url(url: str | URL) -> str:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return _redact(str(url))
+    if _password_has_at(parsed):
+        # SQLAlchemy ends the password at its first @: the rest of it went into the host.
+        parsed = parsed.set(password="***", host=(parsed.host or "").rsplit("@", 1)[1])
     hidden = {k: "***" for k in parsed.query if _SECRET_QUERY_KEY.search(k)}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+
+
+def _password_has_at(url: URL) -> bool:
+    return "@" in (url.host or "")
 
 
 def _reason(e: BaseException) -> str:
@@ -80,6 +88,10 @@ def connect(url: str, *, read_only: bool = False) -> Engine:
     except (ArgumentError, ValueError) as e:  # ValueError: a port that is no number
         raise StoreError(f"invalid database URL {_redact(url)!r}: {e}; {_FIX}") from e
     shown = shown_url(parsed)
+    if _password_has_at(parsed):
+        # Connecting would fail on host "rest-of-password@host", and the driver's message would show it.
+        raise StoreError(f"invalid database URL {shown}: its password holds an '@'; write it as %40 "
+                         f"(percent-encoded); {_FIX}")
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise StoreError(
             f"unsupported database {shown}: provenance works with SQLite (sqlite:///FILE) and PostgreSQL "

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from provenance.db.scrub import scrub_info, strip_nul
+
 # Deterministic constraint names so migrations (and SQLite batch rebuilds) can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -62,6 +64,41 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc)
 
 
+class NulFreeText(TypeDecorator[str]):
+    """Text without NUL: PostgreSQL refuses it, and internet text may hold it (see db/scrub.py)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return strip_nul(value)
+
+
+class NulFreeString(NulFreeText):
+    impl = String
+    cache_ok = True
+
+
+class NulFreeJSON(TypeDecorator[Any]):
+    """JSON without NUL in any string or key."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return strip_nul(value)
+
+
+class ScrubbedJSON(NulFreeJSON):
+    """yt-dlp's raw info, stored without the session's cookies and auth headers (db/scrub.py).
+    Every write goes through it: a new sighting, a filled-in one, an imported export."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return scrub_info(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -72,19 +109,19 @@ class Clip(Base):
     __tablename__ = "clips"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(NulFreeString(64), unique=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    evidence_path: Mapped[str | None] = mapped_column(Text)
-    container: Mapped[str] = mapped_column(String)
+    evidence_path: Mapped[str | None] = mapped_column(NulFreeText)
+    container: Mapped[str] = mapped_column(NulFreeString)
     duration_s: Mapped[float] = mapped_column(Float)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     fps: Mapped[float | None] = mapped_column(Float)
-    video_codec: Mapped[str | None] = mapped_column(String)
+    video_codec: Mapped[str | None] = mapped_column(NulFreeString)
     has_audio: Mapped[bool] = mapped_column(Boolean)
-    probe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    probe: Mapped[dict[str, Any]] = mapped_column(NulFreeJSON)
     sample_fps: Mapped[float] = mapped_column(Float)
-    hash_algo: Mapped[str] = mapped_column(String(32))
+    hash_algo: Mapped[str] = mapped_column(NulFreeString(32))
     content_left: Mapped[float] = mapped_column(Float)
     content_top: Mapped[float] = mapped_column(Float)
     content_right: Mapped[float] = mapped_column(Float)
@@ -138,7 +175,8 @@ SIGHTING_NO_URL_WHERE = text("url_sha256 IS NULL")
 
 
 def url_sha256(url: str | None) -> str | None:
-    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest() if url is not None else None
+    # Of the URL as stored (NulFreeText drops NUL), so the key always matches the row's url.
+    return hashlib.sha256(strip_nul(url).encode("utf-8", "surrogatepass")).hexdigest() if url is not None else None
 
 
 class Sighting(Base):
@@ -164,20 +202,20 @@ class Sighting(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # "ingest" | "check"
-    url: Mapped[str | None] = mapped_column(Text)
-    url_sha256: Mapped[str | None] = mapped_column(String(64))  # of url, for SIGHTING_KEY
-    platform: Mapped[str | None] = mapped_column(String)
-    post_id: Mapped[str | None] = mapped_column(String)
-    uploader: Mapped[str | None] = mapped_column(String)
-    uploader_id: Mapped[str | None] = mapped_column(String)
+    source: Mapped[str] = mapped_column(NulFreeString(16))  # "ingest" | "check"
+    url: Mapped[str | None] = mapped_column(NulFreeText)
+    url_sha256: Mapped[str | None] = mapped_column(NulFreeString(64))  # of url, for SIGHTING_KEY
+    platform: Mapped[str | None] = mapped_column(NulFreeString)
+    post_id: Mapped[str | None] = mapped_column(NulFreeString)
+    uploader: Mapped[str | None] = mapped_column(NulFreeString)
+    uploader_id: Mapped[str | None] = mapped_column(NulFreeString)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    title: Mapped[str | None] = mapped_column(Text)
-    description: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(NulFreeText)
+    description: Mapped[str | None] = mapped_column(NulFreeText)
     post_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     media_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    info: Mapped[dict[str, Any] | None] = mapped_column(ScrubbedJSON)
 
 
 class Check(Base):
@@ -189,15 +227,15 @@ class Check(Base):
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
     sighting_id: Mapped[int | None] = mapped_column(ForeignKey("sightings.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    verdict: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(NulFreeString(16))
     first_seen_clip_id: Mapped[int | None] = mapped_column(ForeignKey("clips.id"))
     first_seen_sighting_id: Mapped[int | None] = mapped_column(ForeignKey("sightings.id"))
     first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    tool_version: Mapped[str] = mapped_column(String)
+    params: Mapped[dict[str, Any]] = mapped_column(NulFreeJSON)
+    tool_version: Mapped[str] = mapped_column(NulFreeString)
     # Clips showing the same scene whose moment could not be established: hints, never matches.
     # A list of {"sha256", "similarity", "query_frames", "reason"}; None before migration 0004.
-    scenes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    scenes: Mapped[list[dict[str, Any]] | None] = mapped_column(NulFreeJSON)
 
 
 class Match(Base):
@@ -212,17 +250,17 @@ class Match(Base):
     similarity: Mapped[float] = mapped_column(Float)
     query_coverage: Mapped[float] = mapped_column(Float)
     reference_coverage: Mapped[float] = mapped_column(Float)
-    transforms: Mapped[str] = mapped_column(String)  # comma-separated, "" for none
+    transforms: Mapped[str] = mapped_column(NulFreeString)  # comma-separated, "" for none
     matched_frames: Mapped[int] = mapped_column(Integer)
     offset_s: Mapped[float] = mapped_column(Float)
     speed: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)
     # How the match was established ("frames", "motion", "region") and how sure it is (0..1).
-    method: Mapped[str] = mapped_column(String(16), default="frames", server_default="frames")
+    method: Mapped[str] = mapped_column(NulFreeString(16), default="frames", server_default="frames")
     confidence: Mapped[float | None] = mapped_column(Float)
     # Where the footage sits when it is only part of a picture: {"in": "query"|"reference", "x", "y",
     # "w", "h"} as shares of that clip's frame; None for the whole picture.
-    region: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    region: Mapped[dict[str, Any] | None] = mapped_column(NulFreeJSON)
 
 
 class MatchSegment(Base):
@@ -243,17 +281,17 @@ class Audit(Base):
     __tablename__ = "audits"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "listing" (a URL yt-dlp lists) | "urls" (a file)
-    source: Mapped[str] = mapped_column(Text)  # the listed URL, or the URL-list file's absolute path
+    kind: Mapped[str] = mapped_column(NulFreeString(16))  # "listing" (a URL yt-dlp lists) | "urls" (a file)
+    source: Mapped[str] = mapped_column(NulFreeText)  # the listed URL, or the URL-list file's absolute path
     # What decided which posts were listed (since, limit): part of the audit's identity.
-    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    options: Mapped[dict[str, Any]] = mapped_column(NulFreeJSON)
     # SHA-256 of (kind, source, options): rerunning the same command finds its audit by this.
-    key: Mapped[str] = mapped_column(String(64), index=True)
-    title: Mapped[str | None] = mapped_column(Text)  # the listing's own title (channel, feed)
-    status: Mapped[str] = mapped_column(String(16))  # "running" | "done"
+    key: Mapped[str] = mapped_column(NulFreeString(64), index=True)
+    title: Mapped[str | None] = mapped_column(NulFreeText)  # the listing's own title (channel, feed)
+    status: Mapped[str] = mapped_column(NulFreeString(16))  # "running" | "done"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    tool_version: Mapped[str] = mapped_column(String)
+    tool_version: Mapped[str] = mapped_column(NulFreeString)
 
 
 class AuditItem(Base):
@@ -266,11 +304,11 @@ class AuditItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     audit_id: Mapped[int] = mapped_column(ForeignKey("audits.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)  # 0-based place in the listing
-    url: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(NulFreeText)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # as the listing says
-    title: Mapped[str | None] = mapped_column(Text)  # as the listing says
-    state: Mapped[str] = mapped_column(String(16))  # "pending" | "done" | "failed"
-    error: Mapped[str | None] = mapped_column(Text)  # the last failure's one-line message
+    title: Mapped[str | None] = mapped_column(NulFreeText)  # as the listing says
+    state: Mapped[str] = mapped_column(NulFreeString(16))  # "pending" | "done" | "failed"
+    error: Mapped[str | None] = mapped_column(NulFreeText)  # the last failure's one-line message
     error_code: Mapped[int | None] = mapped_column(SmallInteger)  # its exit code (3 fetch, 4 media...)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))

@@ -94,7 +94,7 @@ def audit(source: str | None = None, *, settings: Settings, urls_file: Path | No
         raise InputError(f"--sleep must be 0 or more seconds, not {options.sleep_s}")
     engine = pipeline.open_library(settings)
     audit_id = _resolve(engine, source=source, urls_file=urls_file, resume=resume, options=options,
-                        cookies=settings.cookies)
+                        cookies=settings.cookies, allow_private=settings.allow_private_urls)
     if options.retry_failed:
         with session_scope(engine) as session:
             audits.retry_failed(audit_id, session=session)
@@ -133,7 +133,7 @@ def _reuse_kind(item: AuditItemResult, own_urls: set[str]) -> str | None:
 
 
 def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resume: int | None,
-             options: AuditOptions, cookies: Path | None) -> int:
+             options: AuditOptions, cookies: Path | None, allow_private: bool = False) -> int:
     if resume is not None:
         with session_scope(engine) as session:
             if not audits.audit_exists(resume, session=session):
@@ -151,7 +151,7 @@ def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resu
         log.info("resuming audit %d of %s", found, where)
         return found
     listing = read_url_file(Path(where)) if kind == KIND_URLS else list_url(
-        where, cookies=cookies, limit=None if options.since else options.limit)
+        where, cookies=cookies, limit=None if options.since else options.limit, allow_private=allow_private)
     posts = _select(listing, since=options.since, limit=options.limit)
     # The audit and all its posts in one transaction: a kill while listing leaves nothing behind.
     with session_scope(engine) as session:
@@ -236,6 +236,8 @@ class _Run:
             items = _processing_order(audits.pending_items(self.audit_id, session=session))
             so_far = audits.audit_result(self.audit_id, session=session)
         total = len(so_far.items)
+        # A listing's posts were found in a page, not typed: only the listing's own host may be private.
+        self.named_by_user = so_far.source if so_far.kind == KIND_LISTING else None
         self.reused = so_far.count(verdict=pipeline.VERDICT_REUSED)
         self.failed = so_far.count(state=audits.FAILED)
         self._report(total, len(items), 0)
@@ -278,7 +280,8 @@ class _Run:
         for attempt in range(1, RATE_LIMIT_TRIES + 1):
             self.pacer.wait(host)
             try:
-                clip, post = pipeline.analyse(item.url, settings=self.settings, query=True)
+                clip, post = pipeline.analyse(item.url, settings=self.settings, query=True,
+                                              named_by_user=self.named_by_user)
             except RateLimitedError as e:
                 if attempt == RATE_LIMIT_TRIES:
                     raise

@@ -61,6 +61,9 @@ class FolderBar:
             self.bar.__exit__(None, None, None)
 
 
+_ERROR_LIMIT = 2000  # characters of an error line: room for a long URL, not for a page of text
+
+
 class UserError(click.ClickException):
     """A ProvenanceError shown as one line, exiting with its own code."""
 
@@ -69,7 +72,8 @@ class UserError(click.ClickException):
         self.exit_code = error.exit_code
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"error: {self.message}", err=True)
+        # Messages quote servers and pages (an HTTP status text, a title): cleaned like all terminal text.
+        click.echo(f"error: {report.safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
 class ProvenanceGroup(click.Group):
@@ -105,6 +109,10 @@ cookies_option = click.option("--cookies", type=click.Path(path_type=Path), meta
                               help="Netscape cookies file for sites that need a login (X does today).")
 url_option = click.option("--url", "post_url", metavar="URL",
                           help="The post this clip was seen in (for a local file; overrides a downloaded post's URL).")
+private_option = click.option(
+    "--allow-private-urls", is_flag=True,
+    help="Let a page lead to loopback or private addresses (127.0.0.1, 10.x, 192.168.x...); by default only "
+         "the host and port of the URL you give may be one.")
 posted_option = click.option("--posted-at", metavar="TIME",
                              help="When the post was published, ISO 8601 (e.g. 2024-10-19T08:00:00Z); overrides the platform's time.")
 
@@ -133,11 +141,12 @@ def cli() -> None:
 @click.option("--report-format", type=click.Choice(reporting.FORMATS),
               help="The --report format, when the file name does not say.")
 @cookies_option
+@private_option
 @db_option
 @quiet_option
 def check(target: str, post_url: str | None, posted_at: str | None, as_json: bool, no_record: bool,
-          report_path: Path | None, report_format: str | None, cookies: Path | None, db_url: str | None,
-          quiet: bool) -> None:
+          report_path: Path | None, report_format: str | None, cookies: Path | None, allow_private_urls: bool,
+          db_url: str | None, quiet: bool) -> None:
     """Check a video URL or file against all known footage.
 
     Prints a verdict: no_match, reused (seen before this post) or earliest_known, with the matching
@@ -155,7 +164,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         if no_record:
             raise InputError("--report needs the check recorded (reports are built from the library); drop --no-record")
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    settings = Settings.resolve(db_url=db_url, cookies=cookies)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     progress = Progress(quiet)
     try:
         result = pipeline.check(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),
@@ -222,12 +231,13 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 @url_option
 @posted_option
 @cookies_option
+@private_option
 @click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
               help="For a folder: files decoded and hashed at once [default: the number of CPUs].")
 @db_option
 @quiet_option
-def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None, workers: int | None,
-           db_url: str | None, quiet: bool) -> None:
+def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None,
+           allow_private_urls: bool, workers: int | None, db_url: str | None, quiet: bool) -> None:
     """Add a video URL or file, or every video file below a folder, to the library as known footage.
 
     A folder is searched recursively; files already in the library (same SHA-256) are skipped, as
@@ -240,7 +250,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
     """
-    settings = Settings.resolve(db_url=db_url, cookies=cookies)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     if Path(target).expanduser().is_dir():
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
@@ -308,12 +318,13 @@ class AuditProgressView:
 @click.option("--report-format", type=click.Choice(reporting.FORMATS),
               help="The --report format, when the file name does not say.")
 @cookies_option
+@private_option
 @db_option
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
           as_json: bool, report_path: Path | None, report_format: str | None, cookies: Path | None,
-          db_url: str | None, quiet: bool) -> None:
+          allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
 
     Each post is checked as `provenance check` would and joins the library, oldest first, so later
@@ -335,7 +346,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
     if report_path is not None:
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    settings = Settings.resolve(db_url=db_url, cookies=cookies)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
                                      backoff_s=backoff_s, retry_failed=retry_failed)
     view = AuditProgressView(quiet)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from provenance import netguard
 from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError
 from provenance.records import FetchedMedia, Post
 from provenance.snowflake import snowflake_time
@@ -32,6 +33,7 @@ Progress = Callable[[str, float | None], None]
 _CHUNK = 1 << 20
 _DEFAULT_EXT = ".mp4"
 _SMUGGLE_MARK = "#__youtubedl_smuggle"
+_GUARDED = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)$']"
 _X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -49,18 +51,24 @@ def fetch(
     progress: Progress | None = None,
     post_url: str | None = None,
     posted_at: datetime | None = None,
+    allow_private: bool = False,
+    named_by_user: str | None = None,
 ) -> FetchedMedia:
     """Store the clip at `target` (an http(s) URL or a file path) and say where it was posted.
 
     `post_url` and `posted_at` are what the user says about the post; they win over what the
     platform reports. A naive `posted_at` is taken as UTC.
+
+    Only the host and port of `named_by_user` (default: `target`), the URL the user gave, may be
+    a private or loopback address, unless `allow_private` (see provenance.netguard).
     """
     store_dir = Path(store_dir)
     if posted_at is not None:
         posted_at = _as_utc(posted_at)
     if _is_url(target):
+        guard = netguard.Guard(typed=netguard.origin(named_by_user or target), allow_private=allow_private)
         return _fetch_url(target, store_dir=store_dir, cookies=cookies, progress=progress,
-                          post_url=post_url, posted_at=posted_at)
+                          post_url=post_url, posted_at=posted_at, guard=guard)
     return _fetch_file(Path(target).expanduser(), store_dir=store_dir, post_url=post_url, posted_at=posted_at)
 
 
@@ -154,6 +162,7 @@ def _fetch_url(
     progress: Progress | None,
     post_url: str | None,
     posted_at: datetime | None,
+    guard: netguard.Guard,
 ) -> FetchedMedia:
     if cookies is not None and not Path(cookies).is_file():
         raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
@@ -172,7 +181,10 @@ def _fetch_url(
             "paths": {"home": str(tmp), "temp": str(tmp)},
             "outtmpl": "%(id)s.%(ext)s",
             # Best video + best audio, merged by ffmpeg; a single file when that is all there is.
-            "format": "bv*+ba/b",
+            # Only formats yt-dlp downloads itself, through the guard's proxy: rtmp, rtsp and the
+            # like would be handed to ffmpeg or rtmpdump, which connect on their own.
+            "format": f"bv*{_GUARDED}+ba{_GUARDED}/b{_GUARDED}",
+            "external_downloader": "native",  # HLS too, not ffmpeg
             "noplaylist": True,
             "playlist_items": "1",  # a post with several videos: the first one
             "socket_timeout": 30,
@@ -190,10 +202,12 @@ def _fetch_url(
             opts["cookiefile"] = str(cookie_copy)
 
         try:
-            with yt_dlp.YoutubeDL(opts) as ydl:
+            with netguard.guarded(guard) as proxy, yt_dlp.YoutubeDL({**opts, "proxy": proxy}) as ydl:
                 info = ydl.extract_info(url, download=True)
                 raw = ydl.sanitize_info(info)
         except yt_dlp.utils.YoutubeDLError as e:
+            if (refusal := guard.refusal()) is not None:
+                raise InputError(refusal) from e
             raise _classify(e, url) from e
 
         entry = _single_entry(raw, url)

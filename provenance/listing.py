@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InputError
+from . import netguard
 from .fetch import classify_ytdlp_error, info_time, strip_smuggled
 
 log = logging.getLogger("provenance.listing")
@@ -43,7 +44,8 @@ class Listing:
     posts: tuple[ListedPost, ...]  # in the listing's order, each URL once
 
 
-def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None) -> Listing:
+def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
+             allow_private: bool = False) -> Listing:
     """The posts yt-dlp lists at `url` (a channel, playlist, account or RSS feed), without
     downloading any of them (yt-dlp's flat extraction). `limit` stops after that many entries."""
     host = (urlsplit(url).hostname or "").lower()
@@ -71,10 +73,13 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None)
         if cookies is not None:
             # yt-dlp writes the jar back on close; work on a copy so the user's file is left alone.
             opts["cookiefile"] = str(shutil.copyfile(cookies, Path(tmp) / "cookies.txt"))
+        guard = netguard.Guard(typed=netguard.origin(url), allow_private=allow_private)
         try:
-            with yt_dlp.YoutubeDL(opts) as ydl:
+            with netguard.guarded(guard) as proxy, yt_dlp.YoutubeDL({**opts, "proxy": proxy}) as ydl:
                 info = ydl.sanitize_info(ydl.extract_info(url, download=False))
         except yt_dlp.utils.YoutubeDLError as e:
+            if (refusal := guard.refusal()) is not None:
+                raise InputError(refusal) from e
             raise classify_ytdlp_error(e, url) from e
     if info.get("_type") != "playlist" and "entries" not in info:
         raise InputError(f"{url} is a single post, not a list of posts; check it with: provenance check {url}")

@@ -103,10 +103,13 @@ def matcher_params() -> dict[str, object]:
 
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-            query: bool = False, progress: ProgressFn | None = None) -> tuple[Clip, Post]:
-    """Fetch, probe and fingerprint one clip. Touches no database."""
+            query: bool = False, progress: ProgressFn | None = None,
+            named_by_user: str | None = None) -> tuple[Clip, Post]:
+    """Fetch, probe and fingerprint one clip. Touches no database. `named_by_user`: the URL the
+    user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
-                  post_url=post_url, posted_at=posted_at)
+                  post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
+                  named_by_user=named_by_user)
     info = probe(media.path)
     fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
     return Clip(media=media, probe=info, fingerprint=fp), media.post

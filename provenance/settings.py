@@ -20,15 +20,18 @@ class Settings:
     db_url: str
     store_dir: Path
     cookies: Path | None = None
+    # Let a fetched page lead to loopback and private addresses (provenance.netguard).
+    allow_private_urls: bool = False
 
     @classmethod
-    def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None) -> "Settings":
+    def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None,
+                allow_private_urls: bool = False) -> "Settings":
         # Absolute from here on: evidence paths are stored in the library, and a relative one would
         # point elsewhere for the next command run from another folder (reports would lose frames).
         home = _absolute(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
         store = _absolute(os.environ.get(ENV_STORE) or home / "evidence")
         url = db_url or os.environ.get(ENV_DB) or default_database_url(home)
-        return cls(db_url=url, store_dir=store, cookies=cookies)
+        return cls(db_url=url, store_dir=store, cookies=cookies, allow_private_urls=allow_private_urls)
 
 
 def _absolute(path: str | Path) -> Path:

@@ -28,8 +28,9 @@ __all__ = ["FORMATS", "AuditReport", "CheckReport", "build_audit_report", "build
            "render_audit", "render_check", "write_audit_report", "write_check_report"]
 
 
-def format_for(path: Path | str | None, fmt: str | None) -> str:
-    """The format asked for, else the one the file name says; Markdown for the terminal."""
+def format_for(path: Path | str | None, fmt: str | None, *, option: str = "--format") -> str:
+    """The format asked for, else the one the file name says; Markdown for the terminal. `option`:
+    the command's option that gives the format, for the message."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise InputError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -39,7 +40,7 @@ def format_for(path: Path | str | None, fmt: str | None) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputError(f"cannot tell the report format from {Path(path).name!r}; "
-                         "name it .html, .json or .md, or give --format html|json|md")
+                         f"name it .html, .json or .md, or give {option} html|json|md")
     return _SUFFIXES[suffix]
 
 
@@ -87,9 +88,10 @@ def write_audit_report(audit_id: int, path: Path, *, settings: Settings, fmt: st
     return fmt
 
 
-def check_destination(path: Path, fmt: str | None) -> str:
-    """Refuse, before any work, a report file whose format cannot be told or whose folder cannot take it."""
-    fmt = format_for(path, fmt)
+def check_destination(path: Path, fmt: str | None, *, option: str = "--report-format") -> str:
+    """Refuse, before any work, a report file whose format cannot be told or whose folder cannot take it.
+    For `check --report` and `audit --report`, whose format option is `option`."""
+    fmt = format_for(path, fmt, option=option)
     folder = Path(path).parent
     if not folder.is_dir():
         raise InputError(f"cannot write the report to {path}: no folder {folder}; create it or choose another path")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from ..report import iso
+from ..report import iso, visible
 from .audit import AuditReport
 from .build import span
 from .model import CheckReport, Match
@@ -39,9 +39,18 @@ def link(url: str | None, text: str | None = None) -> Markup:
     """An <a> for an http(s) URL, else the text alone; both escaped."""
     if not url:
         return Markup('<span class="none">(no URL)</span>')
+    shown = visible(text or url)
     if _LINKABLE.match(url):
-        return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(url, text or url)
-    return Markup('<span class="url">{}</span>').format(text or url)
+        return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(visible(url), shown)
+    return Markup('<span class="url">{}</span>').format(shown)
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: untrusted text with its controls, escape sequences and bidi
+    characters replaced visibly (U+FFFD), as in the terminal and in Markdown; line breaks stay."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value, keep_lines=True)
+    return value
 
 
 def when(dt: datetime | None) -> str:
@@ -79,7 +88,7 @@ def environment() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(loader=PackageLoader("provenance.reporting", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters.update(link=link, when=when, iso=iso, seconds=seconds, size=size, span=span)
     env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH)
     return env

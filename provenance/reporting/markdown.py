@@ -21,6 +21,7 @@ from .model import CheckReport, Post
 _MD_PUNCT = re.compile(r"([\\`*_{}\[\]#!|~])")
 # GitHub-flavoured Markdown also links bare URLs, www. names and e-mail addresses in plain text.
 _BARE_LINKS = ((re.compile(r"://"), r":\/\/"), (re.compile(r"(?i)\bwww\."), "www\\."), (re.compile("@"), "\\@"))
+_URL_SPECIALS = str.maketrans({c: f"%{ord(c):02X}" for c in "|[]()"})
 _AUTOLINKABLE = re.compile(r"^https?://[^\s\x00-\x1f\x7f<>\\`]+$", re.IGNORECASE)
 
 
@@ -35,10 +36,13 @@ def text(value: object, limit: int = 300) -> str:
 
 
 def url(value: str | None) -> str:
+    """An http(s) URL as an autolink, else as inert text. A GFM table splits its rows at every `|`,
+    autolinks included, and a renderer without autolinks reads `[..](..)` in one as a link or an
+    image: those characters are percent-encoded, which names the same resource."""
     if not value:
         return "(no URL)"
     if _AUTOLINKABLE.match(value):
-        return f"<{value}>"
+        return f"<{value.translate(_URL_SPECIALS)}>"
     return text(value)
 
 
