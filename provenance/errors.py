@@ -13,6 +13,8 @@ where they are called (``raise FetchError(...) from e``).
 
 from __future__ import annotations
 
+import os
+
 
 class ProvenanceError(Exception):
     exit_code = 1
@@ -43,3 +45,14 @@ class MediaError(ProvenanceError):
 
 class StoreError(ProvenanceError):
     exit_code = 5
+
+
+def printable(name: str | os.PathLike[str]) -> str:
+    """A file name or path as it can be printed, stored and encoded: bytes of a name that are not
+    UTF-8 (Python holds them as lone surrogates, which every encoder refuses) become \\xNN escapes."""
+    text = os.fspath(name)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
+from .errors import MediaError, printable
 from .fetch import fetch
 from . import index, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
@@ -152,6 +153,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
         library = library_loading.result()
+    require_enough_frames(clip, name=target)
     if progress:
         progress("match", None)
     return check_analysed(clip, post, engine=engine, library=library, record=record)
@@ -164,6 +166,7 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
     is written."""
+    require_enough_frames(clip)
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
     # meaningful with the N the check actually searched (reports are built from the stored check).
@@ -204,6 +207,21 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
 
 
 _Evidence = TypeVar("_Evidence", Match, SceneHint)
+
+
+def require_enough_frames(clip: Clip, *, name: str | None = None) -> None:
+    """A clip with fewer usable frames than a match needs cannot be told apart from new footage: say
+    so (MediaError, exit 4) rather than answer no_match, which would claim a search that could not
+    happen."""
+    what = printable(name) if name else "the clip"
+    usable = clip.usable_frames
+    if usable == 0:
+        raise MediaError(f"no usable frames in {what}: every sampled frame is black, flat or faded, so there is "
+                         "no picture to compare; check the file shows footage")
+    if usable < match.MIN_MATCHED_FRAMES:
+        raise MediaError(f"too short to tell: {what} has {usable} usable frame{'s' if usable > 1 else ''} "
+                         f"({usable / SAMPLE_FPS:g} s of footage at {SAMPLE_FPS:g} frames a second); a match needs "
+                         f"at least {match.MIN_MATCHED_FRAMES}; check a longer copy of the clip")
 
 
 def _now() -> datetime:
