@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError
+from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError, printable
 from provenance.records import FetchedMedia, Post
 from provenance.snowflake import snowflake_time
 
@@ -107,7 +107,8 @@ def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from e
     with _store_errors(store_dir):
         stored = _find_stored(store_dir, sha) or _copy_into_store(path, sha, _ext_of(path), store_dir)
-    post = Post(url=post_url, platform="local", posted_at=posted_at, title=path.name)
+    # The title is stored and printed: a name that is not UTF-8 goes in with its odd bytes escaped.
+    post = Post(url=post_url, platform="local", posted_at=posted_at, title=printable(path.name))
     return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="file")
 
 

@@ -5,6 +5,11 @@ made with the real ffmpeg."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,8 @@ from tests.conftest import SAMPLES, ffmpeg
 
 # These tests are about media, not storage: SQLite is enough (the `backend` fixture, overridden).
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+_SCRIPT = Path(sys.executable).parent / "provenance"  # the installed console script
+PROVENANCE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "provenance.cli"]
 
 
 def _one_error_line(result) -> str:  # noqa: ANN001 - click's Result
@@ -59,3 +66,39 @@ def test_check_of_a_too_short_clip_says_too_short_to_tell_exit_4(run, tmp_path: 
     assert "NO MATCH" not in result.output
     line = _one_error_line(result)
     assert line.startswith("error: too short to tell") and f"at least {MIN_MATCHED_FRAMES}" in line
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+    """The installed command as a user runs it: its own process, a UTF-8 terminal locale."""
+    return subprocess.run([*PROVENANCE, *args], env={**os.environ, "LC_ALL": "C.UTF-8", **env},
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    return {"PROVENANCE_DB": f"sqlite:///{tmp_path / 'library.db'}", "PROVENANCE_STORE": str(tmp_path / "evidence")}
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_checked_and_shown_escaped(tmp_path: Path, cli_env):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9 clip.mp4")  # Latin-1 bytes, as an old camera or a Windows share writes them
+    shutil.copyfile(SAMPLES / "bikes.mp4", folder / name)
+    shutil.copyfile(SAMPLES / "carphone_pristine.mp4", folder / "plain.mp4")
+
+    first = cli("ingest", str(folder), env=cli_env)
+    assert first.returncode == 0, first.stderr.decode(errors="replace")
+    assert first.stdout.decode().startswith("2 ingested"), first.stdout
+    again = cli("ingest", str(folder), env=cli_env)
+    assert again.returncode == 0 and again.stdout.decode().startswith("0 ingested")
+    assert "caf\\xe9 clip.mp4: already in the library" in again.stdout.decode()
+
+    other = tmp_path / os.fsdecode(b"\xff\xfe.mp4")
+    shutil.copyfile(SAMPLES / "bikes.mp4", other)
+    single = cli("ingest", str(other), env=cli_env)
+    assert single.returncode == 0, single.stderr.decode(errors="replace")
+    checked = cli("check", str(folder / name), "--json", env=cli_env)
+    assert checked.returncode == 0, checked.stderr.decode(errors="replace")
+    assert json.loads(checked.stdout)["post"]["title"] == "caf\\xe9 clip.mp4"
+    missing = cli("check", str(folder / os.fsdecode(b"gone\xe9.mp4")), env=cli_env)
+    assert missing.returncode == 2 and b"gone\\xe9.mp4" in missing.stderr and b"Traceback" not in missing.stderr
