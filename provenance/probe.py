@@ -23,7 +23,8 @@ KEPT_TAGS = ("creation_time", "encoder", "handler_name", "location", "location-e
 def probe(path: Path) -> ProbeInfo:
     """Read container and stream facts; a file ffprobe cannot read is not a video."""
     try:
-        data = ffmpeg.probe(str(path))
+        # -v error: ffprobe's warnings are not for users; its last error line goes into ours.
+        data = ffmpeg.probe(str(path), v="error")
     except ffmpeg.Error as e:
         reason = _last_line(e.stderr.decode("utf-8", "replace") if e.stderr else "")
         raise MediaError(f"not a readable video: {path.name} ({reason}); check the file is a complete video download") from e

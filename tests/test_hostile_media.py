@@ -70,7 +70,9 @@ def test_check_of_a_too_short_clip_says_too_short_to_tell_exit_4(run, tmp_path: 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
     """The installed command as a user runs it: its own process, a UTF-8 terminal locale."""
-    return subprocess.run([*PROVENANCE, *args], env={**os.environ, "LC_ALL": "C.UTF-8", **env},
+    # OPENCV_* left out: the command's own defaults for the decoders' logging are under test too.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    return subprocess.run([*PROVENANCE, *args], env={**inherited, "LC_ALL": "C.UTF-8", **env},
                           capture_output=True, timeout=timeout)
 
 
@@ -102,3 +104,24 @@ def test_a_file_name_that_is_not_utf8_is_ingested_checked_and_shown_escaped(tmp_
     assert json.loads(checked.stdout)["post"]["title"] == "caf\\xe9 clip.mp4"
     missing = cli("check", str(folder / os.fsdecode(b"gone\xe9.mp4")), env=cli_env)
     assert missing.returncode == 2 and b"gone\\xe9.mp4" in missing.stderr and b"Traceback" not in missing.stderr
+
+
+def test_a_damaged_file_gives_one_line_and_no_decoder_chatter(tmp_path: Path, cli_env):
+    faststart = tmp_path / "faststart.mp4"  # the index first, so a cut file still probes and starts decoding
+    ffmpeg("-i", str(SAMPLES / "bikes.mp4"), "-c", "copy", "-movflags", "+faststart", str(faststart))
+    data = faststart.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[:len(data) // 2])
+    damaged = bytearray(data)  # bytes overwritten through the middle: decodes, with errors on many frames
+    for i in range(len(data) // 3, 2 * len(data) // 3, 997):
+        damaged[i] ^= 0x5A
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(bytes(damaged))
+
+    cut = cli("check", str(truncated), "--no-record", env=cli_env)
+    assert cut.returncode == 4
+    assert cut.stderr.decode().splitlines() == [cut.stderr.decode().strip()]
+    assert cut.stderr.startswith(b"error: truncated video")
+    noisy = cli("check", str(corrupt), "--no-record", env=cli_env)
+    assert noisy.returncode in (0, 4)
+    assert b"[h264" not in noisy.stderr and b"@ 0x" not in noisy.stderr, noisy.stderr[:500]
