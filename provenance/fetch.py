@@ -159,7 +159,9 @@ def _fetch_url(
             "noprogress": True,
             "logger": _YtdlpLogger(),
             "paths": {"home": str(tmp), "temp": str(tmp)},
-            "outtmpl": "%(id)s.%(ext)s",
+            # A fixed name (the folder is this download's own): an id taken from the URL can be
+            # longer than a file name may be, and the stored copy is named by its SHA-256 anyway.
+            "outtmpl": "media.%(ext)s",
             # Best video + best audio, merged by ffmpeg; a single file when that is all there is.
             "format": "bv*+ba/b",
             "noplaylist": True,

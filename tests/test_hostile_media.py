@@ -5,6 +5,7 @@ made with the real ffmpeg."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from provenance.fetch import fetch
 from provenance.match import MIN_MATCHED_FRAMES
 from tests.conftest import SAMPLES, ffmpeg
 
@@ -125,3 +127,16 @@ def test_a_damaged_file_gives_one_line_and_no_decoder_chatter(tmp_path: Path, cl
     noisy = cli("check", str(corrupt), "--no-record", env=cli_env)
     assert noisy.returncode in (0, 4)
     assert b"[h264" not in noisy.stderr and b"@ 0x" not in noisy.stderr, noisy.stderr[:500]
+
+
+def test_a_long_url_downloads_under_a_name_of_ours(media_server, tmp_path: Path):
+    # yt-dlp named its files after the video id, which the generic extractor takes from the URL's
+    # last path segment: 250 characters (the most a served file name can have) plus ".mp4.part"
+    # went past the 255 a file name may have, and the check failed with "File name too long".
+    long_name = "clip-" + "x" * 245 + ".mp4"
+    shutil.copyfile(SAMPLES / "bikes.mp4", media_server.root / long_name)
+    url = media_server.url(long_name) + "?utm_source=" + "q" * 400
+    media = fetch(url, store_dir=tmp_path / "evidence")
+    assert media.sha256 == hashlib.sha256((SAMPLES / "bikes.mp4").read_bytes()).hexdigest()
+    assert media.path.name == f"{media.sha256}.mp4"
+    assert [p.name for p in (tmp_path / "evidence").iterdir() if p.name.startswith(".")] == []
