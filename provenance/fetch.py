@@ -12,9 +12,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,26 @@ _SMUGGLE_MARK = "#__youtubedl_smuggle"
 _X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# A download is given up (FetchError, exit 3) when it takes longer than DOWNLOAD_DEADLINE_S in all, or
+# when fewer than MIN_DOWNLOAD_RATE bytes a second of video arrived over the last RATE_WINDOW_S seconds
+# (the page's extraction counts: it must give way to video within that time). The socket timeout alone
+# never fires on a server that drips a few bytes a second. An hour holds a 2 GB file at 5 Mbit/s, far
+# beyond a posted clip; 10 kB/s (80 kbit/s) is below the leanest 144p stream a platform serves, so a
+# slower download is a stalled or hostile server, and 60 s leaves room for a slow page to be read.
+DOWNLOAD_DEADLINE_S = 3600.0
+MIN_DOWNLOAD_RATE = 10_000.0
+RATE_WINDOW_S = 60.0
+# How often the waiting thread looks at the download's progress.
+_WATCH_EVERY_S = 0.25
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    deadline_s: float = DOWNLOAD_DEADLINE_S
+    min_rate: float = MIN_DOWNLOAD_RATE  # bytes a second, averaged over rate_window_s; 0 for none
+    rate_window_s: float = RATE_WINDOW_S
+
+
 _LOGIN_HINTS = re.compile(
     r"log ?in|sign ?in|cookie|private|authenticat|age[- ]restricted|confirm your age|members[- ]only",
     re.IGNORECASE,
@@ -48,18 +70,19 @@ def fetch(
     progress: Progress | None = None,
     post_url: str | None = None,
     posted_at: datetime | None = None,
+    limits: DownloadLimits = DownloadLimits(),
 ) -> FetchedMedia:
     """Store the clip at `target` (an http(s) URL or a file path) and say where it was posted.
 
     `post_url` and `posted_at` are what the user says about the post; they win over what the
-    platform reports. A naive `posted_at` is taken as UTC.
+    platform reports. A naive `posted_at` is taken as UTC. A download is given up within `limits`.
     """
     store_dir = Path(store_dir)
     if posted_at is not None:
         posted_at = _as_utc(posted_at)
     if _is_url(target):
         return _fetch_url(target, store_dir=store_dir, cookies=cookies, progress=progress,
-                          post_url=post_url, posted_at=posted_at)
+                          post_url=post_url, posted_at=posted_at, limits=limits)
     return _fetch_file(Path(target).expanduser(), store_dir=store_dir, post_url=post_url, posted_at=posted_at)
 
 
@@ -143,6 +166,7 @@ def _fetch_url(
     progress: Progress | None,
     post_url: str | None,
     posted_at: datetime | None,
+    limits: DownloadLimits,
 ) -> FetchedMedia:
     if cookies is not None and not Path(cookies).is_file():
         raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
@@ -150,9 +174,11 @@ def _fetch_url(
 
     with _store_errors(store_dir):
         store_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-") as tmp_name:
+    # A download given up on may still write for a moment (its thread stops at its next block).
+    with tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-", ignore_cleanup_errors=True) as tmp_name:
         # In store_dir so the finished download moves into the store without a copy.
         tmp = Path(tmp_name)
+        watch = _DownloadWatch(limits, progress)
         opts: dict[str, Any] = {
             "quiet": True,
             "no_warnings": False,  # warnings go to our logger, not the terminal
@@ -172,7 +198,7 @@ def _fetch_url(
             "extractor_retries": 1,
             "updatetime": False,  # store mtime = when we stored it, not the server's Last-Modified
             "cachedir": False,  # no state shared between calls or with other yt-dlp users
-            "progress_hooks": [_progress_hook(progress)] if progress else [],
+            "progress_hooks": [watch.hook],
         }
         if cookies is not None:
             # yt-dlp writes the jar back on close; work on a copy so the user's file is left alone.
@@ -181,9 +207,7 @@ def _fetch_url(
             opts["cookiefile"] = str(cookie_copy)
 
         try:
-            with yt_dlp.YoutubeDL(opts) as ydl:
-                info = ydl.extract_info(url, download=True)
-                raw = ydl.sanitize_info(info)
+            raw = watch.run(lambda: _download(opts, url), url)
         except yt_dlp.utils.YoutubeDLError as e:
             raise _classify(e, url) from e
 
@@ -199,6 +223,80 @@ def _fetch_url(
     post = _post_from_info(entry, url, raw)
     post = _override(post, post_url=post_url, posted_at=posted_at)
     return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="url")
+
+
+def _download(opts: dict[str, Any], url: str) -> dict[str, Any]:
+    import yt_dlp
+
+    with yt_dlp.YoutubeDL(opts) as ydl:
+        return ydl.sanitize_info(ydl.extract_info(url, download=True))
+
+
+class _GivenUp(Exception):
+    """Raised in yt-dlp's progress hook to end a download the caller has stopped waiting for."""
+
+
+class _DownloadWatch:
+    """Runs a download in a thread and gives up on it at the deadline or when it is too slow.
+
+    The waiting is done here, not in yt-dlp's progress hook: a hook is only called after a whole
+    block arrives, which at a few bytes a second is minutes apart (and never while a page is read)."""
+
+    def __init__(self, limits: DownloadLimits, progress: Progress | None) -> None:
+        self.limits = limits
+        self.progress_hook = _progress_hook(progress) if progress else None
+        self.given_up = threading.Event()
+        self.by_file: dict[str, int] = {}  # bytes so far of each file (video and audio come apart)
+
+    def hook(self, d: dict[str, Any]) -> None:
+        if self.given_up.is_set():
+            raise _GivenUp()
+        done = d.get("downloaded_bytes")
+        if isinstance(done, int):
+            self.by_file[str(d.get("filename"))] = done
+        if self.progress_hook:
+            self.progress_hook(d)
+
+    def run(self, download: Callable[[], dict[str, Any]], url: str) -> dict[str, Any]:
+        outcome: list[Any] = []
+
+        def work() -> None:
+            try:
+                outcome.append(download())
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which raises it
+                outcome.append(e)
+
+        thread = threading.Thread(target=work, name="download", daemon=True)
+        started = window_start = time.monotonic()
+        window_bytes = 0
+        thread.start()
+        try:
+            while True:
+                thread.join(_WATCH_EVERY_S)
+                if not thread.is_alive():
+                    break
+                now = time.monotonic()
+                if now - started > self.limits.deadline_s:
+                    raise FetchError(f"download from {urlsplit(url).hostname} took longer than "
+                                     f"{_duration(self.limits.deadline_s)}, the limit; try again later")
+                if now - window_start >= self.limits.rate_window_s:
+                    got = sum(self.by_file.values())
+                    if got - window_bytes < self.limits.min_rate * (now - window_start):
+                        raise FetchError(f"download from {urlsplit(url).hostname} stalled: slower than "
+                                         f"{self.limits.min_rate / 1000:g} kB/s for {_duration(now - window_start)}; "
+                                         "the server is overloaded or refusing, try again later")
+                    window_start, window_bytes = now, got
+        except BaseException:
+            self.given_up.set()  # the thread ends at its next block and writes no more
+            raise
+        (result,) = outcome
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 class _YtdlpLogger:

@@ -106,7 +106,7 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
             query: bool = False, progress: ProgressFn | None = None) -> tuple[Clip, Post]:
     """Fetch, probe and fingerprint one clip. Touches no database."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
-                  post_url=post_url, posted_at=posted_at)
+                  post_url=post_url, posted_at=posted_at, limits=settings.download_limits)
     info = probe(media.path)
     fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
     return Clip(media=media, probe=info, fingerprint=fp), media.post

@@ -11,11 +11,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from provenance.fetch import fetch
+from provenance.errors import FetchError
+from provenance.fetch import DownloadLimits, fetch
 from provenance.match import MIN_MATCHED_FRAMES
 from tests.conftest import SAMPLES, ffmpeg
 
@@ -140,3 +145,55 @@ def test_a_long_url_downloads_under_a_name_of_ours(media_server, tmp_path: Path)
     assert media.sha256 == hashlib.sha256((SAMPLES / "bikes.mp4").read_bytes()).hexdigest()
     assert media.path.name == f"{media.sha256}.mp4"
     assert [p.name for p in (tmp_path / "evidence").iterdir() if p.name.startswith(".")] == []
+
+
+class _DripHandler(BaseHTTPRequestHandler):
+    """Promises a 10 MB video, then sends 10 bytes every 0.1 s (100 B/s) for at most DRIP_FOR_S."""
+
+    DRIP_FOR_S = 20.0
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(10_000_000))
+        self.end_headers()
+        header = (SAMPLES / "bikes.mp4").read_bytes()
+        ends = time.monotonic() + self.DRIP_FOR_S
+        sent = 0
+        try:
+            while time.monotonic() < ends:
+                self.wfile.write(header[sent:sent + 10])
+                self.wfile.flush()
+                sent += 10
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client gave up: what the test wants
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture
+def drip_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DripHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("limits,said", [
+    (DownloadLimits(deadline_s=60, min_rate=1000, rate_window_s=2), "slower than 1 kB/s"),
+    (DownloadLimits(deadline_s=3, min_rate=0, rate_window_s=2), "took longer than 3 s"),
+], ids=["too-slow", "deadline"])
+def test_a_dripping_server_is_given_up_on_with_exit_3(drip_url, tmp_path: Path, limits, said):
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        fetch(drip_url, store_dir=tmp_path / "evidence", limits=limits)
+    assert time.monotonic() - started < 8, "gave up long after the limit"
+    assert caught.value.exit_code == 3 and said in caught.value.message
+    assert "127.0.0.1" in caught.value.message
