@@ -216,7 +216,8 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 @posted_option
 @cookies_option
 @click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
-              help="For a folder: files decoded and hashed at once [default: the number of CPUs].")
+              help="For a folder: files decoded and hashed at once [default: the number of CPUs; "
+                   "capped by free memory].")
 @db_option
 @quiet_option
 def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None, workers: int | None,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import pipeline
 from .db import repository, session_scope
-from .errors import InputError, MediaError, ProvenanceError
+from .errors import InputError, ProvenanceError
 from .frames import MIN_QUALITY
 from .settings import Settings
 
@@ -38,6 +38,11 @@ VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".f4v", ".ts", ".mts",
     ".m2ts", ".mpg", ".mpeg", ".m2v", ".vob", ".3gp", ".3g2", ".ogv", ".mxf", ".dv", ".y4m",
 })
+
+# Memory one worker may need: a worker process holds ~115 MB before it decodes anything, and decoding
+# the largest frame allowed (probe.MAX_FRAME_PIXELS, 8192x4320) peaked at 0.7 GB (2026-11-30). More
+# workers than the free memory holds get killed by the OOM killer mid-run.
+WORKER_MEMORY_BYTES = 768 * 2**20
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder; give a folder of video files")
-    workers = max(1, workers or os.cpu_count() or 1)
+    workers = workers_for(workers, available_bytes=available_memory())
     started = time.perf_counter()
     engine = pipeline.open_library(settings)
     with session_scope(engine) as session:
@@ -146,6 +151,29 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
                         workers=workers, wall_s=time.perf_counter() - started)
 
 
+def workers_for(requested: int | None, *, available_bytes: int | None) -> int:
+    """Worker processes to run: as many as asked (default: one a CPU), no more than memory holds."""
+    wanted = max(1, requested or os.cpu_count() or 1)
+    if available_bytes is None:
+        return wanted
+    fits = max(1, available_bytes // WORKER_MEMORY_BYTES)
+    if fits < wanted:
+        log.info("%d workers asked for, %d fit in the %.1f GB of memory available", wanted, fits, available_bytes / 2**30)
+    return min(wanted, fits)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for new processes (Linux MemAvailable); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _files_below(folder: Path) -> Iterator[Path]:
     for root, dirs, names in os.walk(folder):
         dirs.sort()
@@ -177,37 +205,65 @@ def _analyse(path: Path, settings: Settings) -> Analysed:
 
 def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
               workers: int) -> Iterator[tuple[Path, str, Analysed]]:
-    """Each file's analysis as it finishes: in this process with one worker, else in a pool."""
+    """Each file's analysis as it finishes: in this process with one worker, else in a pool.
+
+    A worker that dies (the OOM killer, a decoder crash) breaks the whole pool, and the files in
+    flight with it: each of those is then analysed again alone, in a pool of its own, so the file that
+    kills its worker is the one marked failed, and the run goes on with a new pool."""
     if workers == 1:
         for path, sha in todo:
             yield path, sha, _analyse(path, settings)
         return
-    # spawn, not fork: the parent holds database connections and threads that a fork would copy.
-    # Worker processes start with the first file submitted.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     # Files in flight: enough to keep every worker busy, few enough that results are recorded as
     # they come rather than after the whole folder is decoded.
     window = 2 * workers
+    pool = _pool(workers)
+    pending: dict[Future[Analysed], tuple[Path, str]] = {}
     try:
-        pending: dict[Future[Analysed], tuple[Path, str]] = {}
-
-        def submit_next() -> None:
+        def submit_next() -> bool:
             item = next(todo, None)
             if item is not None:
                 pending[pool.submit(_analyse, item[0], settings)] = item
+            return item is not None
 
-        for _ in range(window):
-            submit_next()
+        while len(pending) < window and submit_next():
+            pass
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken: list[tuple[Path, str]] = []
             for future in finished:
                 path, sha = pending.pop(future)
                 try:
                     analysed = future.result()
-                except BrokenProcessPool as e:
-                    raise MediaError(f"a decoder process died (out of memory or crashed) while reading {path}; "
-                                     "the files recorded so far are kept: run the same command again") from e
+                except BrokenProcessPool:
+                    broken.append((path, sha))
+                    continue
                 yield path, sha, analysed
-                submit_next()
+            if broken:
+                # Every file still in flight went down with the pool; which one killed it is not known.
+                broken += [pending.pop(f) for f in list(pending)]
+                pool.shutdown(wait=True, cancel_futures=True)
+                for path, sha in broken:
+                    yield path, sha, _analyse_alone(path, settings)
+                pool = _pool(workers)
+            while len(pending) < window and submit_next():
+                pass
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn, not fork: the parent holds database connections and threads that a fork would copy.
+    # Worker processes start with the first file submitted.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _analyse_alone(path: Path, settings: Settings) -> Analysed:
+    """One file in a worker of its own: if that worker dies too, this file is what kills it."""
+    with _pool(1) as pool:
+        try:
+            return pool.submit(_analyse, path, settings).result()
+        except BrokenProcessPool:
+            log.info("a decoder process died on %s", path)
+            return ("the decoder process died on it (out of memory, or a decoder crash); the file may be too "
+                    "large or damaged: check it alone with: provenance check FILE")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import pytest
 
 from provenance.errors import FetchError
 from provenance.fetch import DownloadLimits, fetch
+from provenance.folder import WORKER_MEMORY_BYTES, FolderResult, available_memory, ingest_folder, workers_for
 from provenance.match import MIN_MATCHED_FRAMES
 from tests.conftest import SAMPLES, ffmpeg
 
@@ -197,3 +200,102 @@ def test_a_dripping_server_is_given_up_on_with_exit_3(drip_url, tmp_path: Path, 
     assert time.monotonic() - started < 8, "gave up long after the limit"
     assert caught.value.exit_code == 3 and said in caught.value.message
     assert "127.0.0.1" in caught.value.message
+
+
+@sqlite_only
+def test_a_folder_with_a_frame_too_large_to_decode_ingests_the_rest(run, tmp_path: Path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(SAMPLES / "bikes.mp4", folder / "a_good.mp4")
+    # 8000x8000 (64 MP): a decoder takes ~0.9 GB for it, and workers die of it when memory is short.
+    # 0.2 s of flat colour keeps the file at ~0.2 MB.
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=8000x8000:d=0.2:r=10", "-c:v", "libx264", "-preset", "ultrafast",
+           str(folder / "b_huge.mp4"))
+    result = run("ingest", str(folder), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1 ingested"), result.output
+    assert "1 failed" in result.output
+    assert re.search(r"failed +\S*b_huge\.mp4: frames too large: 8000x8000", result.output), result.output
+    alone = run("check", str(folder / "b_huge.mp4"))
+    assert alone.exit_code == 4 and "frames too large" in alone.stderr
+
+
+def _children() -> list[int]:
+    mine = os.getpid()
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == mine:
+                pids.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return pids
+
+
+def _has_open(pid: int, names: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.path.basename(os.readlink(f"/proc/{pid}/fd/{fd}")) in names:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds the worker through /proc (Linux)")
+@sqlite_only
+def test_a_worker_killed_on_a_file_marks_that_file_failed_and_the_run_goes_on(settings, tmp_path: Path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(SAMPLES / "bikes.mp4", folder / "a_good.mp4")
+    # The poison: any worker that opens it is killed (SIGKILL, as the OOM killer does), every time.
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=1280x720:d=20:r=25", "-c:v", "libx264", "-preset", "ultrafast",
+           str(folder / "b_poison.mp4"))
+    shutil.copyfile(SAMPLES / "carphone_pristine.mp4", folder / "c_good.mp4")
+    poison_sha = hashlib.sha256((folder / "b_poison.mp4").read_bytes()).hexdigest()
+    names = {"b_poison.mp4", f"{poison_sha}.mp4"}
+    outcome: list[object] = []
+
+    def ingest() -> None:
+        try:
+            outcome.append(ingest_folder(folder, settings=settings, workers=2))
+        except BaseException as e:  # noqa: BLE001 - shown by the assertion below
+            outcome.append(e)
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    killed = 0
+    deadline = time.monotonic() + 240
+    while thread.is_alive() and time.monotonic() < deadline:
+        for pid in _children():
+            if _has_open(pid, names):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.02)
+    thread.join(timeout=30)
+    (result,) = outcome
+    assert isinstance(result, FolderResult), result
+    assert killed >= 1
+    by_name = {f.path.name: f for f in result.files}
+    assert by_name["a_good.mp4"].outcome == "ingested" and by_name["c_good.mp4"].outcome == "ingested"
+    assert by_name["b_poison.mp4"].outcome == "failed"
+    assert "decoder process died" in by_name["b_poison.mp4"].reason
+
+
+@sqlite_only
+def test_workers_are_capped_by_available_memory(settings, tmp_path: Path):
+    assert workers_for(8, available_bytes=2 * WORKER_MEMORY_BYTES + 1) == 2
+    assert workers_for(8, available_bytes=WORKER_MEMORY_BYTES // 2) == 1
+    assert workers_for(3, available_bytes=None) == 3  # memory unknown: as asked
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(SAMPLES / "carphone_pristine.mp4", folder / "one.mp4")
+    available = available_memory()
+    assert available is not None and available > 0  # Linux: /proc/meminfo
+    result = ingest_folder(folder, settings=settings, workers=100_000)
+    assert result.workers == workers_for(100_000, available_bytes=available) < 100_000
+    assert [f.outcome for f in result.files] == ["ingested"]
