@@ -72,12 +72,27 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line and exit 130 (128 + SIGINT, as shells report it), not click's "Aborted!" and 1."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted; what was recorded before stays, nothing is half-written: "
+                         "run the same command again to go on")
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(self.message, err=True)
+
+
 class ProvenanceGroup(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
             return super().invoke(ctx)
         except ProvenanceError as e:
             raise UserError(e) from e
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -16,8 +16,10 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -223,7 +225,7 @@ def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
         def submit_next() -> bool:
             item = next(todo, None)
             if item is not None:
-                pending[pool.submit(_analyse, item[0], settings)] = item
+                pending[_submit(pool, item[0], settings)] = item
             return item is not None
 
         while len(pending) < window and submit_next():
@@ -248,6 +250,9 @@ def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
                 pool = _pool(workers)
             while len(pending) < window and submit_next():
                 pass
+    except BaseException:
+        _stop_workers(pool)  # Ctrl-C or an error here: the files in flight are not waited for
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -258,12 +263,49 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
+def _submit(pool: ProcessPoolExecutor, path: Path, settings: Settings) -> Future[Analysed]:
+    # The pool starts its worker processes in submit(): they start with SIGINT blocked, a signal mask
+    # being inherited through fork and exec, and never see it. A Ctrl-C at the terminal reaches the
+    # whole process group; only this process should act on it, once, and stop them. (Blocked, not
+    # ignored: a Ctrl-C meanwhile waits for the mask to be restored here instead of being lost.)
+    with _sigint_blocked():
+        return pool.submit(_analyse, path, settings)
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, no process-group Ctrl-C
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (they ignore SIGINT; SIGTERM ends them without a word)."""
+    # The executor keeps its processes in a private mapping; there is no public way to stop a
+    # running task, and shutdown() would wait for every file in flight to be decoded.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError):
+            pass  # already gone
+
+
 def _analyse_alone(path: Path, settings: Settings) -> Analysed:
     """One file in a worker of its own: if that worker dies too, this file is what kills it."""
-    with _pool(1) as pool:
-        try:
-            return pool.submit(_analyse, path, settings).result()
-        except BrokenProcessPool:
-            log.info("a decoder process died on %s", path)
-            return ("the decoder process died on it (out of memory, or a decoder crash); the file may be too "
-                    "large or damaged: check it alone with: provenance check FILE")
+    pool = _pool(1)
+    try:
+        return _submit(pool, path, settings).result()
+    except BrokenProcessPool:
+        log.info("a decoder process died on %s", path)
+        return ("the decoder process died on it (out of memory, or a decoder crash); the file may be too "
+                "large or damaged: check it alone with: provenance check FILE")
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -299,3 +299,56 @@ def test_workers_are_capped_by_available_memory(settings, tmp_path: Path):
     result = ingest_folder(folder, settings=settings, workers=100_000)
     assert result.workers == workers_for(100_000, available_bytes=available) < 100_000
     assert [f.outcome for f in result.files] == ["ingested"]
+
+
+def _session_members(sid: int) -> list[int]:
+    """Processes in session `sid` (the CLI started with start_new_session, and everything it started)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
+                pids.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return pids
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _wait_for(condition, timeout: float) -> bool:  # noqa: ANN001
+    ends = time.monotonic() + timeout
+    while time.monotonic() < ends:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
+def test_ctrl_c_while_a_folder_ingest_starts_gives_one_line_and_exit_130(tmp_path: Path, cli_env):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, sample in enumerate(["bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"]):
+        shutil.copyfile(SAMPLES / sample, folder / f"{i}_{sample}")
+    proc = subprocess.Popen([*PROVENANCE, "ingest", str(folder), "--workers", "2"], start_new_session=True,
+                            env={**os.environ, "LC_ALL": "C.UTF-8", **cli_env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Ctrl-C as a terminal sends it: to the whole process group, while the workers are starting.
+        assert _wait_for(lambda: any(b"spawn_main" in _cmdline(pid) for pid in _session_members(proc.pid)), 60), \
+            "no workers started"
+        time.sleep(0.5)  # into their imports, where a KeyboardInterrupt printed a traceback from each
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
+    assert proc.returncode == 130, err.decode(errors="replace")[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), lines[:20]
+    assert _wait_for(lambda: _session_members(proc.pid) == [], 10), "workers outlived the command"
