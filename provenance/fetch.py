@@ -129,13 +129,14 @@ def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at:
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from e
     with _store_errors(store_dir):
-        stored = _find_stored(store_dir, sha) or _copy_into_store(path, sha, _ext_of(path), store_dir)
+        found = _find_stored(store_dir, sha)
+        stored, new = (found, False) if found else _copy_into_store(path, sha, _ext_of(path), store_dir)
     # The title is stored and printed: a name that is not UTF-8 goes in with its odd bytes escaped.
     post = Post(url=post_url, platform="local", posted_at=posted_at, title=printable(path.name))
-    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="file")
+    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="file", newly_stored=new)
 
 
-def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> Path:
+def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> tuple[Path, bool]:
     store_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=store_dir, prefix=".tmp-", suffix=".part")
     tmp = Path(tmp_name)
@@ -218,11 +219,12 @@ def _fetch_url(
             raise MediaError(f"the download from {url} is empty (0 bytes); it is not a video")
         with _store_errors(store_dir):
             sha = _sha256_file(downloaded)
-            stored = _find_stored(store_dir, sha) or _place(downloaded, sha, _ext_of(downloaded), store_dir)
+            found = _find_stored(store_dir, sha)
+            stored, new = (found, False) if found else _place(downloaded, sha, _ext_of(downloaded), store_dir)
 
     post = _post_from_info(entry, url, raw)
     post = _override(post, post_url=post_url, posted_at=posted_at)
-    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="url")
+    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="url", newly_stored=new)
 
 
 def _download(opts: dict[str, Any], url: str) -> dict[str, Any]:
@@ -540,8 +542,9 @@ def _find_stored(store_dir: Path, sha: str) -> Path | None:
     return next((p for p in sorted(shard.glob(f"{sha}.*")) if p.is_file()), None)
 
 
-def _place(src: Path, sha: str, ext: str, store_dir: Path) -> Path:
-    """Give a complete file in store_dir its final name, without ever replacing a stored one."""
+def _place(src: Path, sha: str, ext: str, store_dir: Path) -> tuple[Path, bool]:
+    """Give a complete file in store_dir its final name, without ever replacing a stored one; and
+    whether this call put it there (False: another process stored the same bytes first)."""
     dest = store_dir / sha[:2] / f"{sha}{ext}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with src.open("rb") as f:
@@ -549,11 +552,23 @@ def _place(src: Path, sha: str, ext: str, store_dir: Path) -> Path:
     try:
         os.link(src, dest)  # fails if dest exists, so a stored file is never rewritten
     except FileExistsError:
-        pass
+        return dest, False
     except OSError:  # no hard links on this filesystem
-        if not dest.exists():
-            os.replace(src, dest)
-    return dest
+        if dest.exists():
+            return dest, False
+        os.replace(src, dest)
+    return dest, True
+
+
+def discard(media: FetchedMedia) -> None:
+    """Remove an evidence copy this run stored (`media.newly_stored`) and nothing was recorded with."""
+    if not media.newly_stored:
+        return
+    try:
+        media.path.unlink(missing_ok=True)
+        media.path.parent.rmdir()  # its shard, when it was the only file there
+    except OSError:
+        pass  # a shard still in use, or a store gone read-only: a leftover, not a failure
 
 
 def _as_utc(when: datetime) -> datetime:

@@ -137,7 +137,7 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
             continue
         clip, post = analysed
         observed_at = datetime.now(UTC)
-        with session_scope(engine) as session:
+        with pipeline.evidence_kept_if_recorded(clip.media, engine), session_scope(engine) as session:
             # Another process may have stored the same file since the SHA-256 look-up above: the
             # insert itself says whether this run added it.
             clip_id, added = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,

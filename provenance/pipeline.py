@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -14,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
-from .errors import MediaError, printable
-from .fetch import fetch
+from .errors import MediaError, ProvenanceError, printable
+from .fetch import discard, fetch
 from . import index, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_evidence, query_frames
@@ -107,8 +108,14 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     """Fetch, probe and fingerprint one clip. Touches no database."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, limits=settings.download_limits)
-    info = probe(media.path)
-    fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+    try:
+        info = probe(media.path)
+        fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+    except ProvenanceError:
+        # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
+        # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
+        discard(media)
+        raise
     return Clip(media=media, probe=info, fingerprint=fp), media.post
 
 
@@ -118,11 +125,13 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     engine = open_library(settings)
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
-    with session_scope(engine) as session:
-        # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
-        clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
-                                                   observed_at=observed_at, min_quality=MIN_QUALITY)
-        sighting_id = repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+    with evidence_kept_if_recorded(clip.media, engine):
+        with session_scope(engine) as session:
+            # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
+            clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                                       observed_at=observed_at, min_quality=MIN_QUALITY)
+            sighting_id = repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at,
+                                                  session=session)
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip)
 
 
@@ -152,11 +161,38 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         library_loading = pool.submit(load_library, engine)
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
-        library = library_loading.result()
-    require_enough_frames(clip, name=target)
-    if progress:
-        progress("match", None)
-    return check_analysed(clip, post, engine=engine, library=library, record=record)
+        with evidence_kept_if_recorded(clip.media, engine, recorded=record):
+            library = library_loading.result()
+            require_enough_frames(clip, name=target)
+            if progress:
+                progress("match", None)
+            return check_analysed(clip, post, engine=engine, library=library, record=record)
+
+
+@contextmanager
+def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: bool = True) -> Iterator[None]:
+    """Remove the evidence copy this command stored when the block fails or `recorded` is False: a
+    failed command, a database error or --no-record leaves the store as it found it. A copy that
+    another process recorded meanwhile (the same bytes) stays."""
+    try:
+        yield
+    except BaseException:
+        _discard_unless_recorded(media, engine)
+        raise
+    if not recorded:
+        _discard_unless_recorded(media, engine)
+
+
+def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
+    if not media.newly_stored:
+        return
+    try:
+        with session_scope(engine) as session:
+            if repository.find_clip_id(media.sha256, session=session) is not None:
+                return
+    except ProvenanceError:
+        pass  # the database is out of reach: no one recorded anything with this copy through it
+    discard(media)
 
 
 def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: ReferenceFrames,

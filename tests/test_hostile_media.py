@@ -20,7 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from provenance.db import connect, ensure_schema
 from provenance.errors import FetchError
 from provenance.fetch import DownloadLimits, fetch
 from provenance.folder import WORKER_MEMORY_BYTES, FolderResult, available_memory, ingest_folder, workers_for
@@ -352,3 +354,40 @@ def test_ctrl_c_while_a_folder_ingest_starts_gives_one_line_and_exit_130(tmp_pat
     assert proc.returncode == 130, err.decode(errors="replace")[-2000:]
     assert len(lines) == 1 and lines[0].startswith("interrupted"), lines[:20]
     assert _wait_for(lambda: _session_members(proc.pid) == [], 10), "workers outlived the command"
+
+
+def _evidence(store: Path) -> list[Path]:
+    return sorted(p for p in store.rglob("*") if p.is_file()) if store.exists() else []
+
+
+@sqlite_only
+def test_no_evidence_copy_stays_after_no_record_a_failed_check_or_a_database_error(run, settings, tmp_path: Path):
+    store = settings.store_dir
+    # --no-record: nothing recorded, so nothing kept.
+    assert run("check", str(SAMPLES / "carphone_pristine.mp4"), "--no-record").exit_code == 0
+    assert _evidence(store) == []
+    # A media failure after the copy was made (too short to tell) and one while reading it (truncated).
+    short = tmp_path / "short.mp4"
+    _one_frame(short)
+    assert run("check", str(short)).exit_code == 4
+    data = (SAMPLES / "bikes.mp4").read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    ffmpeg("-i", str(SAMPLES / "bikes.mp4"), "-c", "copy", "-movflags", "+faststart", str(tmp_path / "fs.mp4"))
+    truncated.write_bytes((tmp_path / "fs.mp4").read_bytes()[:len(data) // 2])
+    assert run("check", str(truncated)).exit_code == 4
+    assert run("ingest", str(truncated)).exit_code == 4
+    assert _evidence(store) == []
+    # A database error while the check is written: a real SQLite trigger refuses the insert.
+    engine = connect(settings.db_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON checks BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+    failed = run("check", str(SAMPLES / "carphone_pristine.mp4"))
+    assert failed.exit_code == 5, failed.output
+    assert _evidence(store) == []
+    # What is recorded keeps its copy, and a --no-record check of it leaves that copy alone.
+    assert run("ingest", str(SAMPLES / "bikes.mp4"), "--quiet").exit_code == 0
+    kept = _evidence(store)
+    assert len(kept) == 1
+    assert run("check", str(SAMPLES / "bikes.mp4"), "--no-record").exit_code == 0
+    assert _evidence(store) == kept
