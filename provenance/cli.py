@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,14 +73,22 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: temporary files go, workers stop."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 class Interrupted(click.ClickException):
-    """Ctrl-C: one line and exit 130 (128 + SIGINT, as shells report it), not click's "Aborted!" and 1."""
+    """Ctrl-C or SIGTERM: one line and exit 128 + the signal, as shells report it (not click's
+    "Aborted!" and 1)."""
 
-    exit_code = 130
-
-    def __init__(self) -> None:
+    def __init__(self, signum: int) -> None:
         super().__init__("interrupted; what was recorded before stays, nothing is half-written: "
                          "run the same command again to go on")
+        self.exit_code = 128 + signum
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         click.echo(self.message, err=True)
@@ -91,8 +100,8 @@ class ProvenanceGroup(click.Group):
             return super().invoke(ctx)
         except ProvenanceError as e:
             raise UserError(e) from e
-        except KeyboardInterrupt:
-            raise Interrupted() from None
+        except KeyboardInterrupt as e:
+            raise Interrupted(signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT) from None
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -470,6 +479,7 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="provenance")
 
 

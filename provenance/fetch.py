@@ -6,6 +6,7 @@ is never rewritten: what was fetched is what gets analysed and what can be shown
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -21,6 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, no clean-up of stale temporary files
+    fcntl = None  # type: ignore[assignment]
 
 from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError, printable
 from provenance.records import FetchedMedia, Post
@@ -56,6 +62,13 @@ class DownloadLimits:
     rate_window_s: float = RATE_WINDOW_S
 
 
+# Temporary downloads (.fetch-*/) and copies (.tmp-*.part) whose process died (SIGKILL, the OOM
+# killer, a power cut) are removed when the next fetch starts. A live one is held under an flock,
+# which the kernel releases on any death; ones younger than this are left alone, as their owner may
+# not have taken its lock yet.
+STALE_MIN_AGE_S = 60.0
+_LOCK_FILE = ".lock"
+
 _LOGIN_HINTS = re.compile(
     r"log ?in|sign ?in|cookie|private|authenticat|age[- ]restricted|confirm your age|members[- ]only",
     re.IGNORECASE,
@@ -78,6 +91,7 @@ def fetch(
     platform reports. A naive `posted_at` is taken as UTC. A download is given up within `limits`.
     """
     store_dir = Path(store_dir)
+    clean_stale_temporaries(store_dir)
     if posted_at is not None:
         posted_at = _as_utc(posted_at)
     if _is_url(target):
@@ -140,6 +154,7 @@ def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> tuple[P
     store_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=store_dir, prefix=".tmp-", suffix=".part")
     tmp = Path(tmp_name)
+    _hold(fd)  # released when the copy is closed, or by the kernel if this process dies
     try:
         digest = hashlib.sha256()
         with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
@@ -176,9 +191,13 @@ def _fetch_url(
     with _store_errors(store_dir):
         store_dir.mkdir(parents=True, exist_ok=True)
     # A download given up on may still write for a moment (its thread stops at its next block).
-    with tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-", ignore_cleanup_errors=True) as tmp_name:
+    with contextlib.ExitStack() as stack:
+        tmp_name = stack.enter_context(
+            tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-", ignore_cleanup_errors=True))
         # In store_dir so the finished download moves into the store without a copy.
         tmp = Path(tmp_name)
+        lock = stack.enter_context(open(tmp / _LOCK_FILE, "wb"))
+        _hold(lock.fileno())
         watch = _DownloadWatch(limits, progress)
         opts: dict[str, Any] = {
             "quiet": True,
@@ -355,7 +374,8 @@ def _downloaded_file(info: dict[str, Any], tmp: Path) -> Path:
         path = download.get("filepath")
         if path and Path(path).is_file():
             return Path(path)
-    files = [p for p in tmp.iterdir() if p.is_file() and p.name != "cookies.txt" and not p.name.endswith(".part")]
+    files = [p for p in tmp.iterdir()
+             if p.is_file() and p.name not in ("cookies.txt", _LOCK_FILE) and not p.name.endswith(".part")]
     if len(files) == 1:
         return files[0]
     raise FetchError(f"yt-dlp reported success but left {len(files)} files; cannot tell which is the video")
@@ -519,6 +539,36 @@ def _store_errors(store_dir: Path) -> Iterator[None]:
         yield
     except OSError as e:
         raise StoreError(f"cannot write the evidence store at {store_dir}: {e.strerror or e}") from e
+
+
+def _hold(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def clean_stale_temporaries(store_dir: Path) -> None:
+    """Remove the temporary downloads and copies in the store whose process is gone."""
+    if fcntl is None:
+        return
+    try:
+        entries = [e for e in store_dir.iterdir()
+                   if e.name.startswith(".fetch-") or (e.name.startswith(".tmp-") and e.name.endswith(".part"))]
+    except OSError:
+        return  # no store yet, or not readable: the fetch itself will say so
+    now = time.time()
+    for entry in entries:
+        try:
+            if now - entry.lstat().st_mtime < STALE_MIN_AGE_S:
+                continue
+            with open(entry / _LOCK_FILE if entry.is_dir() else entry, "rb") as held:
+                fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its owner lives
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            log.info("removed %s, left by a process that did not finish", entry)
+        except OSError:
+            continue  # held by a live process, already gone, or not ours to remove
 
 
 def _sha256_file(path: Path) -> str:

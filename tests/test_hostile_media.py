@@ -156,6 +156,7 @@ class _DripHandler(BaseHTTPRequestHandler):
     """Promises a 10 MB video, then sends 10 bytes every 0.1 s (100 B/s) for at most DRIP_FOR_S."""
 
     DRIP_FOR_S = 20.0
+    BURST = 0  # bytes sent at once before the drip
 
     def do_GET(self) -> None:
         self.send_response(200)
@@ -164,8 +165,9 @@ class _DripHandler(BaseHTTPRequestHandler):
         self.end_headers()
         header = (SAMPLES / "bikes.mp4").read_bytes()
         ends = time.monotonic() + self.DRIP_FOR_S
-        sent = 0
+        sent = self.BURST
         try:
+            self.wfile.write(header[:sent])
             while time.monotonic() < ends:
                 self.wfile.write(header[sent:sent + 10])
                 self.wfile.flush()
@@ -178,9 +180,24 @@ class _DripHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _BurstThenDripHandler(_DripHandler):
+    """The first 4 kB at once (yt-dlp sees a video and starts its .part file), then the drip."""
+
+    BURST = 4096
+
+
 @pytest.fixture
 def drip_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _DripHandler)
+    yield from _serve(_DripHandler)
+
+
+@pytest.fixture
+def burst_drip_url() -> Iterator[str]:
+    yield from _serve(_BurstThenDripHandler)
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -391,3 +408,58 @@ def test_no_evidence_copy_stays_after_no_record_a_failed_check_or_a_database_err
     assert len(kept) == 1
     assert run("check", str(SAMPLES / "bikes.mp4"), "--no-record").exit_code == 0
     assert _evidence(store) == kept
+
+
+def _fetch_dirs(store: Path) -> set[Path]:
+    return set(store.glob(".fetch-*")) if store.exists() else set()
+
+
+def _start_check(url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*PROVENANCE, "check", url], start_new_session=True,
+                            env={**os.environ, "LC_ALL": "C.UTF-8", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _downloading(store: Path, before: set[Path]) -> Path | None:
+    """The new download folder once its .part file is there."""
+    for d in _fetch_dirs(store) - before:
+        if any(p.name.endswith(".part") for p in d.iterdir()):
+            return d
+    return None
+
+
+def test_downloads_killed_midway_leave_nothing_once_the_next_fetch_starts(burst_drip_url, tmp_path: Path,
+                                                                          cli_env):
+    drip_url = burst_drip_url
+    store = Path(cli_env["PROVENANCE_STORE"])
+    killed = _start_check(drip_url, cli_env)
+    try:
+        assert _wait_for(lambda: _downloading(store, set()) is not None, 30), "the download never started"
+        dead = _downloading(store, set())
+        killed.kill()  # SIGKILL: no clean-up of its own
+        killed.wait(timeout=10)
+        assert dead.exists()
+        # SIGTERM: the command cleans up after itself, with one line and 143.
+        termed = _start_check(drip_url, cli_env)
+        assert _wait_for(lambda: _downloading(store, {dead}) is not None, 30)
+        gone = _downloading(store, {dead})
+        termed.terminate()
+        _, err = termed.communicate(timeout=30)
+        assert termed.returncode == 143 and err.decode().startswith("interrupted"), err.decode()[-2000:]
+        assert not gone.exists()
+        # A download still running is never touched, however old its folder looks.
+        alive = _start_check(drip_url, cli_env)
+        try:
+            assert _wait_for(lambda: _downloading(store, {dead}) is not None, 30)
+            running = _downloading(store, {dead})
+            long_ago = time.time() - 3600
+            for d in (dead, running):
+                os.utime(d, (long_ago, long_ago))
+            checked = cli("check", str(SAMPLES / "carphone_pristine.mp4"), "--no-record", env=cli_env)
+            assert checked.returncode == 0, checked.stderr
+            assert not dead.exists() and running.exists()
+        finally:
+            alive.kill()
+            alive.wait(timeout=10)
+    finally:
+        killed.kill()
