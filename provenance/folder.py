@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -260,7 +263,39 @@ def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
 def _pool(workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: the parent holds database connections and threads that a fork would copy.
     # Worker processes start with the first file submitted.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_start, initargs=(os.getpid(),))
+
+
+# linux/prctl.h: ask the kernel for a signal when the parent dies.
+_PR_SET_PDEATHSIG = 1
+# Where there is no prctl, a worker looks for its parent this often.
+_PARENT_POLL_S = 1.0
+
+
+def _worker_start(parent: int) -> None:
+    """First thing in each worker: end with the parent. A parent that is SIGKILLed (or OOM-killed)
+    cannot stop its workers, and they would wait for work forever, ~115 MB each."""
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # it died before the request above was made
+        os._exit(1)
+
+
+def _die_with_parent() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
 
 
 def _submit(pool: ProcessPoolExecutor, path: Path, settings: Settings) -> Future[Analysed]:

@@ -463,3 +463,29 @@ def test_downloads_killed_midway_leave_nothing_once_the_next_fetch_starts(burst_
             alive.wait(timeout=10)
     finally:
         killed.kill()
+
+
+def _workers_of(sid: int) -> list[int]:
+    return [pid for pid in _session_members(sid) if b"spawn_main" in _cmdline(pid)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
+def test_workers_end_when_the_folder_ingest_is_killed(tmp_path: Path, cli_env):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, sample in enumerate(["bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"]):
+        shutil.copyfile(SAMPLES / sample, folder / f"{i}_{sample}")
+    proc = subprocess.Popen([*PROVENANCE, "ingest", str(folder), "--workers", "2"], start_new_session=True,
+                            env={**os.environ, "LC_ALL": "C.UTF-8", **cli_env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: _workers_of(proc.pid), 60), "no workers started"
+        time.sleep(2)  # past their start-up, into their first files
+    finally:
+        proc.kill()  # SIGKILL: the command gets no chance to stop them itself
+        proc.wait(timeout=10)
+    left = _wait_for(lambda: not _workers_of(proc.pid), 15)
+    leftovers = _workers_of(proc.pid)
+    for pid in leftovers:  # started by this test: end them whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left, f"workers {leftovers} outlived their parent"
