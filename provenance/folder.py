@@ -224,18 +224,23 @@ def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
     window = 2 * workers
     pool = _pool(workers)
     pending: dict[Future[Analysed], tuple[Path, str]] = {}
-    try:
-        def submit_next() -> bool:
-            item = next(todo, None)
-            if item is not None:
-                pending[_submit(pool, item[0], settings)] = item
-            return item is not None
+    stranded: list[tuple[Path, str]] = []  # refused by a pool already broken when it was submitted
 
-        while len(pending) < window and submit_next():
-            pass
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken: list[tuple[Path, str]] = []
+    def fill() -> None:
+        while len(pending) < window and not stranded:
+            item = next(todo, None)
+            if item is None:
+                return
+            try:
+                pending[_submit(pool, item[0], settings)] = item
+            except BrokenProcessPool:
+                stranded.append(item)
+
+    try:
+        fill()
+        while pending or stranded:
+            finished = wait(pending, return_when=FIRST_COMPLETED)[0] if pending else set()
+            broken, stranded[:] = list(stranded), []
             for future in finished:
                 path, sha = pending.pop(future)
                 try:
@@ -251,8 +256,7 @@ def _analysed(todo: Iterator[tuple[Path, str]], settings: Settings,
                 for path, sha in broken:
                     yield path, sha, _analyse_alone(path, settings)
                 pool = _pool(workers)
-            while len(pending) < window and submit_next():
-                pass
+            fill()
     except BaseException:
         _stop_workers(pool)  # Ctrl-C or an error here: the files in flight are not waited for
         raise
