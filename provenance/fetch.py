@@ -6,7 +6,6 @@ is never rewritten: what was fetched is what gets analysed and what can be shown
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -16,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -191,7 +190,7 @@ def _fetch_url(
     with _store_errors(store_dir):
         store_dir.mkdir(parents=True, exist_ok=True)
     # A download given up on may still write for a moment (its thread stops at its next block).
-    with contextlib.ExitStack() as stack:
+    with ExitStack() as stack:
         tmp_name = stack.enter_context(
             tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-", ignore_cleanup_errors=True))
         # In store_dir so the finished download moves into the store without a copy.
