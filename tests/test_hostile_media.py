@@ -93,6 +93,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return {"PROVENANCE_DB": f"sqlite:///{tmp_path / 'library.db'}", "PROVENANCE_STORE": str(tmp_path / "evidence")}
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_ingested_checked_and_shown_escaped(tmp_path: Path, cli_env):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -118,6 +119,7 @@ def test_a_file_name_that_is_not_utf8_is_ingested_checked_and_shown_escaped(tmp_
     assert missing.returncode == 2 and b"gone\\xe9.mp4" in missing.stderr and b"Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_file_gives_one_line_and_no_decoder_chatter(tmp_path: Path, cli_env):
     faststart = tmp_path / "faststart.mp4"  # the index first, so a cut file still probes and starts decoding
     ffmpeg("-i", str(SAMPLES / "bikes.mp4"), "-c", "copy", "-movflags", "+faststart", str(faststart))
@@ -221,6 +223,7 @@ def test_a_dripping_server_is_given_up_on_with_exit_3(drip_url, tmp_path: Path, 
     assert "127.0.0.1" in caught.value.message
 
 
+@pytest.mark.slow
 @sqlite_only
 def test_a_folder_with_a_frame_too_large_to_decode_ingests_the_rest(run, tmp_path: Path):
     folder = tmp_path / "in"
@@ -265,6 +268,7 @@ def _has_open(pid: int, names: set[str]) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds the worker through /proc (Linux)")
 @sqlite_only
 def test_a_worker_killed_on_a_file_marks_that_file_failed_and_the_run_goes_on(settings, tmp_path: Path):
@@ -348,6 +352,7 @@ def _wait_for(condition, timeout: float) -> bool:  # noqa: ANN001
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
 def test_ctrl_c_while_a_folder_ingest_starts_gives_one_line_and_exit_130(tmp_path: Path, cli_env):
     folder = tmp_path / "in"
@@ -428,6 +433,7 @@ def _downloading(store: Path, before: set[Path]) -> Path | None:
     return None
 
 
+@pytest.mark.slow
 def test_downloads_killed_midway_leave_nothing_once_the_next_fetch_starts(burst_drip_url, tmp_path: Path,
                                                                           cli_env):
     drip_url = burst_drip_url
@@ -469,6 +475,7 @@ def _workers_of(sid: int) -> list[int]:
     return [pid for pid in _session_members(sid) if b"spawn_main" in _cmdline(pid)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
 def test_workers_end_when_the_folder_ingest_is_killed(tmp_path: Path, cli_env):
     folder = tmp_path / "in"
