@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,12 +77,35 @@ class UserError(click.ClickException):
         click.echo(f"error: {report.safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: temporary files go, workers stop."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C or SIGTERM: one line and exit 128 + the signal, as shells report it (not click's
+    "Aborted!" and 1)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__("interrupted; what was recorded before stays, nothing is half-written: "
+                         "run the same command again to go on")
+        self.exit_code = 128 + signum
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(self.message, err=True)
+
+
 class ProvenanceGroup(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
             return super().invoke(ctx)
         except ProvenanceError as e:
             raise UserError(e) from e
+        except KeyboardInterrupt as e:
+            raise Interrupted(signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT) from None
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -233,7 +257,8 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 @cookies_option
 @private_option
 @click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
-              help="For a folder: files decoded and hashed at once [default: the number of CPUs].")
+              help="For a folder: files decoded and hashed at once [default: the number of CPUs; "
+                   "capped by free memory].")
 @db_option
 @quiet_option
 def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None,
@@ -472,6 +497,7 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="provenance")
 
 

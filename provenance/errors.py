@@ -13,13 +13,16 @@ where they are called (``raise FetchError(...) from e``).
 
 from __future__ import annotations
 
+import os
+
 
 class ProvenanceError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
-        # One line: the CLI prints it as is, so keep newlines out of user-facing text.
-        self.message = " ".join(message.split())
+        # One line: the CLI prints it as is, so keep newlines out of user-facing text; and a file name
+        # that is not UTF-8 escaped, or printing the message would fail.
+        self.message = printable(" ".join(message.split()))
         super().__init__(self.message)
 
 
@@ -43,3 +46,20 @@ class MediaError(ProvenanceError):
 
 class StoreError(ProvenanceError):
     exit_code = 5
+
+
+def printable(text: str | os.PathLike[str]) -> str:
+    """A file name, path or message as it can be printed, stored and encoded: bytes of a name that
+    are not UTF-8 (Python holds them as lone surrogates, which every encoder refuses) become \\xNN
+    escapes, so the name stays recognisable and tells which bytes were odd."""
+    text = os.fspath(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the undecodable bytes of a file name, back as bytes
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")

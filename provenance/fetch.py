@@ -13,16 +13,23 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, no clean-up of stale temporary files
+    fcntl = None  # type: ignore[assignment]
+
 from provenance import netguard
-from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError
+from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError, printable
 from provenance.records import FetchedMedia, Post
 from provenance.snowflake import snowflake_time
 
@@ -37,6 +44,33 @@ _GUARDED = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)
 _X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# A download is given up (FetchError, exit 3) when it takes longer than DOWNLOAD_DEADLINE_S in all, or
+# when fewer than MIN_DOWNLOAD_RATE bytes a second of video arrived over the last RATE_WINDOW_S seconds
+# (the page's extraction counts: it must give way to video within that time). The socket timeout alone
+# never fires on a server that drips a few bytes a second. An hour holds a 2 GB file at 5 Mbit/s, far
+# beyond a posted clip; 10 kB/s (80 kbit/s) is below the leanest 144p stream a platform serves, so a
+# slower download is a stalled or hostile server, and 60 s leaves room for a slow page to be read.
+DOWNLOAD_DEADLINE_S = 3600.0
+MIN_DOWNLOAD_RATE = 10_000.0
+RATE_WINDOW_S = 60.0
+# How often the waiting thread looks at the download's progress.
+_WATCH_EVERY_S = 0.25
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    deadline_s: float = DOWNLOAD_DEADLINE_S
+    min_rate: float = MIN_DOWNLOAD_RATE  # bytes a second, averaged over rate_window_s; 0 for none
+    rate_window_s: float = RATE_WINDOW_S
+
+
+# Temporary downloads (.fetch-*/) and copies (.tmp-*.part) whose process died (SIGKILL, the OOM
+# killer, a power cut) are removed when the next fetch starts. A live one is held under an flock,
+# which the kernel releases on any death; ones younger than this are left alone, as their owner may
+# not have taken its lock yet.
+STALE_MIN_AGE_S = 60.0
+_LOCK_FILE = ".lock"
+
 _LOGIN_HINTS = re.compile(
     r"log ?in|sign ?in|cookie|private|authenticat|age[- ]restricted|confirm your age|members[- ]only",
     re.IGNORECASE,
@@ -53,22 +87,24 @@ def fetch(
     posted_at: datetime | None = None,
     allow_private: bool = False,
     named_by_user: str | None = None,
+    limits: DownloadLimits = DownloadLimits(),
 ) -> FetchedMedia:
     """Store the clip at `target` (an http(s) URL or a file path) and say where it was posted.
 
     `post_url` and `posted_at` are what the user says about the post; they win over what the
-    platform reports. A naive `posted_at` is taken as UTC.
+    platform reports. A naive `posted_at` is taken as UTC. A download is given up within `limits`.
 
     Only the host and port of `named_by_user` (default: `target`), the URL the user gave, may be
     a private or loopback address, unless `allow_private` (see provenance.netguard).
     """
     store_dir = Path(store_dir)
+    clean_stale_temporaries(store_dir)
     if posted_at is not None:
         posted_at = _as_utc(posted_at)
     if _is_url(target):
         guard = netguard.Guard(typed=netguard.origin(named_by_user or target), allow_private=allow_private)
         return _fetch_url(target, store_dir=store_dir, cookies=cookies, progress=progress,
-                          post_url=post_url, posted_at=posted_at, guard=guard)
+                          post_url=post_url, posted_at=posted_at, guard=guard, limits=limits)
     return _fetch_file(Path(target).expanduser(), store_dir=store_dir, post_url=post_url, posted_at=posted_at)
 
 
@@ -115,14 +151,17 @@ def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at:
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from e
     with _store_errors(store_dir):
-        stored = _find_stored(store_dir, sha) or _copy_into_store(path, sha, _ext_of(path), store_dir)
-    post = Post(url=post_url, platform="local", posted_at=posted_at, title=path.name)
-    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="file")
+        found = _find_stored(store_dir, sha)
+        stored, new = (found, False) if found else _copy_into_store(path, sha, _ext_of(path), store_dir)
+    # The title is stored and printed: a name that is not UTF-8 goes in with its odd bytes escaped.
+    post = Post(url=post_url, platform="local", posted_at=posted_at, title=printable(path.name))
+    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="file", newly_stored=new)
 
 
-def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> Path:
+def _copy_into_store(path: Path, sha: str, ext: str, store_dir: Path) -> tuple[Path, bool]:
     store_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_store_file(store_dir)
+    _hold(fd)  # released when the copy is closed, or by the kernel if this process dies
     try:
         digest = hashlib.sha256()
         with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
@@ -163,6 +202,7 @@ def _fetch_url(
     post_url: str | None,
     posted_at: datetime | None,
     guard: netguard.Guard,
+    limits: DownloadLimits,
 ) -> FetchedMedia:
     if cookies is not None and not Path(cookies).is_file():
         raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
@@ -170,16 +210,24 @@ def _fetch_url(
 
     with _store_errors(store_dir):
         store_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-") as tmp_name:
+    # A download given up on may still write for a moment (its thread stops at its next block).
+    with ExitStack() as stack:
+        tmp_name = stack.enter_context(
+            tempfile.TemporaryDirectory(dir=store_dir, prefix=".fetch-", ignore_cleanup_errors=True))
         # In store_dir so the finished download moves into the store without a copy.
         tmp = Path(tmp_name)
+        lock = stack.enter_context(open(tmp / _LOCK_FILE, "wb"))
+        _hold(lock.fileno())
+        watch = _DownloadWatch(limits, progress)
         opts: dict[str, Any] = {
             "quiet": True,
             "no_warnings": False,  # warnings go to our logger, not the terminal
             "noprogress": True,
             "logger": _YtdlpLogger(),
             "paths": {"home": str(tmp), "temp": str(tmp)},
-            "outtmpl": "%(id)s.%(ext)s",
+            # A fixed name (the folder is this download's own): an id taken from the URL can be
+            # longer than a file name may be, and the stored copy is named by its SHA-256 anyway.
+            "outtmpl": "media.%(ext)s",
             # Best video + best audio, merged by ffmpeg; a single file when that is all there is.
             # Only formats yt-dlp downloads itself, through the guard's proxy: rtmp, rtsp and the
             # like would be handed to ffmpeg or rtmpdump, which connect on their own.
@@ -193,7 +241,7 @@ def _fetch_url(
             "extractor_retries": 1,
             "updatetime": False,  # store mtime = when we stored it, not the server's Last-Modified
             "cachedir": False,  # no state shared between calls or with other yt-dlp users
-            "progress_hooks": [_progress_hook(progress)] if progress else [],
+            "progress_hooks": [watch.hook],
         }
         if cookies is not None:
             # yt-dlp writes the jar back on close; work on a copy so the user's file is left alone.
@@ -202,9 +250,8 @@ def _fetch_url(
             opts["cookiefile"] = str(cookie_copy)
 
         try:
-            with netguard.guarded(guard) as proxy, yt_dlp.YoutubeDL({**opts, "proxy": proxy}) as ydl:
-                info = ydl.extract_info(url, download=True)
-                raw = ydl.sanitize_info(info)
+            with netguard.guarded(guard) as proxy:
+                raw = watch.run(lambda: _download({**opts, "proxy": proxy}, url), url)
         except yt_dlp.utils.YoutubeDLError as e:
             if (refusal := guard.refusal()) is not None:
                 raise InputError(refusal) from e
@@ -217,11 +264,86 @@ def _fetch_url(
             raise MediaError(f"the download from {url} is empty (0 bytes); it is not a video")
         with _store_errors(store_dir):
             sha = _sha256_file(downloaded)
-            stored = _find_stored(store_dir, sha) or _place(downloaded, sha, _ext_of(downloaded), store_dir)
+            found = _find_stored(store_dir, sha)
+            stored, new = (found, False) if found else _place(downloaded, sha, _ext_of(downloaded), store_dir)
 
     post = _post_from_info(entry, url, raw)
     post = _override(post, post_url=post_url, posted_at=posted_at)
-    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="url")
+    return FetchedMedia(path=stored, sha256=sha, size_bytes=size, post=post, source="url", newly_stored=new)
+
+
+def _download(opts: dict[str, Any], url: str) -> dict[str, Any]:
+    import yt_dlp
+
+    with yt_dlp.YoutubeDL(opts) as ydl:
+        return ydl.sanitize_info(ydl.extract_info(url, download=True))
+
+
+class _GivenUp(Exception):
+    """Raised in yt-dlp's progress hook to end a download the caller has stopped waiting for."""
+
+
+class _DownloadWatch:
+    """Runs a download in a thread and gives up on it at the deadline or when it is too slow.
+
+    The waiting is done here, not in yt-dlp's progress hook: a hook is only called after a whole
+    block arrives, which at a few bytes a second is minutes apart (and never while a page is read)."""
+
+    def __init__(self, limits: DownloadLimits, progress: Progress | None) -> None:
+        self.limits = limits
+        self.progress_hook = _progress_hook(progress) if progress else None
+        self.given_up = threading.Event()
+        self.by_file: dict[str, int] = {}  # bytes so far of each file (video and audio come apart)
+
+    def hook(self, d: dict[str, Any]) -> None:
+        if self.given_up.is_set():
+            raise _GivenUp()
+        done = d.get("downloaded_bytes")
+        if isinstance(done, int):
+            self.by_file[str(d.get("filename"))] = done
+        if self.progress_hook:
+            self.progress_hook(d)
+
+    def run(self, download: Callable[[], dict[str, Any]], url: str) -> dict[str, Any]:
+        outcome: list[Any] = []
+
+        def work() -> None:
+            try:
+                outcome.append(download())
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which raises it
+                outcome.append(e)
+
+        thread = threading.Thread(target=work, name="download", daemon=True)
+        started = window_start = time.monotonic()
+        window_bytes = 0
+        thread.start()
+        try:
+            while True:
+                thread.join(_WATCH_EVERY_S)
+                if not thread.is_alive():
+                    break
+                now = time.monotonic()
+                if now - started > self.limits.deadline_s:
+                    raise FetchError(f"download from {urlsplit(url).hostname} took longer than "
+                                     f"{_duration(self.limits.deadline_s)}, the limit; try again later")
+                if now - window_start >= self.limits.rate_window_s:
+                    got = sum(self.by_file.values())
+                    if got - window_bytes < self.limits.min_rate * (now - window_start):
+                        raise FetchError(f"download from {urlsplit(url).hostname} stalled: slower than "
+                                         f"{self.limits.min_rate / 1000:g} kB/s for {_duration(now - window_start)}; "
+                                         "the server is overloaded or refusing, try again later")
+                    window_start, window_bytes = now, got
+        except BaseException:
+            self.given_up.set()  # the thread ends at its next block and writes no more
+            raise
+        (result,) = outcome
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 class _YtdlpLogger:
@@ -278,7 +400,8 @@ def _downloaded_file(info: dict[str, Any], tmp: Path) -> Path:
         path = download.get("filepath")
         if path and Path(path).is_file():
             return Path(path)
-    files = [p for p in tmp.iterdir() if p.is_file() and p.name != "cookies.txt" and not p.name.endswith(".part")]
+    files = [p for p in tmp.iterdir()
+             if p.is_file() and p.name not in ("cookies.txt", _LOCK_FILE) and not p.name.endswith(".part")]
     if len(files) == 1:
         return files[0]
     raise FetchError(f"yt-dlp reported success but left {len(files)} files; cannot tell which is the video")
@@ -444,6 +567,36 @@ def _store_errors(store_dir: Path) -> Iterator[None]:
         raise StoreError(f"cannot write the evidence store at {store_dir}: {e.strerror or e}") from e
 
 
+def _hold(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def clean_stale_temporaries(store_dir: Path) -> None:
+    """Remove the temporary downloads and copies in the store whose process is gone."""
+    if fcntl is None:
+        return
+    try:
+        entries = [e for e in store_dir.iterdir()
+                   if e.name.startswith(".fetch-") or (e.name.startswith(".tmp-") and e.name.endswith(".part"))]
+    except OSError:
+        return  # no store yet, or not readable: the fetch itself will say so
+    now = time.time()
+    for entry in entries:
+        try:
+            if now - entry.lstat().st_mtime < STALE_MIN_AGE_S:
+                continue
+            with open(entry / _LOCK_FILE if entry.is_dir() else entry, "rb") as held:
+                fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its owner lives
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            log.info("removed %s, left by a process that did not finish", entry)
+        except OSError:
+            continue  # held by a live process, already gone, or not ours to remove
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -465,8 +618,9 @@ def _find_stored(store_dir: Path, sha: str) -> Path | None:
     return next((p for p in sorted(shard.glob(f"{sha}.*")) if p.is_file()), None)
 
 
-def _place(src: Path, sha: str, ext: str, store_dir: Path) -> Path:
-    """Give a complete file in store_dir its final name, without ever replacing a stored one."""
+def _place(src: Path, sha: str, ext: str, store_dir: Path) -> tuple[Path, bool]:
+    """Give a complete file in store_dir its final name, without ever replacing a stored one; and
+    whether this call put it there (False: another process stored the same bytes first)."""
     dest = store_dir / sha[:2] / f"{sha}{ext}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with src.open("rb") as f:
@@ -474,11 +628,23 @@ def _place(src: Path, sha: str, ext: str, store_dir: Path) -> Path:
     try:
         os.link(src, dest)  # fails if dest exists, so a stored file is never rewritten
     except FileExistsError:
-        pass
+        return dest, False
     except OSError:  # no hard links on this filesystem
-        if not dest.exists():
-            os.replace(src, dest)
-    return dest
+        if dest.exists():
+            return dest, False
+        os.replace(src, dest)
+    return dest, True
+
+
+def discard(media: FetchedMedia) -> None:
+    """Remove an evidence copy this run stored (`media.newly_stored`) and nothing was recorded with."""
+    if not media.newly_stored:
+        return
+    try:
+        media.path.unlink(missing_ok=True)
+        media.path.parent.rmdir()  # its shard, when it was the only file there
+    except OSError:
+        pass  # a shard still in use, or a store gone read-only: a leftover, not a failure
 
 
 def _as_utc(when: datetime) -> datetime:

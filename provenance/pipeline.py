@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from . import __version__
 from .db import connect, ensure_schema, repository, session_scope
-from .fetch import fetch
+from .errors import MediaError, ProvenanceError, printable
+from .fetch import discard, fetch
 from . import index, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_evidence, query_frames
@@ -109,9 +111,15 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
-                  named_by_user=named_by_user)
-    info = probe(media.path)
-    fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+                  named_by_user=named_by_user, limits=settings.download_limits)
+    try:
+        info = probe(media.path)
+        fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+    except ProvenanceError:
+        # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
+        # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
+        discard(media)
+        raise
     return Clip(media=media, probe=info, fingerprint=fp), media.post
 
 
@@ -121,12 +129,13 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     engine = open_library(settings)
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
-    with session_scope(engine) as session:
-        # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
-        clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
-                                                   observed_at=observed_at, min_quality=MIN_QUALITY)
-        sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
-                                                               observed_at=observed_at, session=session)
+    with evidence_kept_if_recorded(clip.media, engine):
+        with session_scope(engine) as session:
+            # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
+            clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                                       observed_at=observed_at, min_quality=MIN_QUALITY)
+            sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
+                                                                   observed_at=observed_at, session=session)
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
                         new_sighting=new_sighting)
 
@@ -157,10 +166,38 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         library_loading = pool.submit(load_library, engine)
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
-        library = library_loading.result()
-    if progress:
-        progress("match", None)
-    return check_analysed(clip, post, engine=engine, library=library, record=record)
+        with evidence_kept_if_recorded(clip.media, engine, recorded=record):
+            library = library_loading.result()
+            require_enough_frames(clip, name=target)
+            if progress:
+                progress("match", None)
+            return check_analysed(clip, post, engine=engine, library=library, record=record)
+
+
+@contextmanager
+def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: bool = True) -> Iterator[None]:
+    """Remove the evidence copy this command stored when the block fails or `recorded` is False: a
+    failed command, a database error or --no-record leaves the store as it found it. A copy that
+    another process recorded meanwhile (the same bytes) stays."""
+    try:
+        yield
+    except BaseException:
+        _discard_unless_recorded(media, engine)
+        raise
+    if not recorded:
+        _discard_unless_recorded(media, engine)
+
+
+def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
+    if not media.newly_stored:
+        return
+    try:
+        with session_scope(engine) as session:
+            if repository.find_clip_id(media.sha256, session=session) is not None:
+                return
+    except ProvenanceError:
+        pass  # the database is out of reach: no one recorded anything with this copy through it
+    discard(media)
 
 
 def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: ReferenceFrames,
@@ -170,6 +207,7 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
     is written."""
+    require_enough_frames(clip)
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
     # meaningful with the N the check actually searched (reports are built from the stored check).
@@ -210,6 +248,21 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
 
 
 _Evidence = TypeVar("_Evidence", Match, SceneHint)
+
+
+def require_enough_frames(clip: Clip, *, name: str | None = None) -> None:
+    """A clip with fewer usable frames than a match needs cannot be told apart from new footage: say
+    so (MediaError, exit 4) rather than answer no_match, which would claim a search that could not
+    happen."""
+    what = printable(name) if name else "the clip"
+    usable = clip.usable_frames
+    if usable == 0:
+        raise MediaError(f"no usable frames in {what}: every sampled frame is black, flat or faded, so there is "
+                         "no picture to compare; check the file shows footage")
+    if usable < match.MIN_MATCHED_FRAMES:
+        raise MediaError(f"too short to tell: {what} has {usable} usable frame{'s' if usable > 1 else ''} "
+                         f"({usable / SAMPLE_FPS:g} s of footage at {SAMPLE_FPS:g} frames a second); a match needs "
+                         f"at least {match.MIN_MATCHED_FRAMES}; check a longer copy of the clip")
 
 
 def _now() -> datetime:

@@ -19,12 +19,19 @@ KEPT_TAGS = ("creation_time", "encoder", "handler_name", "location", "location-e
              "com.apple.quicktime.creationdate", "com.apple.quicktime.make", "com.apple.quicktime.model",
              "major_brand", "compatible_brands", "title", "comment")
 
+# The largest frame decoded: DCI 8K (8192x4320, 35 MP), the largest cameras and platforms publish. A
+# decoder holds several frames of that size: one process decoding 8192x4320 peaked at 0.7 GB, at
+# 8000x8000 0.9 GB and at 16000x16000 3.5 GB, which gets a folder ingest's workers killed by the OOM
+# killer. Larger frames are refused before anything decodes them.
+MAX_FRAME_PIXELS = 8192 * 4320
+
 
 def probe(path: Path) -> ProbeInfo:
     """Read container and stream facts; a file ffprobe cannot read is not a video."""
     _readable(path)
     try:
-        data = ffmpeg.probe(str(path))
+        # -v error: ffprobe's warnings are not for users; its last error line goes into ours.
+        data = ffmpeg.probe(str(path), v="error")
     except ffmpeg.Error as e:
         reason = _last_line(e.stderr.decode("utf-8", "replace") if e.stderr else "")
         raise MediaError(f"not a readable video: {path.name} ({reason}); check the file is a complete video download") from e
@@ -35,6 +42,7 @@ def probe(path: Path) -> ProbeInfo:
     streams = tuple(_stream(s) for s in data.get("streams", []))
     if not any(s.kind == "video" for s in streams):
         raise MediaError(f"no video stream in {path.name}; it is not a video file")
+    _refuse_huge_frames(streams, path)
     duration = _float(fmt.get("duration")) or max((_float(s.get("duration")) or 0.0 for s in data.get("streams", [])), default=0.0)
     tags = {k: str(v) for k, v in (fmt.get("tags") or {}).items() if k in KEPT_TAGS or k.startswith("com.apple.quicktime.")}
     for s in data.get("streams", []):
@@ -54,6 +62,14 @@ def _readable(path: Path) -> None:
     except PermissionError as e:
         raise InputError(f"cannot read {path}: permission denied; its owner can make it readable "
                          f"(chmod a+r {path}), or use an evidence store of your own (PROVENANCE_STORE)") from e
+
+
+def _refuse_huge_frames(streams: tuple[StreamInfo, ...], path: Path) -> None:
+    for s in streams:
+        if s.kind == "video" and s.width and s.height and s.width * s.height > MAX_FRAME_PIXELS:
+            raise MediaError(f"frames too large: {s.width}x{s.height} ({s.width * s.height / 1e6:.0f} megapixels) in "
+                             f"{path.name}; the most decoded is 8192x4320 ({MAX_FRAME_PIXELS / 1e6:.0f} MP): scale it "
+                             "down first, e.g. ffmpeg -i IN -vf scale=3840:-2 OUT")
 
 
 def _stream(s: dict[str, Any]) -> StreamInfo:

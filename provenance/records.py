@@ -36,6 +36,9 @@ class FetchedMedia:
     size_bytes: int
     post: Post
     source: str  # "url" or "file"; for a file, the original path is in post.url when given
+    # This fetch put the file in the store (it was not there): unless something is recorded with it,
+    # the command that fetched it removes it again (pipeline), so failures leave no copies behind.
+    newly_stored: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from .errors import printable
 from .folder import FolderResult
 from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 from .records import Match, Post, Region, SceneHint, Sighting
@@ -220,11 +221,12 @@ def folder_summary(result: FolderResult, *, verbose: bool = True) -> str:
     """Counts, then (with `verbose`) every file that was not ingested and why; failures always."""
     lines = [f"{len(result.of('ingested'))} ingested ({result.footage_s / 3600:.2f} h of footage), "
              f"{len(result.of('known'))} already known, {len(result.of('skipped'))} skipped (not video), "
-             f"{len(result.of('failed'))} failed; {len(result.files)} files in {safe(result.folder)}, "
+             f"{len(result.of('failed'))} failed; {len(result.files)} files in {safe(printable(result.folder))}, "
              f"{result.wall_s:.1f} s with {result.workers} worker{'s' if result.workers != 1 else ''}"]
     for kind in ("known", "skipped", "failed"):
         if verbose or kind == "failed":
-            lines += [f"  {kind:8} {safe(f.path, 300)}: {safe(f.reason, 300)}" for f in result.of(kind)]
+            lines += [f"  {kind:8} {safe(printable(f.path), 300)}: {safe(printable(f.reason), 300)}"
+                      for f in result.of(kind)]
     return "\n".join(lines)
 
 

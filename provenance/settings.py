@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from .db import default_database_url
+from .fetch import DownloadLimits
 
 ENV_DB = "PROVENANCE_DB"  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/provenance
 ENV_HOME = "PROVENANCE_HOME"  # folder for the default SQLite file and the evidence store
@@ -22,6 +23,7 @@ class Settings:
     cookies: Path | None = None
     # Let a fetched page lead to loopback and private addresses (provenance.netguard).
     allow_private_urls: bool = False
+    download_limits: DownloadLimits = DownloadLimits()  # when a download is given up (fetch.DOWNLOAD_*)
 
     @classmethod
     def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None,
