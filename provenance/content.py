@@ -126,10 +126,9 @@ INSET_PERSISTENCE = 0.5
 INSET_GAP = 3
 INSET_MIN_SIDE = 0.2
 # An inset is at most this share of the frame per side (beyond that it is a fill or bars, found
-# above), and its four borders must meet to within INSET_CORNER_SLACK of the frame; its borders must
-# cover at least INSET_MIN_COVER of the rectangle's sides.
+# above), and its borders must cover at least INSET_MIN_COVER of the rectangle's sides. Of the
+# rectangles that fit, the one whose borders cover the most and run on past its corners the least.
 INSET_MAX_SIDE = 0.85
-INSET_CORNER_SLACK = 0.04
 INSET_MIN_COVER = 0.6
 # Border candidates kept per direction (the longest runs), to bound the rectangles tried.
 INSET_CANDIDATES = 8
@@ -145,7 +144,6 @@ def inset_box(greys: Sequence[np.ndarray]) -> ContentBox | None:
     horizontals = _border_runs(_peak_persistence(stack.transpose(0, 2, 1)), min_run=INSET_MIN_SIDE * w)
     if len(verticals) < 2 or len(horizontals) < 2:
         return None
-    slack_x, slack_y = INSET_CORNER_SLACK * w, INSET_CORNER_SLACK * h
     best: tuple[float, ContentBox] | None = None
     for i, (xa, ay0, ay1) in enumerate(verticals):
         for xb, by0, by1 in verticals[i + 1:]:
@@ -158,16 +156,17 @@ def inset_box(greys: Sequence[np.ndarray]) -> ContentBox | None:
                     if not INSET_MIN_SIDE * h <= bottom - top <= INSET_MAX_SIDE * h:
                         continue
                     height, width = bottom - top, right - left
-                    # Each border lies along the rectangle's side and covers most of it.
-                    fits = all(
-                        lo >= side_lo - slack and hi <= side_hi + slack
-                        and min(hi, side_hi) - max(lo, side_lo) >= INSET_MIN_COVER * length
-                        for lo, hi, side_lo, side_hi, slack, length in (
-                            (ay0, ay1, top, bottom, slack_y, height), (by0, by1, top, bottom, slack_y, height),
-                            (ax0, ax1, left, right, slack_x, width), (bx0, bx1, left, right, slack_x, width)))
-                    if fits and (best is None or width * height > best[0]):
-                        best = (width * height, ContentBox(left=left / w, top=top / h, right=right / w,
-                                                           bottom=bottom / h))
+                    sides = ((ay0, ay1, top, bottom, height), (by0, by1, top, bottom, height),
+                             (ax0, ax1, left, right, width), (bx0, bx1, left, right, width))
+                    # Each border covers most of its side; it may run on past a corner (into a still
+                    # background's own edges), which counts against it, so the tightest rectangle wins.
+                    cover = [min(hi, side_hi) - max(lo, side_lo) for lo, hi, side_lo, side_hi, _ in sides]
+                    if any(c < INSET_MIN_COVER * length for c, (*_, length) in zip(cover, sides, strict=True)):
+                        continue
+                    overshoot = sum(max(0, side_lo - lo) + max(0, hi - side_hi) for lo, hi, side_lo, side_hi, _ in sides)
+                    score = sum(cover) - overshoot
+                    if best is None or score > best[0]:
+                        best = (score, ContentBox(left=left / w, top=top / h, right=right / w, bottom=bottom / h))
     return None if best is None else best[1]
 
 
