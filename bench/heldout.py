@@ -390,7 +390,8 @@ NEG_TRANSFORMS: tuple[tuple[str, str], ...] = (
 )
 NEG_SHORT_N = 8
 NEG_LONG_S = 7.0  # a negative window at least this long gets every transform and plain excerpts
-NEG_EXCERPTS = {"static": 6, "low_motion": 3}  # plain excerpts of the same scene at other moments; default 2
+NEG_EXCERPTS = {"static": 6, "low_motion": 4}  # plain excerpts of the same scene at other moments; default 2
+NEG_COMPILATIONS = 5  # per split: compilations of three pieces of negative footage
 
 
 def _negative(q: F.Query, kind: str, note: str) -> F.Query:
@@ -423,7 +424,7 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
         q = F.Query(name=F._name("neg", o.name, o.main.label), family="negative", strength=f"shared_{o.kind}_opening",
                     source=o.main.label, inputs=inputs, graph=graph, output=[*F.X264, "-crf", "23"],
                     note=f"{o.kind} opening like {o.kind}_a in the library, then footage never in it")
-        split = next(w.clip.split for w in neg if w.clip.file == Path(o.main.path).name)
+        split = next(w.clip.split for w in neg if Path(w.clip.file).stem == o.main.footage)
         out.append((q, split))
         if o.kind == "title":  # the title card alone, too
             t = F.Query(name=F._name("neg", o.name, "card_only"), family="negative", strength="title_card_only",
@@ -434,7 +435,7 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
     # compilations of negative footage only (3 pieces from different windows of one split)
     for split in ("tune", "report"):
         pool = [w for w in neg if w.clip.split == split]
-        for k in range(3 if len(pool) >= 3 else 0):
+        for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):
             rng = _rng("neg_comp", split, k)
             pick = rng.sample(pool, 3)
             pieces = [sub_source(p, rng.uniform(*COMPILATION_OTHER_S), f"neg_comp|{split}|{k}|{i}", f"c{k}")
