@@ -150,8 +150,24 @@ def source(w: Window, start: float, duration: float, tag: str) -> F.Source:
                     round(start, 3), width, height, fps)
 
 
+# The library window of this clip goes only into the three shared-opening library clips (title card,
+# black, logo sting + 2 s of it each), and no positive query is derived from it: footage that sat both
+# in a plain reference and in an opening clip made the matcher split one query segment between the two
+# references, which scored as a misplacement that no reposter caused.
+OPENING_CLIP = "perception_v2.m4v"
+OPENING_MAIN_S = 2.0
+
+
 def library_windows(clips: list[H.Clip]) -> list[Window]:
-    return [Window(c, *c.library_s) for c in clips if c.role == "reference" and c.library_s]
+    """The library windows that positive queries are derived from (all but OPENING_CLIP's)."""
+    return [Window(c, *c.library_s) for c in clips
+            if c.role == "reference" and c.library_s and c.file != OPENING_CLIP]
+
+
+def opening_window(clips: list[H.Clip]) -> Window:
+    c = next(c for c in clips if c.file == OPENING_CLIP)
+    assert c.library_s is not None
+    return Window(c, *c.library_s)
 
 
 def negative_windows(clips: list[H.Clip]) -> list[Window]:
@@ -215,16 +231,17 @@ class Opening:
     bg: F.Source | None = None  # the title card's background
 
 
-def openings(lib: list[Window], neg: list[Window]) -> tuple[list[Opening], list[Opening]]:
-    """The library's three shared-opening clips, and the negatives sharing each opening (or, for the
-    title card, made the same way over other footage)."""
-    by = {Path(w.clip.file).stem: w for w in lib}
+def openings(ow: Window, neg: list[Window]) -> tuple[list[Opening], list[Opening]]:
+    """The library's three shared-opening clips (each: the opening, then its own OPENING_MAIN_S of
+    OPENING_CLIP), and the negatives sharing each opening (or, for the title card, made the same way
+    over other footage)."""
     nby = {Path(w.clip.file).stem: w for w in neg}
+    t0 = ow.start + EDGE_S
+    mains = [source(ow, t0 + k * OPENING_MAIN_S, OPENING_MAIN_S, "") for k in range(3)]
     lib_open = [
-        Opening("title_a", "title", sub_source(by["visp_mire2"], 6.0, "title_a"),
-                sub_source(by["visp_mire2"], OPENING_S, "title_a_bg", "bg")),
-        Opening("black_a", "black", sub_source(by["pyfeat_pexels_presenter"], 6.0, "black_a")),
-        Opening("logo_a", "logo", sub_source(by["idtrackerai_test_A"], 6.0, "logo_a")),
+        Opening("title_a", "title", mains[0], source(ow, t0, OPENING_S, "bg")),
+        Opening("black_a", "black", mains[1]),
+        Opening("logo_a", "logo", mains[2]),
     ]
     neg_open = [
         Opening("title_b", "title", sub_source(nby["arcade_earth_night"], 5.0, "title_b"),
@@ -565,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     strength, strength_name = R.strength_fn()
     prepare_masters(work, clips)
     lib_w, neg_w = library_windows(clips), negative_windows(clips)
-    lib_open, neg_open = openings(lib_w, neg_w)
+    lib_open, neg_open = openings(opening_window(clips), neg_w)
     refs = references(work, lib_w, lib_open)
     lib = build_library(work, refs, args.rebuild)
     want = ("tune", "report") if args.split == "both" else (args.split,)
