@@ -193,8 +193,8 @@ def _opening(kind: str, w: int, h: int, fps: float, bg: F.Source | None, label: 
         assert bg is not None
         return (f"[{in_idx}:v]setpts=PTS-STARTPTS,scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},"
                 f"fps={fps:.4f},boxblur=12:2,eq=brightness=-0.35,"
-                + _text("EXCLUSIVE FOOTAGE", f"h*0.11", "(w-text_w)/2", "h*0.36") + ","
-                + _text("watch until the end", f"h*0.06", "(w-text_w)/2", "h*0.55")
+                + _text("EXCLUSIVE FOOTAGE", "h*0.11", "(w-text_w)/2", "h*0.36") + ","
+                + _text("watch until the end", "h*0.06", "(w-text_w)/2", "h*0.55")
                 + f",setsar=1,format=yuv420p[{label}]")
     if kind == "black":
         return f"color=black:s={w}x{h}:r={fps:.4f}:d=2,setsar=1,format=yuv420p[{label}]"
@@ -262,9 +262,8 @@ def references(work: Path, lib: list[Window], lib_open: list[Opening]) -> list[F
         stem = Path(w.clip.file).stem
         out.append(F.Reference(
             stem, work / "library_src" / f"{stem}.mp4", (F.Piece(0.0, w.duration, stem, w.start),),
-            build=("-ss", f"{w.start:.3f}", "-t", f"{w.duration:.3f}", "-i", str(_MASTERS.get(w.clip.file, w.clip.path)),
-                   "-an",
-                   *F.X264, "-crf", "18"),
+            build=("-ss", f"{w.start:.3f}", "-t", f"{w.duration:.3f}", "-i",
+                   str(_MASTERS.get(w.clip.file, w.clip.path)), "-an", *F.X264, "-crf", "18"),
             note=f"{w.clip.file} {w.start:g}-{w.end:g} s, re-encoded crf 18"))
     for o in lib_open:
         inputs, graph, lead = opened(o.kind, o.main, o.bg)
@@ -500,7 +499,7 @@ def median_or(xs: list[float]) -> str:
 
 
 def split_table(outs: list[R.Outcome], fams: list[str], vp_on: bool) -> str:
-    head = ["family", "queries", "recall (any match)", f"recall (tune threshold)", "placement error median (s)",
+    head = ["family", "queries", "recall (any match)", "recall (tune threshold)", "placement error median (s)",
             "vPDQ recall"]
     rows = []
     for fam in [*fams, "**all positives**"]:
@@ -515,7 +514,7 @@ def split_table(outs: list[R.Outcome], fams: list[str], vp_on: bool) -> str:
     neg = [o for o in outs if o.family == "negative"]
     if neg:
         errors = sum(bool(o.ours_error) for o in neg)
-        rows.append([f"negatives: false matches" + (f" ({errors} checks failed)" if errors else ""), str(len(neg)),
+        rows.append(["negatives: false matches" + (f" ({errors} checks failed)" if errors else ""), str(len(neg)),
                      str(sum(bool(o.found) for o in neg)),
                      str(sum(not o.ours_ok and not o.ours_error for o in neg)), "",
                      str(sum(o.vpdq_ok is False for o in neg)) if vp_on else "n/a"])
