@@ -243,6 +243,10 @@ class Found:
     speed: float
     transforms: list[str]
     segments: list[list[float]]  # [q0, q1, r0, r1]
+    # How the matcher says it established the match, when its Match has such a field (issue 10 adds one):
+    # `method` and `evidence` as the matcher gives them, else "".
+    method: str = ""
+    evidence: str = ""
 
 
 @dataclass
@@ -256,6 +260,7 @@ class Outcome:
     truth: list[dict]
     ours_s: float | None = None
     ours_error: str | None = None
+    verdict: str = ""  # the check's verdict (reused / earliest_known / no_match)
     found: list[Found] = field(default_factory=list)
     vpdq_s: float | None = None
     vpdq_hash_s: float | None = None
@@ -280,13 +285,15 @@ def run_one(q: F.Query, path: Path, lib: Library, vp: Vpdq, vlib: dict | None, s
     try:
         res = pipeline.check(str(path), settings=lib.settings, record=False)
         out.ours_s = time.perf_counter() - t0
+        out.verdict = str(res.verdict)
         for m in res.matches:
             out.found.append(Found(
                 ref=lib.name_of.get(m.sha256, m.sha256[:12]), strength=round(float(strength(m)), 3),
                 similarity=m.similarity, matched_frames=m.matched_frames, speed=m.speed,
                 transforms=list(m.transforms),
                 segments=[[s.query_start_s, s.query_end_s, s.reference_start_s, s.reference_end_s]
-                          for s in m.segments]))
+                          for s in m.segments],
+                method=_as_text(getattr(m, "method", "")), evidence=_as_text(getattr(m, "evidence", ""))))
         out.found.sort(key=lambda f: f.strength, reverse=True)
     except Exception as exc:  # noqa: BLE001 - one failing query must not stop the run
         out.ours_s = time.perf_counter() - t0
@@ -305,6 +312,20 @@ def run_one(q: F.Query, path: Path, lib: Library, vp: Vpdq, vlib: dict | None, s
             out.vpdq_error = f"{type(exc).__name__}: {exc}"
             log(f"  ! {q.name}: vPDQ failed: {out.vpdq_error}")
     return out
+
+
+def _as_text(value: Any) -> str:
+    """A Match field of any shape (str, enum, dataclass, dict, list) as one line of text for the JSON."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "value") and isinstance(value.value, str):
+        return value.value
+    try:
+        return json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 # --- 4. scoring ----------------------------------------------------------------------------------

