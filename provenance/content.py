@@ -129,7 +129,7 @@ INSET_MIN_SIDE = 0.2
 # above), and its borders must cover at least INSET_MIN_COVER of the rectangle's sides. Of the
 # rectangles that fit, the one whose borders cover the most and run on past its corners the least.
 INSET_MAX_SIDE = 0.85
-INSET_MIN_COVER = 0.6
+INSET_MIN_COVER = 0.5
 # Border candidates kept per direction (the longest runs), to bound the rectangles tried.
 INSET_CANDIDATES = 8
 
