@@ -42,6 +42,10 @@ FILL_MAX_OUTSIDE_TEXTURE = 0.5
 # stretch under FILL_STILL_STD grey levels, in at least FILL_ROW_SHARE of its rows.
 FILL_STILL_STD = 2.0
 FILL_ROW_SHARE = 0.95
+# ... and flat: at least this share of the steps along its rows under one grey level. A caption band
+# with a logo measured 0.98; the still top of a hand-held shot of a printed target (held-out tune clip
+# visp_mire2, which was cut as a band) 0.28, a fixed camera's pale tank 0.65.
+FILL_BAND_MIN_FLAT = 0.7
 # What is left must be at least this share of the frame's height or width: a 2.39:1 film in a 9:16 frame keeps 0.235.
 FILL_MIN_KEPT = 0.2
 # Fewer frames than this say too little about what moves.
@@ -92,11 +96,18 @@ def _span(stack: np.ndarray) -> tuple[int, int]:
     bottoms = [int(y) for y in lines if y > n_rows // 2]
     # Otherwise a still band on one side: the innermost border with only still rows beyond it.
     still_row = stack.std(axis=0).mean(axis=1) < FILL_STILL_STD
-    top = max((t for t in tops if still_row[:t].mean() >= FILL_ROW_SHARE), default=0)
-    bottom = min((b for b in bottoms if still_row[b:].mean() >= FILL_ROW_SHARE), default=n_rows)
+    top = max((t for t in tops if still_row[:t].mean() >= FILL_ROW_SHARE and _flat(stack[:, :t])), default=0)
+    bottom = min((b for b in bottoms if still_row[b:].mean() >= FILL_ROW_SHARE and _flat(stack[:, b:])),
+                 default=n_rows)
     if bottom - top < FILL_MIN_KEPT * n_rows:
         return 0, n_rows
     return top, bottom
+
+
+def _flat(band: np.ndarray) -> bool:
+    """A band laid over footage is a flat colour with some text or a logo: most steps along its rows
+    are nothing at all. A still part of the scene has texture (paper, a wall, encoder noise)."""
+    return band.size > 0 and float((np.abs(np.diff(band, axis=2)) < 1.0).mean()) >= FILL_BAND_MIN_FLAT
 
 
 def _texture(stack: np.ndarray) -> float:
