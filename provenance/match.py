@@ -41,6 +41,11 @@ UNRELATED_DISTANCE = 32.0
 
 # At least this many sampled frames (1 s at 4 fps) must agree on one alignment line.
 MIN_MATCHED_FRAMES = 4
+# And a match needs this much evidence (strength: matched frames x similarity). On the held-out tune
+# half (bench/heldout.py, 2026-11-30) the strongest match on a negative (another moment of a hand-held
+# shot; a title card then another moment of a presenter) was 2.81, the weakest correctly placed copy
+# 14.5 (a 4-s excerpt): 3.0 keeps a 1-s match only when its frames are close (similarity >= 0.75).
+MIN_MATCH_STRENGTH = 3.0
 # Speeds tried, reference seconds per query second: reposts are sped up or slowed down by up to 25%,
 # and edits use slow motion (the Big Buck Bunny trailer has a piece at 0.5x) and double speed.
 SPEEDS = tuple(round(1.0 + k * 0.025, 3) for k in range(-20, 41))  # 0.5 .. 2.0
@@ -441,6 +446,8 @@ def _match_from_lines(query: QueryFrames, clip: ReferenceClip, lines: list[_Line
     query_cov = _union_length([(s.query_start_s, s.query_end_s) for s in segments]) / query.duration_s
     ref_cov = _union_length([(s.reference_start_s, s.reference_end_s) for s in segments]) / max(clip.duration_s, query.step_s)
     similarity = _similarity(matched.dist)
+    if matched.tq.size * similarity < MIN_MATCH_STRENGTH:
+        return None
     return Match(
         sha256=clip.sha256,
         similarity=similarity,

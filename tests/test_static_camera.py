@@ -45,7 +45,8 @@ def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # The same camera at another moment: recording B.
         "other_moment": ["-i", str(b), "-t", "10", "-vf", "scale=480:-2", *x264, "-crf", "26"],
         # A still picture: one frame of A held for 6 s (a freeze frame).
-        "still": ["-ss", "3", "-i", str(a), "-frames:v", "1", "-vf", "scale=480:-2,loop=loop=150:size=1,fps=25",
+        "still": ["-ss", "3", "-i", str(a), "-vf",
+                  "scale=480:-2,trim=end_frame=1,loop=loop=149:size=1:start=0,setpts=N/25/TB", "-r", "25",
                   *x264, "-crf", "26"],
     }
     out = {}
