@@ -13,7 +13,7 @@ from typing import Any
 
 from .folder import FolderResult
 from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
-from .records import Match, Post, Region, SceneHint, Sighting
+from .records import Match, Post, Region, SceneHint, Sighting, Verdict
 
 SCHEMA_VERSION = 1
 # Whole terminal escape sequences, 7-bit (ESC ...) and 8-bit (C1 introducers): CSI (colours, cursor
@@ -166,9 +166,9 @@ def _box(box: Any) -> dict[str, float]:
 
 
 _HEADLINE = {
-    "no_match": "NO MATCH: nothing in the library matches this footage.",
-    "reused": "REUSED: this footage was seen before this post.",
-    "earliest_known": "EARLIEST KNOWN: matching footage exists, and this post is its earliest known appearance.",
+    Verdict.NO_MATCH: "NO MATCH: nothing in the library matches this footage.",
+    Verdict.REUSED: "REUSED: this footage was seen before this post.",
+    Verdict.EARLIEST_KNOWN: "EARLIEST KNOWN: matching footage exists, and this post is its earliest known appearance.",
 }
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from ..records import Verdict
 from ..report import iso, visible
 from .audit import AuditReport
 from .build import span
@@ -90,7 +91,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("provenance.reporting", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters.update(link=link, when=when, iso=iso, seconds=seconds, size=size, span=span)
-    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH)
+    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH, Verdict=Verdict)
     return env
 
 

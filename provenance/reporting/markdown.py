@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from ..records import Verdict
 from ..report import safe
 from .audit import AuditReport
 from .build import span
@@ -160,7 +161,7 @@ def render_audit(a: AuditReport) -> str:
         fs = row.first_seen
         first = (f"{url(fs.url)}, " + (f"posted {_when(fs.posted_at)}" if fs.posted_at else
                                        f"observed {_when(fs.observed_at)}")) if fs is not None else \
-            "this post" if row.outcome in ("earliest_known", "no_match") else ""
+            "this post" if row.outcome in (Verdict.EARLIEST_KNOWN, Verdict.NO_MATCH) else ""
         similarity = f"{i.similarity:.2f}" if i.similarity is not None else ""
         check = f"[{i.check_id}](#check-{i.check_id})" if row.report is not None else ""
         out.append(f"| {_when(row.posted_at)} | {post} | {verdict} | {first} | {similarity} | {check} |")
