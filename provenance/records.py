@@ -155,7 +155,7 @@ class Match:
     similarity: float  # 0..1: 1 identical frames, 0 as different as unrelated footage
     query_coverage: float  # share of the query's usable frames inside matched segments
     reference_coverage: float
-    transforms: tuple[str, ...]
+    transforms: tuple[Transform, ...]
     segments: tuple[Segment, ...]
     matched_frames: int
     offset_s: float  # reference time - query time at the start of the best segment
@@ -262,7 +262,7 @@ class AuditItemResult:
     post: Sighting | None  # the sighting the check recorded: URL after redirects, post time, uploader
     first_seen: Sighting | None  # for "reused": the earliest other sighting of the footage
     similarity: float | None  # of the match with the first-seen clip, else the strongest match
-    transforms: tuple[str, ...]  # of that same match
+    transforms: tuple[str, ...]  # of that same match: Transform values, as stored
     match_count: int
     # For "reused": "self" when the first-seen post is one of this audit's posts or has the same
     # uploader, "cross" when someone else posted it first; None otherwise.

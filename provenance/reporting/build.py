@@ -10,7 +10,7 @@ from .. import __version__
 from ..db import repository, session_scope, shown_url
 from ..errors import InputError
 from ..pipeline import open_library
-from ..records import Verdict
+from ..records import Transform, Verdict
 from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
@@ -122,7 +122,7 @@ def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: 
     sightings = tuple(_post(s) for s in m.sightings)
     frame_pairs = evidence.frame_pairs(m, stored.frames, stored.clip.evidence_path, images=images) if pairs else ()
     mirror_note = None
-    if "mirrored" in m.transforms:
+    if Transform.MIRRORED in m.transforms:
         later = ""
         if sightings:
             ref_first = min(s.when for s in sightings)
@@ -198,7 +198,7 @@ def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, thi
         when = (f"first posted on {day(fp.posted_at)}" if fp.posted_at else
                 f"first seen by this tool on {day(fp.observed_at)} (its post time is unknown)")
         who = f" by {fp.uploader}" if fp.uploader else ""
-        how = ", ".join([t for t in match.transforms if t != "excerpt"]
+        how = ", ".join([t for t in match.transforms if t != Transform.EXCERPT]
                         + (["placed by what moves in the picture (fixed camera)"] if match.method == "motion" else [])
                         + ([match.region_text] if match.region_text else []))
         others = len(matches) - 1
