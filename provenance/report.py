@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .folder import FolderResult
+from .match import SPEED_CHANGE_MIN
 from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 from .records import Match, Post, Region, SceneHint, Sighting, Verdict
 
@@ -188,7 +189,7 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
         if (where := region_words(m.region)) is not None:
             lines.append(f"              {where}")
         for seg in m.segments:
-            speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > 0.03 else ""
+            speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > SPEED_CHANGE_MIN else ""
             lines.append(f"              {seg.query_start_s:.1f}-{seg.query_end_s:.1f} s here = "
                          f"{seg.reference_start_s:.1f}-{seg.reference_end_s:.1f} s there{speed}")
         for s in m.sightings[:3]:
