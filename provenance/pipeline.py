@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -23,6 +23,7 @@ from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, Referen
                       Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
+from .wording import gap_words
 
 log = logging.getLogger("provenance.pipeline")
 
@@ -248,14 +249,9 @@ def _signals(post: Post) -> tuple[Signal, ...]:
     return (Signal(
         kind="x_media_predates_post",
         detail=(f"the video's media id dates from {post.media_created_at:%Y-%m-%d %H:%M} UTC, "
-                f"{_human(gap)} before the post: it was uploaded earlier, probably by someone else"),
+                f"{gap_words(gap)} before the post: it was uploaded earlier, probably by someone else"),
         data={"media_created_at": post.media_created_at, "post_created_at": post.post_created_at,
               "gap_s": gap.total_seconds()}),)
-
-
-def _human(gap: timedelta) -> str:
-    days = gap.days
-    return f"{days} days" if days >= 2 else f"{gap.total_seconds() / 3600:.0f} hours"
 
 
 def post_signals(post: Post) -> tuple[Signal, ...]:

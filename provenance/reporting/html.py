@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from ..records import Verdict
 from ..report import iso, visible
+from ..wording import human_size
 from .audit import AuditReport
 from .build import span
 from .model import CheckReport, Match
@@ -63,13 +64,7 @@ def seconds(t: float | None) -> str:
 
 
 def size(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)
+    return "unknown" if n is None else human_size(n)
 
 
 def segment_map(m: Match, query_duration: float) -> list[dict[str, float]]:
