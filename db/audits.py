@@ -141,7 +141,8 @@ def list_audits(*, session: Session) -> list[records.AuditSummary]:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     counts = (select(item.audit_id, func.count(item.id).label("posts"), n(item.state == PENDING).label("pending"),
-                     n(item.state == FAILED).label("failed"), n(check.verdict == records.Verdict.REUSED).label("reused"),
+                     n(item.state == FAILED).label("failed"),
+                     n(check.verdict == records.Verdict.REUSED).label("reused"),
                      n(check.verdict == records.Verdict.EARLIEST_KNOWN).label("earliest_known"),
                      n(check.verdict == records.Verdict.NO_MATCH).label("no_match"))
               .outerjoin(check, check.id == item.check_id).group_by(item.audit_id).subquery())

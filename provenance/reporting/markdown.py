@@ -90,7 +90,8 @@ def render(r: CheckReport) -> str:
                 "|---|---|---|---|---|---|---|"]
         for m in r.matches:
             segs = "; ".join(f"{span(s.query_start_s)}-{span(s.query_end_s)} = {span(s.reference_start_s)}-"
-                             f"{span(s.reference_end_s)}" + (f" at {s.speed:g}x" if abs(s.speed - 1) > SPEED_CHANGE_MIN else "")
+                             f"{span(s.reference_end_s)}"
+                             + (f" at {s.speed:g}x" if abs(s.speed - 1) > SPEED_CHANGE_MIN else "")
                              for s in m.segments)
             out.append(f"| {m.rank} | `{m.sha256[:12]}` | {m.similarity:.2f} | {m.query_coverage:.0%} | "
                        f"{m.reference_coverage:.0%} | {', '.join(m.transforms) or 'none'} | {segs} |")
