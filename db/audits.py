@@ -116,7 +116,7 @@ def audit_result(audit_id: int, *, session: Session, item_id: int | None = None)
         found = matches.get(check.id, []) if check else []
         chosen = next((m for m in found if check and m.reference_clip_id == check.first_seen_clip_id),
                       found[0] if found else None)
-        reused = check is not None and check.verdict == "reused"
+        reused = check is not None and check.verdict == records.Verdict.REUSED
         items.append(records.AuditItemResult(
             item_id=item.id, position=item.position, url=item.url, title=item.title,
             listed_posted_at=item.posted_at, state=item.state, attempts=item.attempts, error=item.error,
@@ -141,9 +141,10 @@ def list_audits(*, session: Session) -> list[records.AuditSummary]:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     counts = (select(item.audit_id, func.count(item.id).label("posts"), n(item.state == PENDING).label("pending"),
-                     n(item.state == FAILED).label("failed"), n(check.verdict == "reused").label("reused"),
-                     n(check.verdict == "earliest_known").label("earliest_known"),
-                     n(check.verdict == "no_match").label("no_match"))
+                     n(item.state == FAILED).label("failed"),
+                     n(check.verdict == records.Verdict.REUSED).label("reused"),
+                     n(check.verdict == records.Verdict.EARLIEST_KNOWN).label("earliest_known"),
+                     n(check.verdict == records.Verdict.NO_MATCH).label("no_match"))
               .outerjoin(check, check.id == item.check_id).group_by(item.audit_id).subquery())
     stmt = (select(orm.Audit, counts).outerjoin(counts, counts.c.audit_id == orm.Audit.id)
             .order_by(orm.Audit.id.desc()))

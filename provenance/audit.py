@@ -31,7 +31,8 @@ from . import __version__, pipeline
 from .db import audits, session_scope
 from .errors import InputError, ProvenanceError, RateLimitedError, StoreError
 from .listing import Listing, list_url, read_url_file
-from .records import AuditItemResult, AuditItemState, AuditResult, AuditSummary, Post, ReferenceFrames
+from .records import (AuditItemResult, AuditItemState, AuditResult, AuditSummary, Post, ReferenceFrames,
+                      Verdict)
 from .settings import Settings
 
 log = logging.getLogger("provenance.audit")
@@ -118,7 +119,7 @@ def load_result(engine: Engine, audit_id: int) -> AuditResult:
 
 
 def _reuse_kind(item: AuditItemResult, own_urls: set[str]) -> str | None:
-    if item.verdict != pipeline.VERDICT_REUSED or item.first_seen is None:
+    if item.verdict != Verdict.REUSED or item.first_seen is None:
         return None
     first = item.first_seen
     if first.url and first.url in own_urls:
@@ -238,7 +239,7 @@ class _Run:
         total = len(so_far.items)
         # A listing's posts were found in a page, not typed: only the listing's own host may be private.
         self.named_by_user = so_far.source if so_far.kind == KIND_LISTING else None
-        self.reused = so_far.count(verdict=pipeline.VERDICT_REUSED)
+        self.reused = so_far.count(verdict=Verdict.REUSED)
         self.failed = so_far.count(state=audits.FAILED)
         self._report(total, len(items), 0)
         if items:
@@ -328,7 +329,7 @@ class _Run:
                 (row,) = audits.audit_result(self.audit_id, session=session, item_id=item.item_id).items
             outcome = row.verdict if row.state == audits.DONE else row.state
             detail = row.error if row.state == audits.FAILED else (row.first_seen.url if row.first_seen else None)
-            if row.verdict == pipeline.VERDICT_REUSED:
+            if row.verdict == Verdict.REUSED:
                 self.reused += 1
             if row.state == audits.FAILED:
                 self.failed += 1  # retried posts were pending, not failed, when the run began

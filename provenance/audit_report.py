@@ -10,26 +10,27 @@ from datetime import datetime
 from typing import Any
 
 from .audit import AuditProgress
-from .records import AuditItemResult, AuditResult, AuditSummary, Sighting
+from .records import AuditItemResult, AuditResult, AuditSummary, Sighting, Verdict
 from .report import iso, safe
 
 SCHEMA_VERSION = 1
 # Reused posts first (what the desk is looking for), then the rest; failures stay visible.
-_ORDER = {"reused": 0, "earliest_known": 1, "no_match": 2, "failed": 3, "pending": 4}
-_LABEL = {"reused": "REUSED", "earliest_known": "EARLIEST KNOWN", "no_match": "NO MATCH", "failed": "FAILED",
-          "pending": "PENDING"}
+_ORDER = {Verdict.REUSED: 0, Verdict.EARLIEST_KNOWN: 1, Verdict.NO_MATCH: 2, "failed": 3, "pending": 4}
+_LABEL = {Verdict.REUSED: "REUSED", Verdict.EARLIEST_KNOWN: "EARLIEST KNOWN", Verdict.NO_MATCH: "NO MATCH",
+          "failed": "FAILED", "pending": "PENDING"}
 _REUSE = {"self": "self", "cross": "cross-account"}
 
 
 def outcome(item: AuditItemResult) -> str:
-    """reused, earliest_known, no_match, failed or pending."""
+    """The verdict (reused, earliest_known, no_match) once checked, else failed or pending."""
     return item.verdict if item.state == "done" and item.verdict else item.state
 
 
 def counts(result: AuditResult) -> dict[str, int]:
-    return {"posts": len(result.items), "reused": result.count(verdict="reused"),
+    return {"posts": len(result.items), "reused": result.count(verdict=Verdict.REUSED),
             "reused_self": result.count(reuse="self"), "reused_cross": result.count(reuse="cross"),
-            "earliest_known": result.count(verdict="earliest_known"), "no_match": result.count(verdict="no_match"),
+            "earliest_known": result.count(verdict=Verdict.EARLIEST_KNOWN),
+            "no_match": result.count(verdict=Verdict.NO_MATCH),
             "failed": result.count(state="failed"), "pending": result.count(state="pending")}
 
 
@@ -90,7 +91,7 @@ def audit_summary(result: AuditResult) -> str:
         label = _LABEL[kind] + (f" ({_REUSE[i.reuse]})" if i.reuse else "")
         posted = iso(_posted(i)) or "date unknown"
         lines.append(f"  {label:<24} {posted:<21} {safe(i.url)}")
-        if kind == "reused" and i.first_seen is not None:
+        if kind == Verdict.REUSED and i.first_seen is not None:
             fs = i.first_seen
             when = f"posted {iso(fs.posted_at)}" if fs.posted_at else f"observed {iso(fs.observed_at)}"
             similarity = f", similarity {i.similarity:.2f}" if i.similarity is not None else ""
@@ -130,6 +131,6 @@ def progress_line(p: AuditProgress) -> str:
         done_before = p.total - p.to_do
         return (f"audit {p.audit_id}: {p.to_do} posts to check"
                 + (f" ({done_before} of {p.total} done before)" if done_before else ""))
-    label = "first seen " if p.outcome == "reused" else ""
+    label = "first seen " if p.outcome == Verdict.REUSED else ""
     detail = f"  ({label}{safe(p.detail, 300)})" if p.detail else ""
     return f"audit {p.audit_id}: [{p.processed}/{p.to_do}] {p.outcome}  {safe(p.url)}{detail}"

@@ -6,21 +6,11 @@ from pathlib import Path
 
 from .db import DatabaseStatus
 from .report import safe
+from .wording import human_size
 
 # The tables a person asks about first, in this order; any others (added by later schema versions)
 # follow alphabetically.
 _FIRST = ("clips", "sightings", "frames", "checks", "matches", "match_segments")
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "unknown (in memory)"
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -37,7 +27,7 @@ def status_text(status: DatabaseStatus) -> str:
         f"database  {safe(status.url, limit=500)}",
         f"backend   {status.backend}",
         f"schema    {schema}",
-        f"size      {human_size(status.size_bytes)}",
+        f"size      {'unknown (in memory)' if status.size_bytes is None else human_size(status.size_bytes)}",
     ]
     width = max((len(t) for t in status.counts), default=0)
     lines += [f"  {t:<{width}}  {n:>12,}" for t, n in _ordered(status.counts)]

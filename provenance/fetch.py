@@ -31,7 +31,8 @@ except ImportError:  # Windows: no flock, no clean-up of stale temporary files
 from provenance import netguard
 from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError, printable
 from provenance.records import FetchedMedia, Post
-from provenance.snowflake import snowflake_time
+from provenance.snowflake import X_HOSTS as _X_HOSTS, snowflake_time
+from provenance.ytinfo import info_time, str_or_none as _str_or_none
 
 log = logging.getLogger("provenance.fetch")
 
@@ -41,7 +42,6 @@ _CHUNK = 1 << 20
 _DEFAULT_EXT = ".mp4"
 _SMUGGLE_MARK = "#__youtubedl_smuggle"
 _GUARDED = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)$']"
-_X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # A download is given up (FetchError, exit 3) when it takes longer than DOWNLOAD_DEADLINE_S in all, or
@@ -444,23 +444,6 @@ def _posted_at(info: dict[str, Any]) -> datetime | None:
     return info_time(info)
 
 
-def info_time(info: dict[str, Any]) -> datetime | None:
-    """The time a yt-dlp info dict (or playlist entry) gives: `timestamp`, else the day `upload_date`."""
-    timestamp = info.get("timestamp")
-    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
-        try:
-            return datetime.fromtimestamp(timestamp, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            pass
-    upload_date = info.get("upload_date")
-    if isinstance(upload_date, str) and re.fullmatch(r"\d{8}", upload_date):
-        try:
-            return datetime.strptime(upload_date, "%Y%m%d").replace(tzinfo=timezone.utc)
-        except ValueError:
-            pass
-    return None
-
-
 def _is_bare_media(info: dict[str, Any]) -> bool:
     if info.get("extractor_key") != "Generic":
         return False
@@ -649,7 +632,3 @@ def discard(media: FetchedMedia) -> None:
 
 def _as_utc(when: datetime) -> datetime:
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)

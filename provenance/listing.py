@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 from .errors import InputError
 from . import netguard
-from .fetch import classify_ytdlp_error, info_time, strip_smuggled
+from .fetch import classify_ytdlp_error, strip_smuggled
+from .snowflake import X_HOSTS as _X_HOSTS
+from .ytinfo import info_time, str_or_none as _str_or_none
 
 log = logging.getLogger("provenance.listing")
 
-_X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 # An X post or its media; anything else on X (a profile, its /media tab, a list) is a listing.
 _X_POST = re.compile(r"^/[^/]+/status/\d+|^/i/(web/)?status/\d+")
 # How to make a URL list of an X profile with gallery-dl (yt-dlp cannot list X profiles): one line
@@ -130,10 +131,6 @@ def _unique(posts: list[ListedPost]) -> tuple[ListedPost, ...]:
             seen.add(p.url)
             out.append(p)
     return tuple(out)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
 
 
 class _Logger:

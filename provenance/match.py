@@ -22,7 +22,8 @@ from . import motion
 from .hashindex import pairs_within_brute
 from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS, SECOND_LOOK_VARIANTS, Variant
 from .motion import MotionProfile
-from .records import ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Region, SceneHint, Segment
+from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Region, SceneHint, Segment,
+                      Transform)
 
 # Bumped whenever a threshold, a hash view or a signal changes, so that a stored check says which
 # matcher made it (checks' params also hold every constant: matcher_constants()).
@@ -268,13 +269,13 @@ def _as_region(found: "Match | _RegionMatch") -> Match | None:
     view = SECOND_LOOK_VARIANTS[found.pairing // len(REFERENCE_VARIANTS)]
     ref_crop = REFERENCE_VARIANTS[found.pairing % len(REFERENCE_VARIANTS)].crop
     m = found.match
-    transforms = [t for t in m.transforms if t not in ("cropped",)]
+    transforms = [t for t in m.transforms if t != Transform.CROPPED]
     if view.inset:
         if found.inset is None:
             return None
         left, top, right, bottom = found.inset
         region = Region(inside="query", x=left, y=top, w=right - left, h=bottom - top)
-        transforms.append("picture_in_picture")
+        transforms.append(Transform.PICTURE_IN_PICTURE)
         return replace(m, method="region", region=region, transforms=tuple(transforms))
     cut_left, cut_top, cut_right, cut_bottom = (1.0 if k else 0.0 for k in view.window)
     a = max(view.window)
@@ -287,7 +288,7 @@ def _as_region(found: "Match | _RegionMatch") -> Match | None:
         c = 1.0 - kept
         left = c * (cut_left if view.mirrored else cut_right)
         region = Region(inside="reference", x=left, y=c * cut_bottom, w=kept, h=kept)
-        transforms.insert(1 if "mirrored" in transforms else 0, "cropped")
+        transforms.insert(1 if Transform.MIRRORED in transforms else 0, Transform.CROPPED)
     return replace(m, method="region", region=region, transforms=tuple(transforms))
 
 
@@ -585,24 +586,24 @@ def _segments(line: _Line, step: float, query_duration: float, ref_duration: flo
 
 
 def _transforms(query: QueryFrames, clip: ReferenceClip, matched: _Pairs, speed: float, ref_cov: float, *,
-                mirrored: bool, same_file: bool, crop_known: bool = True) -> tuple[str, ...]:
+                mirrored: bool, same_file: bool, crop_known: bool = True) -> tuple[Transform, ...]:
     """What was done to the reference to make the query, judged on the matched frames only."""
     if same_file:
-        return ("identical",)
+        return (Transform.IDENTICAL,)
     found = []
     if mirrored:
-        found.append("mirrored")
+        found.append(Transform.MIRRORED)
     if crop_known and float(np.median(matched.crop)) >= CROP_MIN:
-        found.append("cropped")
+        found.append(Transform.CROPPED)
     ref_letterbox, ref_pillarbox = _bars(clip.content_box)
     if float(np.median(query.letterbox[matched.qidx])) - ref_letterbox > BOX_CHANGE_MIN:
-        found.append("letterboxed")
+        found.append(Transform.LETTERBOXED)
     if float(np.median(query.pillarbox[matched.qidx])) - ref_pillarbox > BOX_CHANGE_MIN:
-        found.append("pillarboxed")
+        found.append(Transform.PILLARBOXED)
     if abs(speed - 1.0) > SPEED_CHANGE_MIN:
-        found.append("speed_changed")
+        found.append(Transform.SPEED_CHANGED)
     if ref_cov < EXCERPT_MAX_COVERAGE:
-        found.append("excerpt")
+        found.append(Transform.EXCERPT)
     return tuple(found)
 
 

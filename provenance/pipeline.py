@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -21,9 +21,11 @@ from . import index, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_evidence, query_frames
 from .probe import probe
-from .records import FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting
+from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting,
+                      Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
+from .wording import gap_words
 
 log = logging.getLogger("provenance.pipeline")
 
@@ -31,10 +33,6 @@ ProgressFn = Callable[[str, float | None], None]
 # Called inside the check's transaction with its session and check id (an audit marks its post
 # done there, so the post is done exactly when its check is recorded).
 RecordedFn = Callable[[Session, int], None]
-
-VERDICT_NO_MATCH = "no_match"
-VERDICT_REUSED = "reused"
-VERDICT_EARLIEST = "earliest_known"
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ class Signal:
 @dataclass(frozen=True)
 class CheckResult:
     check_id: int | None
-    verdict: str
+    verdict: Verdict
     clip: Clip
     post: Post
     observed_at: datetime
@@ -278,11 +276,11 @@ def _when(posted_at: datetime | None, observed_at: datetime) -> datetime:
 
 
 def _verdict(clip: Clip, post: Post, observed_at: datetime,
-             matches: list[Match]) -> tuple[str, FirstSeen, int | None]:
+             matches: list[Match]) -> tuple[Verdict, FirstSeen, int | None]:
     this_post = FirstSeen(sha256=clip.media.sha256, url=post.url, posted_at=post.posted_at,
                           observed_at=observed_at, is_this_post=True)
     if not matches:
-        return VERDICT_NO_MATCH, this_post, None
+        return Verdict.NO_MATCH, this_post, None
     this_time = _when(post.posted_at, observed_at)
     # The same post seen again (same URL) is not a reuse of itself; nor is this file's own sighting
     # without a URL (one per clip: it is the sighting this check records).
@@ -291,10 +289,10 @@ def _verdict(clip: Clip, post: Post, observed_at: datetime,
               and not (post.url is None and s.url is None and s.sha256 == clip.media.sha256)]
     earliest = min(others, key=lambda s: (_when(s.posted_at, s.observed_at), s.observed_at), default=None)
     if earliest is None or _when(earliest.posted_at, earliest.observed_at) >= this_time:
-        return VERDICT_EARLIEST, this_post, None
+        return Verdict.EARLIEST_KNOWN, this_post, None
     first = FirstSeen(sha256=earliest.sha256, url=earliest.url, posted_at=earliest.posted_at,
                       observed_at=earliest.observed_at, is_this_post=False)
-    return VERDICT_REUSED, first, earliest.sighting_id
+    return Verdict.REUSED, first, earliest.sighting_id
 
 
 def _signals(post: Post) -> tuple[Signal, ...]:
@@ -304,14 +302,9 @@ def _signals(post: Post) -> tuple[Signal, ...]:
     return (Signal(
         kind="x_media_predates_post",
         detail=(f"the video's media id dates from {post.media_created_at:%Y-%m-%d %H:%M} UTC, "
-                f"{_human(gap)} before the post: it was uploaded earlier, probably by someone else"),
+                f"{gap_words(gap)} before the post: it was uploaded earlier, probably by someone else"),
         data={"media_created_at": post.media_created_at, "post_created_at": post.post_created_at,
               "gap_s": gap.total_seconds()}),)
-
-
-def _human(gap: timedelta) -> str:
-    days = gap.days
-    return f"{days} days" if days >= 2 else f"{gap.total_seconds() / 3600:.0f} hours"
 
 
 def post_signals(post: Post) -> tuple[Signal, ...]:

@@ -4,8 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+
+class Verdict(StrEnum):
+    """What a check found. Members are the strings stored in the database and written in JSON."""
+
+    NO_MATCH = "no_match"  # nothing in the library matches this footage
+    REUSED = "reused"  # matching footage was seen before this post
+    EARLIEST_KNOWN = "earliest_known"  # matching footage exists; this post is its earliest known appearance
+
+
+class Transform(StrEnum):
+    """What was done to a reference clip to make the query (provenance.match decides which apply).
+    Members are the strings stored in the database and written in JSON."""
+
+    IDENTICAL = "identical"  # the same file
+    MIRRORED = "mirrored"
+    CROPPED = "cropped"
+    LETTERBOXED = "letterboxed"
+    PILLARBOXED = "pillarboxed"
+    PICTURE_IN_PICTURE = "picture_in_picture"
+    SPEED_CHANGED = "speed_changed"
+    EXCERPT = "excerpt"  # covers only part of the reference
 
 
 @dataclass(frozen=True)
@@ -135,7 +158,7 @@ class Match:
     similarity: float  # 0..1: 1 identical frames, 0 as different as unrelated footage
     query_coverage: float  # share of the query's usable frames inside matched segments
     reference_coverage: float
-    transforms: tuple[str, ...]
+    transforms: tuple[Transform, ...]
     segments: tuple[Segment, ...]
     matched_frames: int
     offset_s: float  # reference time - query time at the start of the best segment
@@ -237,12 +260,12 @@ class AuditItemResult:
     error: str | None  # the last failure's one-line message
     error_code: int | None  # its exit code: 2 input, 3 fetch, 4 media, 1 other
     check_id: int | None
-    verdict: str | None  # "no_match" | "reused" | "earliest_known" once done
+    verdict: str | None  # a Verdict ("no_match" | "reused" | "earliest_known") once done
     checked_at: datetime | None
     post: Sighting | None  # the sighting the check recorded: URL after redirects, post time, uploader
     first_seen: Sighting | None  # for "reused": the earliest other sighting of the footage
     similarity: float | None  # of the match with the first-seen clip, else the strongest match
-    transforms: tuple[str, ...]  # of that same match
+    transforms: tuple[str, ...]  # of that same match: Transform values, as stored
     match_count: int
     # For "reused": "self" when the first-seen post is one of this audit's posts or has the same
     # uploader, "cross" when someone else posted it first; None otherwise.

@@ -13,8 +13,9 @@ from typing import Any
 
 from .errors import printable
 from .folder import FolderResult
+from .match import SPEED_CHANGE_MIN
 from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
-from .records import Match, Post, Region, SceneHint, Sighting
+from .records import Match, Post, Region, SceneHint, Sighting, Verdict
 
 SCHEMA_VERSION = 1
 # Whole terminal escape sequences, 7-bit (ESC ...) and 8-bit (C1 introducers): CSI (colours, cursor
@@ -167,9 +168,9 @@ def _box(box: Any) -> dict[str, float]:
 
 
 _HEADLINE = {
-    "no_match": "NO MATCH: nothing in the library matches this footage.",
-    "reused": "REUSED: this footage was seen before this post.",
-    "earliest_known": "EARLIEST KNOWN: matching footage exists, and this post is its earliest known appearance.",
+    Verdict.NO_MATCH: "NO MATCH: nothing in the library matches this footage.",
+    Verdict.REUSED: "REUSED: this footage was seen before this post.",
+    Verdict.EARLIEST_KNOWN: "EARLIEST KNOWN: matching footage exists, and this post is its earliest known appearance.",
 }
 
 
@@ -189,7 +190,7 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
         if (where := region_words(m.region)) is not None:
             lines.append(f"              {where}")
         for seg in m.segments:
-            speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > 0.03 else ""
+            speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > SPEED_CHANGE_MIN else ""
             lines.append(f"              {seg.query_start_s:.1f}-{seg.query_end_s:.1f} s here = "
                          f"{seg.reference_start_s:.1f}-{seg.reference_end_s:.1f} s there{speed}")
         for s in m.sightings[:3]:

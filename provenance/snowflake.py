@@ -1,4 +1,4 @@
-"""X/Twitter snowflake ids: the creation time is written into every post and media id."""
+"""X/Twitter: its hosts, and snowflake ids (the creation time is written into every post and media id)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ TWITTER_EPOCH_MS = 1288834974657  # 2010-11-04T01:42:54.657Z
 _TIMESTAMP_SHIFT = 22
 _MAX_ID = (1 << 63) - 1  # ids are signed 64-bit
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# The hosts that serve X posts (twitter.com still redirects to x.com).
+X_HOSTS = frozenset({"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"})
 
 # Ids from before snowflake were sequential and stayed below ~3e10, which would decode to the
 # first few seconds after the epoch. Anything decoding to under a minute past it is treated as

@@ -16,7 +16,7 @@ from .. import __version__, audit as audit_lib, audit_report
 from ..db import repository, session_scope
 from ..errors import InputError
 from ..pipeline import open_library
-from ..records import AuditItemResult, AuditResult, Sighting
+from ..records import AuditItemResult, AuditResult, Sighting, Verdict
 from ..settings import Settings
 from ..db import shown_url
 from .build import report_from_stored
@@ -31,9 +31,8 @@ AUDIT_PAIRED_MATCHES = 2
 # files' decoding; more than the cores gains nothing.
 REPORT_THREADS = max(1, min(4, os.cpu_count() or 1))
 # What a row says for each outcome, in a few words.
-OUTCOME_WORDS = {"reused": "Reused footage", "earliest_known": "Earliest known appearance", "no_match": "No match",
-                 "failed": "Failed", "pending": "Not checked yet"}
-REUSE_WORDS = {"self": "the account's own earlier post", "cross": "another account's earlier post"}
+OUTCOME_WORDS = {Verdict.REUSED: "Reused footage", Verdict.EARLIEST_KNOWN: "Earliest known appearance",
+                 Verdict.NO_MATCH: "No match", "failed": "Failed", "pending": "Not checked yet"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class AuditRow:
     """One post of the audit as its row shows it; `report` is its check's report once checked."""
 
     item: AuditItemResult
-    outcome: str  # reused, earliest_known, no_match, failed, pending
+    outcome: str  # a Verdict, failed or pending
     posted_at: datetime | None  # the post's own time, else the listing's
     url: str  # the post's URL after redirects when checked, else as listed (untrusted)
     title: str | None  # the post's title when checked, else the listing's (untrusted)

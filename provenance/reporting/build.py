@@ -9,7 +9,8 @@ from pathlib import Path
 from .. import __version__
 from ..db import repository, session_scope, shown_url
 from ..errors import InputError
-from ..pipeline import VERDICT_EARLIEST, VERDICT_NO_MATCH, VERDICT_REUSED, open_library
+from ..pipeline import open_library
+from ..records import Transform, Verdict
 from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
@@ -59,7 +60,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     else:
         first_post = _post(stored.first_seen_sighting) if stored.first_seen_sighting is not None else None
     first_seen = FirstSeen(sha256=stored.first_seen_sha256 or stored.clip.sha256,
-                           is_this_post=stored.verdict != VERDICT_REUSED, post=first_post, at=stored.first_seen_at)
+                           is_this_post=stored.verdict != Verdict.REUSED, post=first_post, at=stored.first_seen_at)
     clip = _clip(stored.clip)
     scenes = tuple(Scene(sha256=str(h.get("sha256")), similarity=float(h.get("similarity") or 0.0),
                          query_frames=int(h.get("query_frames") or 0), reason=str(h.get("reason") or ""))
@@ -121,7 +122,7 @@ def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: 
     sightings = tuple(_post(s) for s in m.sightings)
     frame_pairs = evidence.frame_pairs(m, stored.frames, stored.clip.evidence_path, images=images) if pairs else ()
     mirror_note = None
-    if "mirrored" in m.transforms:
+    if Transform.MIRRORED in m.transforms:
         later = ""
         if sightings:
             ref_first = min(s.when for s in sightings)
@@ -179,7 +180,7 @@ def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, thi
                f"this library (its size when the check ran was not recorded; it holds {library_now} clips now)")
     first_caveat = ("\"First seen\" is the earliest appearance this library knows of, not necessarily the original: "
                     "the footage may have been posted earlier somewhere this library has not seen.")
-    if verdict == VERDICT_NO_MATCH or not matches:
+    if verdict == Verdict.NO_MATCH or not matches:
         same_scene = (f" {len(scenes)} known clip{'s' if len(scenes) != 1 else ''} show{'' if len(scenes) != 1 else 's'} "
                       "the same scene (a fixed camera's view), at a moment that could not be established: that is "
                       "evidence of the place, not of this footage (see \"Same scene\")." if scenes else "")
@@ -190,14 +191,14 @@ def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, thi
                     "footage is original or new: it may have been posted anywhere this library has not seen. "
                     "Clips with less than about 1 s of usable footage, still pictures, picture-in-picture and "
                     "reuse of the sound alone are not found."))
-    if verdict == VERDICT_REUSED and first_seen.post is not None:
+    if verdict == Verdict.REUSED and first_seen.post is not None:
         fp = first_seen.post
         match = next((m for m in matches if any(s.sighting_id == fp.sighting_id for s in m.sightings)), matches[0])
         spans = ", ".join(f"{span(s.query_start_s)}-{span(s.query_end_s)}" for s in match.segments)
         when = (f"first posted on {day(fp.posted_at)}" if fp.posted_at else
                 f"first seen by this tool on {day(fp.observed_at)} (its post time is unknown)")
         who = f" by {fp.uploader}" if fp.uploader else ""
-        how = ", ".join([t for t in match.transforms if t != "excerpt"]
+        how = ", ".join([t for t in match.transforms if t != Transform.EXCERPT]
                         + (["placed by what moves in the picture (fixed camera)"] if match.method == "motion" else [])
                         + ([match.region_text] if match.region_text else []))
         others = len(matches) - 1
@@ -216,9 +217,3 @@ def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, thi
         text=(f"Earliest known appearance: {n} known clip{'s' if n != 1 else ''} in {library} match this footage, "
               "and none was seen before this post."),
         caveat=first_caveat)
-
-
-def verdict_words(verdict: str) -> str:
-    return {VERDICT_NO_MATCH: "no match", VERDICT_REUSED: "reused", VERDICT_EARLIEST: "earliest known"}.get(
-        verdict, verdict)
-

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..frames import MIN_QUALITY, QUERY_ZOOM, REFERENCE_VARIANTS, Variant, hash_frame
-from ..records import Region, Segment
+from ..records import Region, Segment, Transform
 from ..stored import StoredFrame, StoredMatch
 from .model import FramePair
 
@@ -53,7 +53,7 @@ def view_name(v: Variant) -> str:
 def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query_path: str | None, *,
                 images: bool) -> tuple[FramePair, ...]:
     """Pairs evenly spread over the match's segments (with thumbnails when `images`)."""
-    mirrored = "mirrored" in match.transforms
+    mirrored = Transform.MIRRORED in match.transforms
     query = _by_time(query_frames)
     reference = _by_time(match.frames)
     ref_times = sorted(reference)

@@ -6,13 +6,14 @@ re-muxed and re-dated for innocent reasons all the time.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..records import Post as PostRecord
 from ..pipeline import post_signals
 from ..stored import StoredSighting
+from ..wording import gap_words
+from ..ytinfo import info_day, info_timestamp
 from .model import Flag, PostTime, Signal
 
 # A phone writes the container's creation_time when it stops recording, and eyewitness footage of
@@ -53,7 +54,7 @@ def post_time(s: StoredSighting) -> PostTime:
         return PostTime(at=s.posted_at, source="user_given", label="given by the user (--posted-at)",
                         detail=("Given with --posted-at when this local file was added; the tool cannot confirm "
                                 "it." + snowflake))
-    stamp, day = _platform_times(info)
+    stamp, day = info_timestamp(info), info_day(info)
     if stamp is not None and stamp == s.posted_at:
         return PostTime(at=s.posted_at, source="platform_timestamp", label="platform timestamp",
                         detail=("The platform's own time for the post, as yt-dlp read it (`timestamp`). A user-given "
@@ -78,14 +79,14 @@ def red_flags(post: StoredSighting | None, tags: dict[str, str], signals: tuple[
         if gap > CREATION_TIME_MAX_GAP:
             flags.append(Flag(
                 kind="creation_time_before_post", title="The file says it was made long before the post",
-                detail=(f"The container's creation_time is {_iso(created)}, {_days(gap)} before the post "
+                detail=(f"The container's creation_time is {_iso(created)}, {gap_words(gap)} before the post "
                         f"({_iso(posted)}). The footage may be older than the post suggests; some cameras and "
                         "editors also write a wrong or reset clock."),
                 data={"creation_time": created, "posted_at": posted, "gap_s": gap.total_seconds()}))
         elif -gap > CREATION_TIME_MAX_GAP:
             flags.append(Flag(
                 kind="creation_time_after_post", title="The file was written after the post",
-                detail=(f"The container's creation_time is {_iso(created)}, {_days(-gap)} after the post "
+                detail=(f"The container's creation_time is {_iso(created)}, {gap_words(-gap)} after the post "
                         f"({_iso(posted)}): this file was re-written later (by a platform, a downloader or an "
                         "editor), so its creation_time says nothing about when the footage was filmed."),
                 data={"creation_time": created, "posted_at": posted, "gap_s": gap.total_seconds()}))
@@ -123,23 +124,6 @@ def entry_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
     return info
 
 
-def _platform_times(info: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-    stamp = day = None
-    ts = info.get("timestamp")
-    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        try:
-            stamp = datetime.fromtimestamp(ts, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            stamp = None
-    ud = info.get("upload_date")
-    if isinstance(ud, str) and re.fullmatch(r"\d{8}", ud):
-        try:
-            day = datetime.strptime(ud, "%Y%m%d").replace(tzinfo=UTC)
-        except ValueError:
-            day = None
-    return stamp, day
-
-
 def _creation_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -155,7 +139,3 @@ def _iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _days(gap: timedelta) -> str:
-    return f"{gap.days} days" if gap.days >= 2 else f"{gap.total_seconds() / 3600:.0f} hours"

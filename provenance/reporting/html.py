@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from ..records import Verdict
 from ..report import iso, visible
+from ..wording import human_size
 from .audit import AuditReport
 from .build import span
 from .model import CheckReport, Match
@@ -62,13 +64,7 @@ def seconds(t: float | None) -> str:
 
 
 def size(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)
+    return "unknown" if n is None else human_size(n)
 
 
 def segment_map(m: Match, query_duration: float) -> list[dict[str, float]]:
@@ -90,7 +86,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("provenance.reporting", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters.update(link=link, when=when, iso=iso, seconds=seconds, size=size, span=span)
-    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH)
+    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH, Verdict=Verdict)
     return env
 
 

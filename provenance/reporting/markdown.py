@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from ..match import SPEED_CHANGE_MIN
+from ..records import Verdict
 from ..report import safe
 from .audit import AuditReport
 from .build import span
@@ -88,7 +90,8 @@ def render(r: CheckReport) -> str:
                 "|---|---|---|---|---|---|---|"]
         for m in r.matches:
             segs = "; ".join(f"{span(s.query_start_s)}-{span(s.query_end_s)} = {span(s.reference_start_s)}-"
-                             f"{span(s.reference_end_s)}" + (f" at {s.speed:g}x" if abs(s.speed - 1) > 0.03 else "")
+                             f"{span(s.reference_end_s)}"
+                             + (f" at {s.speed:g}x" if abs(s.speed - 1) > SPEED_CHANGE_MIN else "")
                              for s in m.segments)
             out.append(f"| {m.rank} | `{m.sha256[:12]}` | {m.similarity:.2f} | {m.query_coverage:.0%} | "
                        f"{m.reference_coverage:.0%} | {', '.join(m.transforms) or 'none'} | {segs} |")
@@ -160,7 +163,7 @@ def render_audit(a: AuditReport) -> str:
         fs = row.first_seen
         first = (f"{url(fs.url)}, " + (f"posted {_when(fs.posted_at)}" if fs.posted_at else
                                        f"observed {_when(fs.observed_at)}")) if fs is not None else \
-            "this post" if row.outcome in ("earliest_known", "no_match") else ""
+            "this post" if row.outcome in (Verdict.EARLIEST_KNOWN, Verdict.NO_MATCH) else ""
         similarity = f"{i.similarity:.2f}" if i.similarity is not None else ""
         check = f"[{i.check_id}](#check-{i.check_id})" if row.report is not None else ""
         out.append(f"| {_when(row.posted_at)} | {post} | {verdict} | {first} | {similarity} | {check} |")
