@@ -69,6 +69,11 @@ STILL_MAX_DISTANCE = 4
 AMBIGUITY_OFF_LINE_S = 2.0
 AMBIGUITY_MARGIN_BITS = 2
 MAX_AMBIGUOUS_SHARE = 0.5
+# ... unless its frames are close: a median distance on the line of at most this many bits. Copies of
+# slow shots in the Big Buck Bunny film (bench/robustness.py: a letterboxed and a cropped one) sat at
+# 2-4 with half their frames ambiguous; the best lines of the held-out tune half's negatives (the same
+# fixed camera or presenter at another moment) at 8-12.
+AMBIGUITY_CLOSE_BITS = 6
 # Lines rejected as stills do not count against MAX_LINES_PER_REFERENCE, up to this many.
 MAX_STILL_LINES = 2
 # A break of more than this in the matched query frames starts a new segment.
@@ -415,7 +420,8 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
             break
         remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
         if (_distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES
-                or _ambiguous_share(line, pairs) >= MAX_AMBIGUOUS_SHARE):
+                or (float(np.median(line.pairs.dist)) > AMBIGUITY_CLOSE_BITS
+                    and _ambiguous_share(line, pairs) >= MAX_AMBIGUOUS_SHARE)):
             stills += 1
         elif _strong_enough(line):
             lines.append(line)
