@@ -160,12 +160,10 @@ def _best_offset(q: np.ndarray, tq: np.ndarray, r: np.ndarray, tr: np.ndarray, s
     if not keep.any():
         return None
     starts, pos, valid = starts[keep], pos[keep], valid[keep]
-    lo = np.clip(np.floor(pos).astype(np.int64), 1, n_ref - 1)
-    hi = np.clip(lo + 1, 1, n_ref - 1)
-    frac = (np.clip(pos, 1, n_ref - 1) - lo)[..., None].astype(np.float32)
-    ref_at = r[lo] * (1 - frac) + r[hi] * frac  # (offsets, query rows, cells)
-    mask = valid[..., None].astype(np.float32)
-    corr = _masked_pearson(np.broadcast_to(q, ref_at.shape), ref_at, mask)
+    # In chunks of offsets: one (offsets, query rows, cells) block for an hour-long reference would
+    # take gigabytes.
+    corr = np.concatenate([_correlations(q, r, pos[i:i + _OFFSET_CHUNK], valid[i:i + _OFFSET_CHUNK])
+                           for i in range(0, starts.size, _OFFSET_CHUNK)])
     peak = int(np.argmax(corr))
     others = np.abs(starts - starts[peak]) > MOTION_PEAK_HALF_WIDTH
     null = corr[others]
@@ -176,6 +174,20 @@ def _best_offset(q: np.ndarray, tq: np.ndarray, r: np.ndarray, tr: np.ndarray, s
     return Placement(speed=speed, offset_s=round(offset_s, 3), correlation=round(float(corr[peak]), 4),
                      peak_z=None if peak_z is None else round(peak_z, 2),
                      overlap_frames=int(valid[peak].sum()))
+
+
+_OFFSET_CHUNK = 256
+
+
+def _correlations(q: np.ndarray, r: np.ndarray, pos: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Pearson r of the query against the reference read at fractional rows `pos` (offsets, query rows)."""
+    n_ref = r.shape[0]
+    lo = np.clip(np.floor(pos).astype(np.int64), 1, n_ref - 1)
+    hi = np.clip(lo + 1, 1, n_ref - 1)
+    frac = (np.clip(pos, 1, n_ref - 1) - lo)[..., None].astype(np.float32)
+    ref_at = r[lo] * (1 - frac) + r[hi] * frac  # (offsets, query rows, cells)
+    mask = valid[..., None].astype(np.float32)
+    return _masked_pearson(np.broadcast_to(q, ref_at.shape), ref_at, mask)
 
 
 def _masked_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
