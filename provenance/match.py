@@ -188,12 +188,12 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     if query.times.size == 0 or library.hashes.size == 0:
         return Evidence((), ())
     stills: dict[int, list[_StillCandidate]] = {}
-    best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills)
+    best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills, region=False)
     if query.region_hashes is not None and not any(_settled(m) for m in best.values()):
         # The second look: the footage may fill only part of this picture (an off-centre crop kept
         # a corner of it) or this picture part of the footage's. Per clip, the stronger look wins.
         regional = _look(query, library, query.region_hashes, SECOND_LOOK_VARIANTS, _PAIRING_OF_REGION,
-                         query_sha256, {})
+                         query_sha256, {}, region=True)
         for clip_id, found in regional.items():
             m = _as_region(found)
             if m is not None and (clip_id not in best or strength(m) > strength(best[clip_id])):
@@ -214,7 +214,7 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
 
 def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, views: tuple[Variant, ...],
           pairing: np.ndarray, query_sha256: str | None,
-          stills: dict[int, list["_StillCandidate"]]) -> dict[int, "_RegionMatch | Match"]:
+          stills: dict[int, list["_StillCandidate"]], *, region: bool) -> dict[int, "_RegionMatch | Match"]:
     """The best match per reference clip through the query `views` (columns of `hashes`); reference
     clips whose lines were all stills go into `stills`."""
     best: dict[int, Any] = {}
@@ -240,7 +240,7 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
             pairs = _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
                            query.hashes[qi[sel], 0], implied[sel])
             match, still = _align(query, clip, pairs, mirrored=mirrored, same_file=clip.sha256 == query_sha256,
-                                  region=pairing is _PAIRING_OF_REGION)
+                                  region=region)
             if match and (clip.clip_id not in best or strength(_plain(match)) > strength(_plain(best[clip.clip_id]))):
                 best[clip.clip_id] = match
             if still is not None:

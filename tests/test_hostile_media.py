@@ -352,20 +352,27 @@ def _wait_for(condition, timeout: float) -> bool:  # noqa: ANN001
     return False
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
-def test_ctrl_c_while_a_folder_ingest_starts_gives_one_line_and_exit_130(tmp_path: Path, cli_env):
+def _workers_of(sid: int) -> list[int]:
+    return [pid for pid in _session_members(sid) if b"spawn_main" in _cmdline(pid)]
+
+
+def _ingest_three_samples(tmp_path: Path, cli_env: dict[str, str], *, output: int) -> subprocess.Popen:
+    """The real CLI ingesting a folder of three samples with two workers, in a session of its own."""
     folder = tmp_path / "in"
     folder.mkdir()
     for i, sample in enumerate(["bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"]):
         shutil.copyfile(SAMPLES / sample, folder / f"{i}_{sample}")
-    proc = subprocess.Popen([*PROVENANCE, "ingest", str(folder), "--workers", "2"], start_new_session=True,
-                            env={**os.environ, "LC_ALL": "C.UTF-8", **cli_env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([*PROVENANCE, "ingest", str(folder), "--workers", "2"], start_new_session=True,
+                            env={**os.environ, "LC_ALL": "C.UTF-8", **cli_env}, stdout=output, stderr=output)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
+def test_ctrl_c_while_a_folder_ingest_starts_gives_one_line_and_exit_130(tmp_path: Path, cli_env):
+    proc = _ingest_three_samples(tmp_path, cli_env, output=subprocess.PIPE)
     try:
         # Ctrl-C as a terminal sends it: to the whole process group, while the workers are starting.
-        assert _wait_for(lambda: any(b"spawn_main" in _cmdline(pid) for pid in _session_members(proc.pid)), 60), \
-            "no workers started"
+        assert _wait_for(lambda: _workers_of(proc.pid), 60), "no workers started"
         time.sleep(0.5)  # into their imports, where a KeyboardInterrupt printed a traceback from each
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -471,20 +478,10 @@ def test_downloads_killed_midway_leave_nothing_once_the_next_fetch_starts(burst_
         killed.kill()
 
 
-def _workers_of(sid: int) -> list[int]:
-    return [pid for pid in _session_members(sid) if b"spawn_main" in _cmdline(pid)]
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="watches processes through /proc (Linux)")
 def test_workers_end_when_the_folder_ingest_is_killed(tmp_path: Path, cli_env):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i, sample in enumerate(["bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"]):
-        shutil.copyfile(SAMPLES / sample, folder / f"{i}_{sample}")
-    proc = subprocess.Popen([*PROVENANCE, "ingest", str(folder), "--workers", "2"], start_new_session=True,
-                            env={**os.environ, "LC_ALL": "C.UTF-8", **cli_env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _ingest_three_samples(tmp_path, cli_env, output=subprocess.DEVNULL)
     try:
         assert _wait_for(lambda: _workers_of(proc.pid), 60), "no workers started"
         time.sleep(2)  # past their start-up, into their first files
