@@ -57,6 +57,9 @@ def test_cookies_never_reach_the_database_an_export_or_a_report(run, settings: S
     result = run("check", media_server.url("bikes.mp4"), "--cookies", str(cookies), "--quiet")
     assert result.exit_code == 0, result.output
     assert "recorded as check 1" in result.output
+    assert COOKIE_VALUE not in result.output  # nor printed (CliRunner mixes stderr in)
+    again = run("check", media_server.url("bikes.mp4"), "--cookies", str(cookies), "--json", "--no-record")
+    assert again.exit_code == 0 and COOKIE_VALUE not in again.output
     held = _every_text(settings.db_url)
     assert "Generic" in held  # the scan does see the raw info
     assert COOKIE_VALUE not in held
