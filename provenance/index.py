@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Engine
@@ -36,6 +37,9 @@ from . import hashindex
 from .db import repository, session_scope, shown_url
 from .match import FRAME_MATCH_MAX_DISTANCE
 from .records import LibraryState, ReferenceClip, ReferenceFrames
+
+if TYPE_CHECKING:
+    from . import diskindex
 
 log = logging.getLogger("provenance.index")
 
@@ -208,7 +212,7 @@ class LibraryIndex:
                 bytes=(self._columns.nbytes if self._columns else 0) + (self._tables.nbytes if self._tables else 0))
 
 
-_INDEXES: dict[tuple[str, float], LibraryIndex] = {}
+_INDEXES: dict[tuple[str, float], "LibraryIndex | diskindex.DiskIndex"] = {}
 _INDEXES_LOCK = threading.Lock()
 
 
@@ -219,10 +223,20 @@ def _key(engine: Engine, min_quality: float) -> tuple[str, float]:
     return url, float(min_quality)
 
 
-def library_index(engine: Engine, *, min_quality: float) -> LibraryIndex:
-    """This process's index of the database behind `engine` (made empty on first use)."""
+def library_index(engine: Engine, *, min_quality: float) -> "LibraryIndex | diskindex.DiskIndex":
+    """This process's index of the database behind `engine` (made empty on first use): kept on disk
+    beside the database (provenance.diskindex) when it has a place for one, else in memory (an
+    in-memory SQLite database)."""
+    from . import diskindex
+
     with _INDEXES_LOCK:
-        return _INDEXES.setdefault(_key(engine, min_quality), LibraryIndex(min_quality))
+        key = _key(engine, min_quality)
+        found = _INDEXES.get(key)
+        if found is None:
+            folder = diskindex.location(engine.url)
+            found = diskindex.DiskIndex(folder, min_quality) if folder else LibraryIndex(min_quality)
+            _INDEXES[key] = found
+        return found
 
 
 def load(engine: Engine, *, min_quality: float) -> ReferenceFrames:
