@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from datetime import UTC, datetime
@@ -443,7 +444,113 @@ def db_status_command(db_url: str | None) -> None:
         provenance db status --db postgresql+psycopg://me@localhost/provenance
     """
     settings = Settings.resolve(db_url=db_url)
-    click.echo(db_report.status_text(database_status(settings.db_url)))
+    status = database_status(settings.db_url)
+    click.echo(db_report.status_text(status, index=_index_location(settings.db_url)))
+
+
+def _index_location(db_url: str):  # noqa: ANN202 - diskindex.IndexStatus
+    """Where the library's on-disk index is and how big, without asking the database anything."""
+    from . import diskindex
+
+    return diskindex.describe_folder(db_url)
+
+
+@cli.group("index")
+def index_group() -> None:
+    """The library's frame-hash index, kept on disk beside the database.
+
+    Every check opens it instead of reading the whole library, and adds the clips written since
+    (by any process or machine). Beside an SQLite file as FILE.index/; for PostgreSQL in the user
+    cache folder, one copy per machine. Deleting it is safe: the next check builds it again.
+
+    Example:
+
+    \b
+        provenance index status
+        provenance index verify
+        provenance index rebuild --db postgresql+psycopg://me@localhost/provenance
+    """
+
+
+@index_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@db_option
+def index_status_command(as_json: bool, db_url: str | None) -> None:
+    """Show where the index is, its size, and whether it holds every clip of the library.
+
+    Reads only.
+
+    Example:
+
+    \b
+        provenance index status
+    """
+    from . import diskindex
+
+    status = diskindex.describe(_open_read_only(db_url), min_quality=_min_quality())
+    click.echo(json.dumps(status.to_dict()) if as_json else db_report.index_status_text(status))
+
+
+@index_group.command("rebuild")
+@db_option
+def index_rebuild_command(db_url: str | None) -> None:
+    """Build the index again from every frame hash in the library.
+
+    Not needed in normal use (a check catches up, and rebuilds an index that does not match the
+    database); for after `index verify` found a problem.
+
+    Example:
+
+    \b
+        provenance index rebuild
+    """
+    from . import diskindex
+
+    engine = pipeline.open_library(Settings.resolve(db_url=db_url))
+    click.echo(db_report.index_status_text(diskindex.rebuild(engine, min_quality=_min_quality())))
+
+
+@index_group.command("verify")
+@db_option
+def index_verify_command(db_url: str | None) -> None:
+    """Compare the index with the database row by row and check its tables.
+
+    Exits 0 when it matches, 5 (naming the problem) when it does not: then run `provenance index rebuild`.
+
+    Example:
+
+    \b
+        provenance index verify
+    """
+    from . import diskindex
+    from .errors import StoreError
+
+    engine = _open_read_only(db_url)
+    problems = diskindex.verify(engine, min_quality=_min_quality())
+    if problems:
+        raise StoreError(f"the index at {diskindex.location(engine.url)} does not match the database: "
+                         f"{'; '.join(problems[:3])}; run: provenance index rebuild")
+    click.echo(f"index at {diskindex.location(engine.url) or '(memory)'} matches the database")
+
+
+def _open_read_only(db_url: str | None):  # noqa: ANN202 - a SQLAlchemy Engine
+    """The library, opened to be read only, its schema checked; an empty database is refused."""
+    from .db import connect, shown_url
+    from .db.engine import database_is_empty, refuse_other_revision
+    from .errors import StoreError
+
+    engine = connect(Settings.resolve(db_url=db_url).db_url, read_only=True)
+    if database_is_empty(engine):
+        raise StoreError(f"database {shown_url(engine.url)} is empty: there is nothing to index yet; "
+                         "ingest some footage first")
+    refuse_other_revision(engine)
+    return engine
+
+
+def _min_quality() -> float:
+    from .frames import MIN_QUALITY
+
+    return MIN_QUALITY
 
 
 @cli.command("export")

@@ -507,7 +507,13 @@ class DiskIndex:
                 with _writer_lock(self.folder):
                     manifest = self._update(engine, session, state)
             assert manifest is not None
-            self._snapshot = self._open(manifest)
+            try:
+                self._snapshot = self._open(manifest)
+            except (FileNotFoundError, ValueError) as e:  # ValueError: a file shorter than its manifest says
+                log.warning("the index in %s is damaged (%s): rebuilding it", self.folder, e)
+                with _writer_lock(self.folder):
+                    manifest = self._full(engine, session, read_manifest(self.folder), state)
+                self._snapshot = self._open(manifest)
             self._state = state
             return self._snapshot.frames
 
@@ -624,7 +630,7 @@ class IndexStatus:
     updated_at: str | None
     catch_ups: int
     library_clips: int | None  # clips in the database (None when it could not be asked)
-    state: str  # "current" | "behind" | "mismatch" | "missing" | "none"
+    state: str  # "current" | "behind" | "mismatch" | "missing" | "none" | "unknown" (not compared)
     detail: str  # why, in words
 
     def to_dict(self) -> dict[str, object]:
@@ -636,10 +642,18 @@ class IndexStatus:
                 "detail": self.detail}
 
 
-def describe(engine: Engine, *, min_quality: float, library: bool = True) -> IndexStatus:
-    """The index of the database behind `engine`, compared with it. Reads only; with `library` False the
-    database is not asked (for `db status` of an empty database)."""
-    folder = location(engine.url)
+def describe_folder(url: str | URL) -> IndexStatus:
+    """Where the index of the database at `url` is, and what its manifest says; asks the database nothing."""
+    return _describe(url, None, min_quality=None)
+
+
+def describe(engine: Engine, *, min_quality: float) -> IndexStatus:
+    """The index of the database behind `engine`, compared with it. Reads only."""
+    return _describe(engine.url, engine, min_quality=min_quality)
+
+
+def _describe(url: str | URL, engine: Engine | None, *, min_quality: float | None) -> IndexStatus:
+    folder = location(url)
     manifest = read_manifest(folder) if folder else None
     base = dict(folder=folder, exists=manifest is not None, size_bytes=folder_bytes(folder, manifest) if folder else 0,
                 rows=manifest.rows if manifest else 0, clips=manifest.clips if manifest else 0,
@@ -650,8 +664,8 @@ def describe(engine: Engine, *, min_quality: float, library: bool = True) -> Ind
     if folder is None:
         return IndexStatus(**base, library_clips=None, state="none",
                            detail="an in-memory database: the index is held in memory")
-    if not library:
-        return IndexStatus(**base, library_clips=None, state="missing" if manifest is None else "current",
+    if engine is None or min_quality is None:
+        return IndexStatus(**base, library_clips=None, state="missing" if manifest is None else "unknown",
                            detail="")
     with session_scope(engine) as session:
         state = repository.library_state(session=session)
