@@ -8,13 +8,24 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from . import __version__, audit as audit_lib, audit_report, db_report, folder, pipeline, report, reporting
-from .db import database_status, export_library, import_library
-from .db import upgrade as db_upgrade
+from . import __version__
 from .errors import InputError, ProvenanceError
 from .settings import ENV_DB, Settings
+
+if TYPE_CHECKING:
+    from . import audit as audit_lib, folder
+
+# The command line imports what a command needs when it runs, not before: a check in a new process
+# then loads no audit, report-page or export code, and a missing file is refused before the
+# database, SQLAlchemy, numpy or OpenCV are loaded (python -X importtime, bench/README.md "Index").
+# These copies let the options be declared without those modules; tests/test_cli.py checks they agree.
+REPORT_FORMATS = ("html", "json", "md")  # reporting.FORMATS
+AUDIT_DEFAULT_WORKERS, AUDIT_MAX_WORKERS = 2, 16  # audit.DEFAULT_WORKERS, audit.MAX_WORKERS
+AUDIT_DEFAULT_SLEEP_S, AUDIT_DEFAULT_BACKOFF_S = 1.0, 60.0  # audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S
 
 
 class Progress:
@@ -75,7 +86,9 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         # Messages quote servers and pages (an HTTP status text, a title): cleaned like all terminal text.
-        click.echo(f"error: {report.safe(self.message, limit=_ERROR_LIMIT)}", err=True)
+        from .report import safe
+
+        click.echo(f"error: {safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
 class Terminated(KeyboardInterrupt):
@@ -163,7 +176,7 @@ def cli() -> None:
 @click.option("--no-record", is_flag=True, help="Do not add this clip and check to the library.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write a report of this check to FILE (format from its name: .html, .json, .md).")
-@click.option("--report-format", type=click.Choice(reporting.FORMATS),
+@click.option("--report-format", type=click.Choice(REPORT_FORMATS),
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
@@ -185,10 +198,17 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         provenance check ./clip.mp4 --posted-at 2024-10-19T08:00:00Z --json
         provenance check ./clip.mp4 --report report.html
     """
+    from .fetch import check_target
+
+    check_target(target)  # a missing file or a bad URL fails here, before anything heavy is loaded
     if report_path is not None:
         if no_record:
             raise InputError("--report needs the check recorded (reports are built from the library); drop --no-record")
+        from . import reporting
+
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
+    from . import pipeline, report
+
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     progress = Progress(quiet)
     try:
@@ -214,7 +234,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                    "every check's section.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the report to FILE (format from its name: .html, .json, .md) instead of printing it.")
-@click.option("--format", "fmt", type=click.Choice(reporting.FORMATS),
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS),
               help="html (one self-contained page with the evidence frames), json (schema: "
                    "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
                    "[default: from FILE's name; md when printing].")
@@ -238,6 +258,8 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
     """
     if (check_id is None) == (audit_id is None):
         raise InputError("give a check ID or --audit ID (not both); e.g. provenance report 42")
+    from . import reporting
+
     settings = Settings.resolve(db_url=db_url)
     what = f"check {check_id}" if audit_id is None else f"audit {audit_id}"
     if output is None:
@@ -276,8 +298,12 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
     """
+    from . import pipeline, report
+
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     if Path(target).expanduser().is_dir():
+        from . import folder
+
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
         with FolderBar(quiet) as bar:
@@ -306,6 +332,8 @@ class AuditProgressView:
         if self.quiet:
             return
         if not self.tty:
+            from . import audit_report
+
             click.echo(audit_report.progress_line(p), err=True)
             return
         if p.url is None:
@@ -331,17 +359,17 @@ class AuditProgressView:
 @click.option("--resume", "resume_id", type=id_type, metavar="ID",
               help="Resume audit ID (rerunning the same command resumes its newest unfinished audit anyway).")
 @click.option("--retry-failed", is_flag=True, help="Check the audit's failed posts again.")
-@click.option("--workers", type=click.IntRange(1, audit_lib.MAX_WORKERS), default=audit_lib.DEFAULT_WORKERS,
+@click.option("--workers", type=click.IntRange(1, AUDIT_MAX_WORKERS), default=AUDIT_DEFAULT_WORKERS,
               show_default=True, help="Posts downloaded and hashed at once.")
-@click.option("--sleep", "sleep_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_SLEEP_S,
+@click.option("--sleep", "sleep_s", type=click.FloatRange(min=0), default=AUDIT_DEFAULT_SLEEP_S,
               show_default=True, metavar="SECONDS", help="Least time between two post downloads from one site.")
-@click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_BACKOFF_S,
+@click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=AUDIT_DEFAULT_BACKOFF_S,
               show_default=True, metavar="SECONDS",
               help="Rest after an HTTP 429 without Retry-After, doubling with each 429 in a row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the audit's report to FILE (format from its name: .html, .json, .md).")
-@click.option("--report-format", type=click.Choice(reporting.FORMATS),
+@click.option("--report-format", type=click.Choice(REPORT_FORMATS),
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
@@ -370,6 +398,8 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
     """
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
+    from . import audit as audit_lib, audit_report, reporting
+
     if report_path is not None:
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
@@ -400,6 +430,8 @@ def audits(as_json: bool, db_url: str | None) -> None:
         provenance audits
         provenance audit --resume 12      # show or finish one of them
     """
+    from . import audit as audit_lib, audit_report
+
     summaries = audit_lib.list_all(settings=Settings.resolve(db_url=db_url))
     click.echo(audit_report.audits_to_json(summaries) if as_json else audit_report.audits_table(summaries))
 
@@ -425,6 +457,8 @@ def db_upgrade_command(db_url: str | None) -> None:
     \b
         provenance db upgrade
     """
+    from .db import upgrade as db_upgrade
+
     settings = Settings.resolve(db_url=db_url)
     before, after = db_upgrade(settings.db_url)
     click.echo(f"database at {after} (was {before or 'empty'})")
@@ -443,6 +477,9 @@ def db_status_command(db_url: str | None) -> None:
         provenance db status
         provenance db status --db postgresql+psycopg://me@localhost/provenance
     """
+    from . import db_report
+    from .db import database_status
+
     settings = Settings.resolve(db_url=db_url)
     status = database_status(settings.db_url)
     click.echo(db_report.status_text(status, index=_index_location(settings.db_url)))
@@ -485,7 +522,7 @@ def index_status_command(as_json: bool, db_url: str | None) -> None:
     \b
         provenance index status
     """
-    from . import diskindex
+    from . import db_report, diskindex
 
     status = diskindex.describe(_open_read_only(db_url), min_quality=_min_quality())
     click.echo(json.dumps(status.to_dict()) if as_json else db_report.index_status_text(status))
@@ -504,7 +541,7 @@ def index_rebuild_command(db_url: str | None) -> None:
     \b
         provenance index rebuild
     """
-    from . import diskindex
+    from . import db_report, diskindex, pipeline
 
     engine = pipeline.open_library(Settings.resolve(db_url=db_url))
     click.echo(db_report.index_status_text(diskindex.rebuild(engine, min_quality=_min_quality())))
@@ -569,6 +606,9 @@ def export_command(file: Path, db_url: str | None, quiet: bool) -> None:
         provenance export library.jsonl.gz
         provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
     """
+    from . import db_report
+    from .db import export_library
+
     settings = Settings.resolve(db_url=db_url)
     progress = Progress(quiet)
     try:
@@ -593,6 +633,9 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
     \b
         provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
     """
+    from . import db_report
+    from .db import import_library
+
     settings = Settings.resolve(db_url=db_url)
     progress = Progress(quiet)
     try:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import printable
-from .folder import FolderResult
-from .match import SPEED_CHANGE_MIN
-from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 from .records import Match, Post, Region, SceneHint, Sighting, Verdict
+
+if TYPE_CHECKING:  # annotations only: error lines (safe) are printed without loading the pipeline
+    from .folder import FolderResult
+    from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 
 SCHEMA_VERSION = 1
 # Whole terminal escape sequences, 7-bit (ESC ...) and 8-bit (C1 introducers): CSI (colours, cursor
@@ -175,6 +176,8 @@ _HEADLINE = {
 
 
 def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
+    from .match import SPEED_CHANGE_MIN  # loaded by the check already; not by an error line
+
     clip, post = result.clip, result.post
     lines = [_HEADLINE[result.verdict]]
     lines.append(f"  clip        sha256 {clip.media.sha256}  {_clip_facts(result)}")
