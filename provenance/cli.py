@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click
@@ -15,6 +13,7 @@ import click
 from . import __version__
 from .errors import InputError, ProvenanceError
 from .settings import ENV_DB, Settings
+from .times import parse_time
 
 if TYPE_CHECKING:
     from . import audit as audit_lib, folder
@@ -122,19 +121,6 @@ class ProvenanceGroup(click.Group):
             raise Interrupted(signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT) from None
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """ISO 8601; a time without a zone is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        # OverflowError: a time whose UTC falls outside years 1-9999 (0001-01-01T00:00:00+01:00).
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InputError(f"bad time {value!r}; use ISO 8601 such as 2024-10-19T08:00:00Z "
-                         "(in UTC, between years 1 and 9999)") from None
-
-
 # Row ids are INTEGER columns: PostgreSQL's hold 32 bits, so a larger id names no row, and the
 # drivers refuse to send one beyond 64 bits (OverflowError) rather than answer "no such check".
 MAX_ID = 2**31 - 1
@@ -207,13 +193,15 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         from . import reporting
 
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    from . import pipeline, report
+    from . import report
+    from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     progress = Progress(quiet)
     try:
-        result = pipeline.check(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),
-                                record=not no_record, progress=progress)
+        with Library.from_settings(settings) as library:
+            result = library.check(target, post_url=post_url, posted_at=parse_time(posted_at), record=not no_record,
+                                   progress=progress)
     finally:
         progress.done()
     click.echo(report.check_to_json(result) if as_json else report.check_summary(result))
@@ -298,7 +286,8 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
     """
-    from . import pipeline, report
+    from . import report
+    from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     if Path(target).expanduser().is_dir():
@@ -312,8 +301,8 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         return
     progress = Progress(quiet)
     try:
-        result = pipeline.ingest(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),
-                                 progress=progress)
+        with Library.from_settings(settings) as library:
+            result = library.ingest(target, post_url=post_url, posted_at=parse_time(posted_at), progress=progress)
     finally:
         progress.done()
     if not quiet:
@@ -399,6 +388,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
     from . import audit as audit_lib, audit_report, reporting
+    from .api import Library
 
     if report_path is not None:
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
@@ -407,8 +397,8 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
                                      backoff_s=backoff_s, retry_failed=retry_failed)
     view = AuditProgressView(quiet)
     try:
-        result = audit_lib.audit(source, settings=settings, urls_file=urls_file, resume=resume_id,
-                                 options=options, progress=view)
+        with Library.from_settings(settings) as library:
+            result = library.audit(source, urls_file=urls_file, resume=resume_id, options=options, progress=view)
     finally:
         view.done()
     click.echo(audit_report.audit_to_json(result) if as_json else audit_report.audit_summary(result))
