@@ -236,10 +236,14 @@ def _map(path: Path, dtype: str | np.dtype, count: int) -> np.ndarray:
 
 
 def _write_new(path: Path, array: np.ndarray, dtype: str | np.dtype) -> None:
-    with open(path, "wb") as f:
+    """A whole new file, put in place by rename: a process that still maps a file of that name (left by
+    a writer that died, or of a generation whose manifest was lost) keeps its own, intact."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
         np.ascontiguousarray(array, dtype=dtype).tofile(f)
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _append(path: Path, keep_bytes: int, array: np.ndarray, dtype: str | np.dtype) -> None:
@@ -496,30 +500,35 @@ class DiskIndex:
         return self._memory.refresh(engine)
 
     def _refresh(self, engine: Engine) -> ReferenceFrames:
-        with self._lock, session_scope(engine) as session:
-            state = repository.library_state(session=session)
-            if self._snapshot is not None and state == self._state:
-                return self._snapshot.frames
-            manifest = read_manifest(self.folder)
-            fresh = (_usable(manifest, engine, min_quality=self.min_quality, revision=state.revision)
-                     and manifest.state == state and _ends_match(manifest, session))
+        with self._lock:
+            with session_scope(engine) as session:
+                state = repository.library_state(session=session)
+                if self._snapshot is not None and state == self._state:
+                    return self._snapshot.frames
+                manifest = read_manifest(self.folder)
+                fresh = (_usable(manifest, engine, min_quality=self.min_quality, revision=state.revision)
+                         and manifest.state == state and _ends_match(manifest, session))
             if not fresh:
-                with _writer_lock(self.folder):
-                    manifest = self._update(engine, session, state)
+                manifest = self._write(engine, self._update)
             assert manifest is not None
             try:
                 self._snapshot = self._open(manifest)
             except (FileNotFoundError, ValueError) as e:  # ValueError: a file shorter than its manifest says
                 log.warning("the index in %s is damaged (%s): rebuilding it", self.folder, e)
-                with _writer_lock(self.folder):
-                    manifest = self._full(engine, session, read_manifest(self.folder), state)
-                self._snapshot = self._open(manifest)
+                self._snapshot = self._open(self._write(engine, self._full))
             self._state = state
             return self._snapshot.frames
 
-    def _update(self, engine: Engine, session: Any, state: LibraryState) -> Manifest:
+    def _write(self, engine: Engine, step: Any) -> Manifest:
+        """Run `step(engine, session, manifest, state)` under the writer lock, in a transaction begun
+        after the lock was taken: it sees every clip the writers before it indexed (an SQLite reader
+        begun earlier would not, and would take their clips for removed ones)."""
+        with _writer_lock(self.folder), session_scope(engine) as session:
+            state = repository.library_state(session=session)
+            return step(engine, session, read_manifest(self.folder), state)
+
+    def _update(self, engine: Engine, session: Any, manifest: Manifest | None, state: LibraryState) -> Manifest:
         """Under the writer lock: the manifest made current (another writer may have done it meanwhile)."""
-        manifest = read_manifest(self.folder)
         if not _usable(manifest, engine, min_quality=self.min_quality, revision=state.revision):
             return self._full(engine, session, manifest, state)
         assert manifest is not None
@@ -567,9 +576,8 @@ class DiskIndex:
 
     def rebuild(self, engine: Engine) -> Manifest:
         """Build the index again from the database, whatever it holds now."""
-        with self._lock, session_scope(engine) as session, _writer_lock(self.folder):
-            state = repository.library_state(session=session)
-            manifest = self._full(engine, session, read_manifest(self.folder), state)
+        with self._lock:
+            manifest = self._write(engine, self._full)
             self._snapshot, self._state = None, None
             return manifest
 
