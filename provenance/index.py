@@ -1,5 +1,10 @@
 """The library's frame hashes in memory, loaded once per process and kept current.
 
+Libraries with a place on disk (an SQLite file, a PostgreSQL database) are indexed by
+provenance.diskindex instead, which keeps the same arrays and tables in files a new process maps
+without reading a row; `library_index` picks one or the other. This in-memory index serves in-memory
+SQLite databases and libraries whose index folder cannot be written.
+
 `load(engine, min_quality=...)` returns the library as the matcher wants it (`ReferenceFrames`, with a
 `search` that finds rows within a Hamming distance without comparing every row). The first call for a
 database reads every usable frame; later calls ask the database one cheap question
