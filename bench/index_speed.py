@@ -129,8 +129,10 @@ def one_size(size: int, clip: Path, mirrored: Path, work: Path, repeat: int) -> 
         dec(lambda: check_speed.run(check_speed.decode_cmd(clip)))
         result = chk(lambda: cli(check, env))
         print(f"  round {i + 1}/{repeat}: decode {dec.wall[-1]:.2f} s, CLI check {chk.wall[-1]:.2f} s, "
-              f"ratio {chk.wall[-1] / dec.wall[-1]:.2f}x", flush=True)
+              f"ratio {chk.wall[-1] / dec.wall[-1]:.2f}x (CPU {dec.cpu[-1]:.2f} / {chk.cpu[-1]:.2f} s, "
+              f"{chk.cpu[-1] / dec.cpu[-1]:.2f}x)", flush=True)
     out["decode"], out["check"] = dec.wall, chk.wall
+    out["decode_cpu"], out["check_cpu"] = dec.cpu, chk.cpu
     out["matches"] = len(json.loads(result.stdout)["matches"])
 
     before = manifest(folder)
@@ -140,7 +142,8 @@ def one_size(size: int, clip: Path, mirrored: Path, work: Path, repeat: int) -> 
     c = check_speed.Clock()
     c(lambda: cli(check, env))
     after = manifest(folder)
-    out["add_one"] = {"decode_s": d.wall[0], "check_s": c.wall[0], "rows_added": after["rows"] - before["rows"],
+    out["add_one"] = {"decode_s": d.wall[0], "check_s": c.wall[0], "decode_cpu": d.cpu[0], "check_cpu": c.cpu[0],
+                      "rows_added": after["rows"] - before["rows"],
                       "rebuilt": after["generation"] != before["generation"],
                       "catch_ups": after["catch_ups"] - before["catch_ups"]}
     print(f"  one clip added ({out['add_one']['rows_added']} rows), next check {c.wall[0]:.2f} s "
@@ -160,8 +163,9 @@ def report(results: list[dict[str, Any]], repeat: int) -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     print()
     print("| hashes | index build s | index MB | segments | open in a new process s (runs) | open again s | RssFile / RssAnon MB "
-          "| decode s (runs) | CLI check s (runs) | ratio per run | median ratio | add one clip: check s, ratio, rebuilt |")
-    print("| ---: | ---: | ---: | --- | --- | --- | --- | --- | --- | --- | ---: | --- |")
+          "| decode s (runs) | CLI check s (runs) | ratio per run | median ratio | CPU ratio per run "
+          "| add one clip: check s, ratio (CPU ratio), rebuilt |")
+    print("| ---: | ---: | ---: | --- | --- | --- | --- | --- | --- | --- | ---: | --- | --- |")
     for r in results:
         ratios = [c / d for c, d in zip(r["check"], r["decode"], strict=True)]
         opens = [o["open_s"] for o in r["opens"]]
@@ -175,7 +179,9 @@ def report(results: list[dict[str, Any]], repeat: int) -> None:
               f"{statistics.median(r['decode']):.2f} ({', '.join(f'{x:.2f}' for x in r['decode'])}) | "
               f"{statistics.median(r['check']):.2f} ({', '.join(f'{x:.2f}' for x in r['check'])}) | "
               f"{', '.join(f'{x:.2f}x' for x in ratios)} | {statistics.median(ratios):.2f}x | "
-              f"{add['check_s']:.2f} s, {add['check_s'] / add['decode_s']:.2f}x, {add['rebuilt']} |")
+              f"{', '.join(f'{c / d:.2f}x' for c, d in zip(r['check_cpu'], r['decode_cpu'], strict=True))} | "
+              f"{add['check_s']:.2f} s, {add['check_s'] / add['decode_s']:.2f}x "
+              f"({add['check_cpu'] / add['decode_cpu']:.2f}x), {add['rebuilt']} |")
     print()
     print(f"{repeat} rounds per size, decode and CLI check interleaved; 'open' is pipeline.load_library alone in a "
           "new process (imports apart); RssFile is the mapped index (page cache, shared), RssAnon the process's own.")
