@@ -276,6 +276,35 @@ def test_a_local_url_the_user_typed_is_fetched(run, internal) -> None:
     assert run("check", f"{internal[0]}/carphone.mp4", "--quiet").exit_code == 0
 
 
+def _hls_segment_on(internal_root: Path) -> str:
+    """An HLS playlist whose SAMPLE-AES key and segment are on the internal service: yt-dlp cannot fetch
+    SAMPLE-AES itself and would hand the stream to ffmpeg, which ignores the guard's proxy."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SAMPLES / "carphone_pristine.mp4"), "-an",
+                    "-c:v", "libx264", "-f", "mpegts", str(internal_root / "seg0.ts")], check=True)
+    return "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:5\n#EXT-X-MEDIA-SEQUENCE:0\n"
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["refused", "allowed"])
+def test_a_stream_yt_dlp_would_hand_to_ffmpeg_does_not_get_around_the_guard(
+        run, row_counts, site, internal, tmp_path, allow) -> None:
+    head = _hls_segment_on(tmp_path / "internal")
+    (tmp_path / "site" / "s.m3u8").write_text(
+        f'{head}#EXT-X-KEY:METHOD=SAMPLE-AES,URI="{internal[0]}/key"\n#EXTINF:4.0,\n{internal[0]}/seg0.ts\n'
+        "#EXT-X-ENDLIST\n", encoding="utf-8")
+    result = run("check", f"{site[0]}/s.m3u8", "--quiet", *(["--allow-private-urls"] if allow else []))
+    if allow:
+        assert result.exit_code == 0, result.output
+        assert "/seg0.ts" in internal[1]  # proves ffmpeg was the one that fetched (the case guarded)
+        return
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "ffmpeg" in lines[0] and "--allow-private-urls" in lines[0]
+    assert internal[1] == []
+    assert not any(row_counts().values())
+
+
 def test_an_audit_does_not_follow_a_listing_to_another_local_port(run, site, internal, tmp_path) -> None:
     import json
     from datetime import UTC, datetime
