@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__, audit as audit_lib, audit_report, db_report, folder, pipeline, report, reporting
+from . import __version__, attest, audit as audit_lib, audit_report, db_report, folder, pipeline, report, reporting
 from .db import database_status, export_library, import_library
 from .db import upgrade as db_upgrade
-from .errors import InputError, ProvenanceError
-from .settings import ENV_DB, Settings
+from .errors import EvidenceError, InputError, ProvenanceError
+from .settings import ENV_DB, ENV_TSA, Settings
 
 
 class Progress:
@@ -137,6 +137,10 @@ private_option = click.option(
     "--allow-private-urls", is_flag=True,
     help="Let a page lead to loopback or private addresses (127.0.0.1, 10.x, 192.168.x...); by default only "
          "the host and port of the URL you give may be one.")
+tsa_option = click.option(
+    "--tsa", "tsa_url", metavar="URL", envvar=ENV_TSA,
+    help=f"A Time-Stamp Authority (RFC 3161), e.g. https://freetsa.org/tsr: the clip's SHA-256 (and a report "
+         f"written) gets a signed timestamp, kept in the library; `provenance verify` checks them [env {ENV_TSA}].")
 posted_option = click.option("--posted-at", metavar="TIME",
                              help="When the post was published, ISO 8601 (e.g. 2024-10-19T08:00:00Z); overrides the platform's time.")
 
@@ -166,11 +170,12 @@ def cli() -> None:
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
+@tsa_option
 @db_option
 @quiet_option
 def check(target: str, post_url: str | None, posted_at: str | None, as_json: bool, no_record: bool,
           report_path: Path | None, report_format: str | None, cookies: Path | None, allow_private_urls: bool,
-          db_url: str | None, quiet: bool) -> None:
+          tsa_url: str | None, db_url: str | None, quiet: bool) -> None:
     """Check a video URL or file against all known footage.
 
     Prints a verdict: no_match, reused (seen before this post) or earliest_known, with the matching
@@ -183,12 +188,14 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         provenance check https://x.com/someone/status/1849... --cookies cookies.txt
         provenance check ./clip.mp4 --posted-at 2024-10-19T08:00:00Z --json
         provenance check ./clip.mp4 --report report.html
+        provenance check ./clip.mp4 --report report.html --tsa https://freetsa.org/tsr
     """
     if report_path is not None:
         if no_record:
             raise InputError("--report needs the check recorded (reports are built from the library); drop --no-record")
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
+                                tsa_url=tsa_url)
     progress = Progress(quiet)
     try:
         result = pipeline.check(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),
@@ -204,6 +211,11 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                              f"write its report with: provenance report {result.check_id} -o FILE") from e
         if not as_json:
             click.echo(f"  report      {report_path}")
+        if settings.tsa_url is not None:
+            token = attest.stamp_report(result.check_id, report_path, settings=settings)
+            if not as_json:
+                click.echo(f"  timestamp   {report_path}{attest.TOKEN_SUFFIX} ({token.stamped_at:%Y-%m-%d %H:%M:%S} UTC, "
+                           f"{report.safe(token.tsa_name)})")
 
 
 @cli.command("report")
@@ -217,9 +229,10 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
               help="html (one self-contained page with the evidence frames), json (schema: "
                    "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
                    "[default: from FILE's name; md when printing].")
+@tsa_option
 @db_option
 def report_command(check_id: int | None, audit_id: int | None, output: Path | None, fmt: str | None,
-                   db_url: str | None) -> None:
+                   tsa_url: str | None, db_url: str | None) -> None:
     """Make the report of a recorded check, by its id ("recorded as check N"), or of an audit.
 
     The report is built from the library, so an old check reports as it was checked: the answer,
@@ -237,7 +250,9 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
     """
     if (check_id is None) == (audit_id is None):
         raise InputError("give a check ID or --audit ID (not both); e.g. provenance report 42")
-    settings = Settings.resolve(db_url=db_url)
+    if tsa_url and (output is None or audit_id is not None):
+        raise InputError("--tsa timestamps a check's report written to a file; give -o FILE and a check ID")
+    settings = Settings.resolve(db_url=db_url, tsa_url=tsa_url)
     what = f"check {check_id}" if audit_id is None else f"audit {audit_id}"
     if output is None:
         fmt = reporting.format_for(None, fmt)
@@ -248,6 +263,35 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
         written = (reporting.write_check_report(check_id, output, settings=settings, fmt=fmt) if audit_id is None
                    else reporting.write_audit_report(audit_id, output, settings=settings, fmt=fmt))
         click.echo(f"{written} report of {what} written to {output}", err=True)
+        if tsa_url and check_id is not None:
+            token = attest.stamp_report(check_id, output, settings=settings)
+            click.echo(f"timestamped by {report.safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
+                       f"token in {output}{attest.TOKEN_SUFFIX}", err=True)
+
+
+@cli.command("verify")
+@click.argument("check_id", metavar="ID", type=id_type)
+@click.option("--tsa-ca", "roots_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PEM",
+              help="The CA certificate(s) the TSA's certificate must chain to [default: this machine's CA bundle].")
+@db_option
+def verify_command(check_id: int, roots_file: Path | None, db_url: str | None) -> None:
+    """Check that a recorded check's files still hold the bytes recorded, and that each timestamp
+    over them verifies.
+
+    Re-hashes the clip's evidence file and every report timestamped for the check (check --report
+    --tsa, report -o FILE --tsa), and verifies each RFC 3161 token against the TSA's CA. One line
+    per file; exits 6 if any file changed, is missing, or has a token that does not verify.
+
+    Example:
+
+    \b
+        provenance verify 42 --tsa-ca freetsa-cacert.pem
+    """
+    results = attest.verify_check(check_id, settings=Settings.resolve(db_url=db_url), roots_file=roots_file)
+    click.echo(report.verification_lines(results))
+    failed = sum(not r.ok for r in results)
+    if failed:
+        raise EvidenceError(f"{failed} of {len(results)} files of check {check_id} do not verify (see above)")
 
 
 @cli.command()
@@ -259,10 +303,12 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 @click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
               help="For a folder: files decoded and hashed at once [default: the number of CPUs; "
                    "capped by free memory].")
+@tsa_option
 @db_option
 @quiet_option
 def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None,
-           allow_private_urls: bool, workers: int | None, db_url: str | None, quiet: bool) -> None:
+           allow_private_urls: bool, workers: int | None, tsa_url: str | None, db_url: str | None,
+           quiet: bool) -> None:
     """Add a video URL or file, or every video file below a folder, to the library as known footage.
 
     A folder is searched recursively; files already in the library (same SHA-256) are skipped, as
@@ -275,10 +321,14 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
     """
-    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
+                                tsa_url=tsa_url)
     if Path(target).expanduser().is_dir():
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
+        if settings.tsa_url:
+            raise InputError("--tsa (or PROVENANCE_TSA) timestamps one file's ingest; not yet a folder's: "
+                             "ingest the folder without it, or the files one by one")
         with FolderBar(quiet) as bar:
             result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
         click.echo(report.folder_summary(result, verbose=not quiet))
