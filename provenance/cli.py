@@ -270,28 +270,64 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 
 
 @cli.command("verify")
-@click.argument("check_id", metavar="ID", type=id_type)
+@click.argument("what", metavar="ID|BUNDLE")
 @click.option("--tsa-ca", "roots_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PEM",
               help="The CA certificate(s) the TSA's certificate must chain to [default: this machine's CA bundle].")
 @db_option
-def verify_command(check_id: int, roots_file: Path | None, db_url: str | None) -> None:
-    """Check that a recorded check's files still hold the bytes recorded, and that each timestamp
-    over them verifies.
+def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> None:
+    """Check that a recorded check's files, or a case bundle's, still hold the bytes recorded, and
+    that each timestamp over them verifies.
 
-    Re-hashes the clip's evidence file and every report timestamped for the check (check --report
-    --tsa, report -o FILE --tsa), and verifies each RFC 3161 token against the TSA's CA. One line
-    per file; exits 6 if any file changed, is missing, or has a token that does not verify.
+    For a check ID: re-hashes the clip's evidence file and every report timestamped for the check
+    (check --report --tsa, report -o FILE --tsa). For a bundle (`provenance bundle`, a .zip or a
+    folder): checks its BagIt manifest, no library needed. Each RFC 3161 token is verified against
+    the TSA's CA. One line per file; exits 6 if any file changed, is missing, or has a token that
+    does not verify.
 
     Example:
 
     \b
         provenance verify 42 --tsa-ca freetsa-cacert.pem
+        provenance verify case-42.zip --tsa-ca freetsa-cacert.pem
     """
-    results = attest.verify_check(check_id, settings=Settings.resolve(db_url=db_url), roots_file=roots_file)
+    if what.isdigit():
+        check_id = id_type.convert(what, None, None)
+        results = attest.verify_check(check_id, settings=Settings.resolve(db_url=db_url), roots_file=roots_file)
+    else:
+        from . import bundle
+
+        results = bundle.verify_bundle(Path(what), roots_file=roots_file)
     click.echo(report.verification_lines(results))
     failed = sum(not r.ok for r in results)
     if failed:
-        raise EvidenceError(f"{failed} of {len(results)} files of check {check_id} do not verify (see above)")
+        raise EvidenceError(f"{failed} of {len(results)} files of {'check ' + what if what.isdigit() else what} "
+                            "do not verify (see above)")
+
+
+@cli.command("bundle")
+@click.argument("check_id", metavar="ID", type=id_type)
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="Where to write it: a .zip file, or else a new folder.")
+@tsa_option
+@db_option
+def bundle_command(check_id: int, output: Path, tsa_url: str | None, db_url: str | None) -> None:
+    """Package everything a check stands on in one case bundle (BagIt, SHA-256 manifest): the clip
+    file, its report as HTML, JSON and Markdown, each timestamped report and every timestamp token.
+
+    Anyone can check it later with `provenance verify BUNDLE` or any BagIt validator (bagit.py
+    --validate), without the library. With --tsa, the manifest itself is timestamped, which covers
+    every file in the bundle.
+
+    Example:
+
+    \b
+        provenance bundle 42 -o case-42.zip --tsa https://freetsa.org/tsr
+    """
+    from . import bundle
+
+    made = bundle.make_bundle(check_id, output, settings=Settings.resolve(db_url=db_url, tsa_url=tsa_url))
+    click.echo(f"bundle of check {check_id} written to {made.path}: {made.files} files, "
+               f"{made.size_bytes / 1e6:.1f} MB, {made.tokens} timestamp token{'s' if made.tokens != 1 else ''}", err=True)
 
 
 @cli.command()

@@ -112,7 +112,7 @@ def load_roots(roots_file: Path | None) -> list:
 
 def _why(error: str, roots_file: Path | None) -> str:
     if "Mismatch between messages" in error:
-        return "the token is over other bytes than this file's (a token swapped or the record altered)"
+        return "the token is over other bytes than this file's: the file changed after it was stamped, or the token is not its own"
     if "certificate" in error.lower():
         roots = roots_file or "this machine's CA bundle"
         return (f"the token is not signed by a TSA whose certificate chains to the CA certificates in {roots} "
