@@ -37,6 +37,12 @@ class ListedPost:
     url: str
     posted_at: datetime | None = None  # what the listing says (a feed's pubDate), aware UTC
     title: str | None = None
+    # What gallery-dl's X listing says of the post (see gallerylist.py); None from other listings.
+    post_id: str | None = None  # the tweet id, a snowflake: posted_at is decoded from it
+    author: str | None = None  # the author's handle, without @
+    media_id: str | None = None  # the video's own id, a snowflake of its upload
+    media_posted_at: datetime | None = None  # decoded from media_id; days before posted_at suggests reuse
+    source_post_id: str | None = None  # X names the post this video was first posted in, when re-posted
 
 
 @dataclass(frozen=True)
