@@ -67,6 +67,11 @@ def choose_lister(url: str) -> str:
     return YTDLP
 
 
+def page_url(url: str) -> str:
+    """The http(s) URL of a listing, without gallery-dl's `generic:` prefix."""
+    return _GENERIC_PREFIX.sub("", url.strip())
+
+
 def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = None,
                  allow_private: bool = False, sleep_s: float = 0.0, backoff_s: float = 60.0) -> Listing:
     """The posts with a video that gallery-dl lists at `url`, without downloading any of them.
@@ -78,7 +83,7 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
         raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
     from gallery_dl import config, exception, extractor  # slow to import: only pay for it when listing
 
-    page_url = _GENERIC_PREFIX.sub("", url.strip())
+    page = page_url(url)
     extr = extractor.find(url.strip())
     if extr is None and not _GENERIC_PREFIX.match(url.strip()):
         # Not a site gallery-dl knows: its generic extractor looks for video links in the page,
@@ -86,7 +91,7 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
         extr = extractor.find("generic:" + url.strip())
     if extr is None:
         raise InputError(f"gallery-dl cannot list {url}; give the URL of a profile, its media tab, a search or a list")
-    guard = netguard.Guard(typed=netguard.origin(page_url), allow_private=allow_private)
+    guard = netguard.Guard(typed=netguard.origin(page), allow_private=allow_private)
     with _CONFIG_LOCK, tempfile.TemporaryDirectory(prefix="provenance-gallery-") as tmp:
         settings: dict[str, Any] = {
             "retries": _RETRIES, "timeout": _TIMEOUT_S, "sleep-request": sleep_s,
@@ -105,8 +110,7 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
                 config.set((), "extractor", {**settings, "proxy": proxy})
                 # In memory: logins and guest tokens are not written to the user's home.
                 config.set(("cache",), "file", ":memory:")
-                job = _list_job()(extr, limit=limit, pacer=_Rest429(urlsplit(page_url).hostname or "", backoff_s))
-                job.run_collecting()
+                listing = collect(extr, limit=limit, backoff_s=backoff_s)
         except exception.GalleryDLException as e:
             if (refusal := guard.refusal()) is not None:
                 raise InputError(refusal) from e
@@ -117,10 +121,17 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
             raise FetchError(f"listing failed: {type(e).__name__}: {e}") from e
         finally:
             config.clear()
-    posts = [p for p in (listed_post(u, kw) for u, kw in job.files) if p is not None]
-    if limit is not None:
-        posts = list(_unique(posts))[:limit]
-    return Listing(title=job.title, posts=_unique(posts))
+    return listing
+
+
+def collect(extr: Any, *, limit: int | None = None, backoff_s: float = 60.0) -> Listing:
+    """Run a gallery-dl extractor and list its posts with a video (list_gallery sets the scene:
+    configuration, proxy, cookies). Its errors are raised, not logged."""
+    host = urlsplit(page_url(str(getattr(extr, "url", "")))).hostname or ""
+    job = _list_job()(extr, limit=limit, pacer=_Rest429(host, backoff_s))
+    job.run_collecting()
+    posts = _unique([p for p in (listed_post(u, kw) for u, kw in job.files) if p is not None])
+    return Listing(title=job.title, posts=posts[:limit] if limit is not None else posts)
 
 
 def classify_gallerydl_error(error: BaseException, url: str) -> Exception:
