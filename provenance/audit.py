@@ -167,8 +167,8 @@ def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resu
     if kind == KIND_URLS:
         listing = read_url_file(Path(where))
     elif lister == GALLERY_DL:
-        listing = list_gallery(where, cookies=cookies, limit=listed_limit, allow_private=allow_private,
-                               sleep_s=options.sleep_s, backoff_s=options.backoff_s)
+        listing = list_gallery(where, cookies=cookies, limit=listed_limit, since=options.since,
+                               allow_private=allow_private, sleep_s=options.sleep_s, backoff_s=options.backoff_s)
     else:
         listing = list_url(where, cookies=cookies, limit=listed_limit, allow_private=allow_private)
     posts = _select(listing, since=options.since, limit=options.limit)

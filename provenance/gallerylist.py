@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from . import netguard
 from .errors import FetchError, InputError, RateLimitedError
-from .listing import Listing, ListedPost, _unique
+from .listing import Listing, ListedPost
 from .snowflake import X_HOSTS, snowflake_time
 
 log = logging.getLogger("provenance.listing")
@@ -51,6 +51,9 @@ _TIMEOUT_S = 30  # the same as yt-dlp's socket_timeout
 # A queued URL (a profile dispatching to its timeline, a gallery's pages) is followed this deep,
 # no further: a list of accounts (followers, list members) is not itself the posts of an account.
 _QUEUE_DEPTH = 1
+# With --since, the listing stops after this many posts in a row older than it: timelines list
+# newest first, but a pinned or an edited post can be out of place, so one is not enough.
+_OLDER_IN_A_ROW = 5
 
 # gallery-dl's configuration is global: one listing at a time per process (see the module's docstring).
 _CONFIG_LOCK = threading.Lock()
@@ -73,10 +76,12 @@ def page_url(url: str) -> str:
 
 
 def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = None,
-                 allow_private: bool = False, sleep_s: float = 0.0, backoff_s: float = 60.0) -> Listing:
+                 since: datetime | None = None, allow_private: bool = False, sleep_s: float = 0.0,
+                 backoff_s: float = 60.0) -> Listing:
     """The posts with a video that gallery-dl lists at `url`, without downloading any of them.
 
-    `limit` stops after that many posts. A site's HTTP 429 rests the listing as long as its
+    `limit` stops after that many posts; `since` once the listing has gone past that time (a
+    timeline lists newest first), leaving out the older posts it met. A site's HTTP 429 rests the listing as long as its
     Retry-After asks (else `backoff_s`, doubling), like the audit's downloads; `sleep_s` spaces out
     the listing's own requests."""
     if cookies is not None and not Path(cookies).is_file():
@@ -110,7 +115,7 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
                 config.set((), "extractor", {**settings, "proxy": proxy})
                 # In memory: logins and guest tokens are not written to the user's home.
                 config.set(("cache",), "file", ":memory:")
-                listing = collect(extr, limit=limit, backoff_s=backoff_s)
+                listing = collect(extr, limit=limit, since=since, backoff_s=backoff_s)
         except exception.GalleryDLException as e:
             if (refusal := guard.refusal()) is not None:
                 raise InputError(refusal) from e
@@ -124,14 +129,14 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
     return listing
 
 
-def collect(extr: Any, *, limit: int | None = None, backoff_s: float = 60.0) -> Listing:
+def collect(extr: Any, *, limit: int | None = None, since: datetime | None = None,
+            backoff_s: float = 60.0) -> Listing:
     """Run a gallery-dl extractor and list its posts with a video (list_gallery sets the scene:
     configuration, proxy, cookies). Its errors are raised, not logged."""
     host = urlsplit(page_url(str(getattr(extr, "url", "")))).hostname or ""
-    job = _list_job()(extr, limit=limit, pacer=_Rest429(host, backoff_s))
-    job.run_collecting()
-    posts = _unique([p for p in (listed_post(u, kw) for u, kw in job.files) if p is not None])
-    return Listing(title=job.title, posts=posts[:limit] if limit is not None else posts)
+    found = _Found(limit, since)
+    _list_job()(extr, found=found, pacer=_Rest429(host, backoff_s)).run_collecting()
+    return Listing(title=found.title, posts=tuple(found.posts.values()))
 
 
 def classify_gallerydl_error(error: BaseException, url: str) -> Exception:
@@ -263,23 +268,43 @@ class _Rest429:
 
 
 class _StopListing(Exception):
-    """Enough posts listed (--limit)."""
+    """Enough posts listed (--limit), or the listing has gone past --since."""
+
+
+class _Found:
+    """What a job and the jobs it queues have listed so far, and when to stop."""
+
+    def __init__(self, limit: int | None, since: datetime | None) -> None:
+        self.limit, self.since = limit, since
+        self.posts: dict[str, ListedPost] = {}  # by URL, in listing order: a post's later files add nothing
+        self.title: str | None = None
+        self.older_in_a_row = 0
+
+    def add(self, post: ListedPost) -> None:
+        if self.since is not None and post.posted_at is not None and post.posted_at < self.since:
+            # Timelines list newest first: past --since, only older posts follow.
+            self.older_in_a_row += 1
+            if self.older_in_a_row >= _OLDER_IN_A_ROW:
+                raise _StopListing()
+            return
+        self.older_in_a_row = 0
+        self.posts.setdefault(post.url, post)
+        if self.limit is not None and len(self.posts) >= self.limit:
+            raise _StopListing()
 
 
 def _make_list_job() -> type:
     from gallery_dl import exception, job
 
     class ListJob(job.Job):
-        """Collects the files an extractor lists (URL and metadata); downloads nothing."""
+        """Collects the posts with a video an extractor lists; downloads nothing."""
 
-        def __init__(self, extr: Any, *, limit: int | None, pacer: _Rest429, parent: Any = None,
-                     depth: int = 0, files: list | None = None) -> None:
+        def __init__(self, extr: Any, *, found: _Found, pacer: _Rest429, parent: Any = None,
+                     depth: int = 0) -> None:
             extr.log = logging.getLogger("provenance.gallery-dl")
             extr._handle_429 = pacer  # on this extractor only; the class's handler is untouched
             super().__init__(extr, parent)
-            self.limit, self.pacer, self.depth = limit, pacer, depth
-            self.files: list[tuple[str, dict[str, Any]]] = [] if files is None else files
-            self.title: str | None = None
+            self.found, self.pacer, self.depth = found, pacer, depth
 
         def _wrap_logger(self, logger: Any) -> Any:
             return _QuietLog(logger)
@@ -293,15 +318,13 @@ def _make_list_job() -> type:
                 pass
 
         def handle_directory(self, kwdict: dict[str, Any]) -> None:
-            if self.title is None:
-                self.title = _listing_title(kwdict)
+            if self.found.title is None:
+                self.found.title = _listing_title(kwdict)
 
         def handle_url(self, url: str, kwdict: dict[str, Any]) -> None:
-            self.files.append((url, {**kwdict, "category": self.extractor.category}))
-            if self.limit is not None:
-                posts = {p.url for p in (listed_post(u, kw) for u, kw in self.files) if p is not None}
-                if len(posts) >= self.limit:
-                    raise _StopListing()
+            post = listed_post(url, {**kwdict, "category": self.extractor.category})
+            if post is not None:
+                self.found.add(post)
 
         def handle_queue(self, url: str, kwdict: dict[str, Any]) -> None:
             if self.depth >= _QUEUE_DEPTH:
@@ -314,8 +337,7 @@ def _make_list_job() -> type:
             if child is None:
                 log.debug("gallery-dl: no extractor for %s", url)
                 return
-            sub = ListJob(child, limit=self.limit, pacer=self.pacer, parent=self, depth=self.depth + 1,
-                          files=self.files)
+            sub = ListJob(child, found=self.found, pacer=self.pacer, parent=self, depth=self.depth + 1)
             sub._init()
             sub.dispatch(child)
 

@@ -251,7 +251,7 @@ def _recorded_media_extractor(tweets: list[dict]):  # noqa: ANN202
 
     class Recorded(twitter.TwitterMediaExtractor):
         def tweets(self):  # noqa: ANN202 - gallery-dl's signature
-            return iter(tweets)
+            return iter(tweets)  # a list, or a generator standing for a timeline's pages
 
     return Recorded.from_url("https://x.com/someone/media")
 
@@ -275,6 +275,24 @@ def test_x_media_tab_as_gallery_dl_lists_it() -> None:
     assert gif.media_id is None and gif.posted_at == snowflake_time("1850447255434166290")
     assert two.media_id == "1850447000000000001"
     assert gallerylist.collect(_recorded_media_extractor(TWEETS), limit=2).posts == listing.posts[:2]
+
+
+def test_x_listing_stops_once_past_since() -> None:
+    """A timeline lists newest first: past --since, gallery-dl is not asked for the rest of it."""
+    from provenance.snowflake import TWITTER_EPOCH_MS
+
+    def tweet_on(day: int) -> dict:
+        when = datetime(2024, 10, day, 12, tzinfo=UTC)
+        tweet_id = str((int(when.timestamp() * 1000) - TWITTER_EPOCH_MS) << 22)
+        return _tweet(tweet_id, f"day {day}", [_video(str(int(tweet_id) - (5 << 22)))],
+                      when.strftime("%a %b %d %H:%M:%S +0000 %Y"))
+
+    def timeline():  # noqa: ANN202
+        yield from (tweet_on(day) for day in range(28, 1, -1))  # Oct 28 down to Oct 2
+        raise AssertionError("listed past --since")
+
+    listing = gallerylist.collect(_recorded_media_extractor(timeline()), since=datetime(2024, 10, 20, tzinfo=UTC))
+    assert [p.title for p in listing.posts] == [f"day {d}" for d in range(28, 19, -1)]
 
 
 def test_x_login_wall_and_suspended_account_are_one_line_exit_3() -> None:
