@@ -136,6 +136,10 @@ def collect(extr: Any, *, limit: int | None = None, since: datetime | None = Non
     host = urlsplit(page_url(str(getattr(extr, "url", "")))).hostname or ""
     found = _Found(limit, since)
     _list_job()(extr, found=found, pacer=_Rest429(host, backoff_s)).run_collecting()
+    if found.files == 0:
+        # Not even a photo: on X, a login wall shows as an empty timeline rather than an error.
+        raise FetchError(f"gallery-dl found nothing at all at {extr.url}; if there are posts, the site may need a "
+                         f"login: pass --cookies FILE exported from a logged-in browser")
     return Listing(title=found.title, posts=tuple(found.posts.values()))
 
 
@@ -279,6 +283,7 @@ class _Found:
         self.posts: dict[str, ListedPost] = {}  # by URL, in listing order: a post's later files add nothing
         self.title: str | None = None
         self.older_in_a_row = 0
+        self.files = 0  # every file listed, videos or not, --since or not
 
     def add(self, post: ListedPost) -> None:
         if self.since is not None and post.posted_at is not None and post.posted_at < self.since:
@@ -322,6 +327,7 @@ def _make_list_job() -> type:
                 self.found.title = _listing_title(kwdict)
 
         def handle_url(self, url: str, kwdict: dict[str, Any]) -> None:
+            self.found.files += 1
             post = listed_post(url, {**kwdict, "category": self.extractor.category})
             if post is not None:
                 self.found.add(post)

@@ -155,6 +155,10 @@ def test_a_missing_page_or_a_site_it_cannot_list_is_one_line(site: Site, gallery
     with pytest.raises(FetchError, match="not found") as e:
         list_gallery(site.url("/status/404"))
     assert e.value.exit_code == 3
+    # A page with nothing in it is how a login wall looks on X: one line, exit 3, no empty audit.
+    with pytest.raises(FetchError, match="found nothing at all") as e:
+        list_gallery(site.url("/nothing.html"))
+    assert "--cookies" in e.value.message and e.value.exit_code == 3
     with pytest.raises(InputError, match="cookies file not found"):
         list_gallery(site.url("/audit/gallery.html"), cookies=Path("/nonexistent/cookies.txt"))
 
@@ -275,6 +279,18 @@ def test_x_media_tab_as_gallery_dl_lists_it() -> None:
     assert gif.media_id is None and gif.posted_at == snowflake_time("1850447255434166290")
     assert two.media_id == "1850447000000000001"
     assert gallerylist.collect(_recorded_media_extractor(TWEETS), limit=2).posts == listing.posts[:2]
+
+
+def test_x_profile_url_follows_gallery_dl_to_its_timeline(monkeypatch) -> None:
+    """https://x.com/someone is gallery-dl's user extractor, which queues the account's timeline."""
+    from gallery_dl.extractor import twitter
+
+    # Only the timeline's network call is replaced, by the recorded tweets; the rest is gallery-dl's.
+    monkeypatch.setattr(twitter.TwitterTimelineExtractor, "tweets", lambda self: iter(TWEETS))
+    listing = list_gallery("https://x.com/someone")
+    assert listing.title == "Some One (@someone)"
+    assert [p.post_id for p in listing.posts] == ["1849467182254236339", "1850133064781398023",
+                                                  "1850447255434166290", "1850447213491126289"]
 
 
 def test_x_listing_stops_once_past_since() -> None:
