@@ -81,26 +81,19 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
     """The posts with a video that gallery-dl lists at `url`, without downloading any of them.
 
     `limit` stops after that many posts; `since` once the listing has gone past that time (a
-    timeline lists newest first), leaving out the older posts it met. A site's HTTP 429 rests the listing as long as its
-    Retry-After asks (else `backoff_s`, doubling), like the audit's downloads; `sleep_s` spaces out
-    the listing's own requests."""
+    timeline lists newest first), leaving out the older posts it met. A site's HTTP 429 rests the
+    listing as long as its Retry-After asks (else `backoff_s`, doubling), like the audit's
+    downloads; `sleep_s` spaces out the listing's own requests."""
     if cookies is not None and not Path(cookies).is_file():
         raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
     from gallery_dl import config, exception, extractor  # slow to import: only pay for it when listing
 
     page = page_url(url)
-    extr = extractor.find(url.strip())
-    if extr is None and not _GENERIC_PREFIX.match(url.strip()):
-        # Not a site gallery-dl knows: its generic extractor looks for video links in the page,
-        # as yt-dlp's generic extractor would.
-        extr = extractor.find("generic:" + url.strip())
-    if extr is None:
-        raise InputError(f"gallery-dl cannot list {url}; give the URL of a profile, its media tab, a search or a list")
     guard = netguard.Guard(typed=netguard.origin(page), allow_private=allow_private)
     with _CONFIG_LOCK, tempfile.TemporaryDirectory(prefix="provenance-gallery-") as tmp:
         settings: dict[str, Any] = {
             "retries": _RETRIES, "timeout": _TIMEOUT_S, "sleep-request": sleep_s,
-            # The 429 handler below decides how long to rest; gallery-dl must not add its own minute.
+            # _Rest429 decides how long a 429 rests the site; gallery-dl must not add its own minute.
             "sleep-429": 0,
             # Only the guard's proxy, never one from the environment (nor .netrc credentials).
             "proxy-env": False,
@@ -115,6 +108,14 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
                 config.set((), "extractor", {**settings, "proxy": proxy})
                 # In memory: logins and guest tokens are not written to the user's home.
                 config.set(("cache",), "file", ":memory:")
+                extr = extractor.find(url.strip())
+                if extr is None and not _GENERIC_PREFIX.match(url.strip()):
+                    # Not a site gallery-dl knows: its generic extractor looks for video links in
+                    # the page, as yt-dlp's generic extractor would.
+                    extr = extractor.find("generic:" + url.strip())
+                if extr is None:
+                    raise InputError(f"gallery-dl cannot list {url}; give the URL of a profile, its media tab, "
+                                     f"a search or a list")
                 listing = collect(extr, limit=limit, since=since, backoff_s=backoff_s)
         except exception.GalleryDLException as e:
             if (refusal := guard.refusal()) is not None:
@@ -306,7 +307,7 @@ def _make_list_job() -> type:
 
         def __init__(self, extr: Any, *, found: _Found, pacer: _Rest429, parent: Any = None,
                      depth: int = 0) -> None:
-            extr.log = logging.getLogger("provenance.gallery-dl")
+            extr.log = log  # wrapped by _wrap_logger below
             extr._handle_429 = pacer  # on this extractor only; the class's handler is untouched
             super().__init__(extr, parent)
             self.found, self.pacer, self.depth = found, pacer, depth
@@ -358,19 +359,19 @@ class _QuietLog:
         self.logger = logger
 
     def traceback(self, exc: BaseException) -> None:
-        log.debug("gallery-dl: traceback", exc_info=exc)
+        self.logger.debug("gallery-dl: traceback", exc_info=exc)
 
     def debug(self, msg: str, *args: object, **kwargs: object) -> None:
-        log.debug("gallery-dl: " + msg, *args)
+        self.logger.debug("gallery-dl: " + msg, *args)
 
     def info(self, msg: str, *args: object, **kwargs: object) -> None:
-        log.debug("gallery-dl: " + msg, *args)
+        self.logger.debug("gallery-dl: " + msg, *args)
 
     def warning(self, msg: str, *args: object, **kwargs: object) -> None:
-        log.info("gallery-dl: " + msg, *args)
+        self.logger.info("gallery-dl: " + msg, *args)
 
     def error(self, msg: str, *args: object, **kwargs: object) -> None:
-        log.info("gallery-dl: " + msg, *args)
+        self.logger.info("gallery-dl: " + msg, *args)
 
 
 _LIST_JOB: list[type] = []
