@@ -81,7 +81,8 @@ def audit_summary(result: AuditResult) -> str:
     c = counts(result)
     title = f" ({safe(result.title, 80)})" if result.title else ""
     lister = f", listed by {lister}" if (lister := lister_of(result)) else ""
-    lines = [f"AUDIT {result.audit_id} of {safe(result.source)}{title}: {result.status}, {c['posts']} posts{lister}",
+    lines = [f"AUDIT {result.audit_id} of {safe(result.source)}{title}: {result.status}, {c['posts']} posts"
+             f"{lister}",
              f"  reused {c['reused']} ({c['reused_self']} self, {c['reused_cross']} cross-account)   "
              f"earliest known {c['earliest_known']}   no match {c['no_match']}   failed {c['failed']}"
              + (f"   pending {c['pending']}" if c["pending"] else "")]

@@ -351,8 +351,8 @@ class AuditProgressView:
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
-          lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None, cookies: Path | None,
-          allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
+          lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None,
+          cookies: Path | None, allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
 
     yt-dlp lists the posts, or gallery-dl where yt-dlp cannot (X profiles, their /media tab,

@@ -337,7 +337,8 @@ def test_cli_x_login_wall_is_one_line_exit_3(run, monkeypatch) -> None:
     result = run("audit", "https://x.com/someone/media", "--quiet")
     assert result.exit_code == 3, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "protected" in lines[0] and "Traceback" not in result.output
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "protected" in lines[0]
+    assert "Traceback" not in result.output
 
 
 # --- the audit, end to end -------------------------------------------------------------------------
