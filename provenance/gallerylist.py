@@ -315,6 +315,13 @@ def _make_list_job() -> type:
         def _wrap_logger(self, logger: Any) -> Any:
             return _QuietLog(logger)
 
+        def _init(self) -> None:
+            super()._init()
+            # Extractors pass the `proxy` option with each of their requests; set on the session
+            # too, a request made with the session directly goes through the guard as well.
+            if (session := getattr(self.extractor, "session", None)) is not None:
+                session.proxies = dict(self.extractor._proxies or {})
+
         def run_collecting(self) -> None:
             """Run the extractor to the end (or the limit); its errors are raised, not logged."""
             self._init()
