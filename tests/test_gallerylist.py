@@ -32,9 +32,6 @@ from provenance.snowflake import snowflake_time
 from tests.conftest_http import AuditFeed, MediaServer, _QuietHandler, _QuietServer
 from tests.test_audit import ingest_library, per_url_counts
 
-COOKIE_VALUE = "s3cr3tGalleryCookie0123456789"
-
-
 # --- a site on port 80 --------------------------------------------------------------------------
 # gallery-dl's generic extractor reads a URL's host as [-\w.]+ and drops a port, so the pages it
 # lists are served on port 80 of an address of their own in 127.0.0.0/8 (loopback: no network).
@@ -376,28 +373,6 @@ def test_audit_points_elsewhere_on_loopback_only_with_allow_private_urls(run, si
     allowed = json.loads(run("audit", site.url("elsewhere.html"), "--lister", "gallery-dl", "--json", "--quiet",
                              "--sleep", "0", "--retry-failed", "--allow-private-urls").stdout)
     assert allowed["items"][0]["state"] == "done"
-
-
-@pytest.mark.slow
-def test_cookies_for_gallery_dl_are_a_copy_and_never_shown_or_stored(run, settings, gallery, tmp_path,
-                                                                   caplog) -> None:
-    from tests.test_untrusted import _every_text
-
-    caplog.set_level("DEBUG")
-    cookies = tmp_path / "cookies.txt"
-    text = ("# Netscape HTTP Cookie File\n"
-            f".x.com\tTRUE\t/\tTRUE\t0\tauth_token\t{COOKIE_VALUE}\n"
-            f"127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{COOKIE_VALUE}\n")
-    cookies.write_text(text, encoding="utf-8")
-    before = cookies.stat().st_mtime_ns
-    url, _ = gallery
-    result = run("audit", url, "--lister", "gallery-dl", "--limit", "1", "--cookies", str(cookies), "--json",
-                 "--sleep", "0")
-    assert result.exit_code == 0, result.output
-    assert COOKIE_VALUE not in result.output  # stdout and stderr
-    assert COOKIE_VALUE not in caplog.text  # nor logged, even at DEBUG
-    assert COOKIE_VALUE not in _every_text(settings.db_url)
-    assert cookies.read_text(encoding="utf-8") == text and cookies.stat().st_mtime_ns == before
 
 
 @pytest.mark.slow
