@@ -423,6 +423,9 @@ class AuditProgressView:
 @click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_BACKOFF_S,
               show_default=True, metavar="SECONDS",
               help="Rest after an HTTP 429 without Retry-After, doubling with each 429 in a row.")
+@click.option("--lister", type=click.Choice(audit_lib.LISTERS),
+              help="The tool that lists the URL's posts [default: yt-dlp, or gallery-dl where yt-dlp cannot "
+                   "list: X profiles, their /media tab, searches, lists].")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the audit's report to FILE (format from its name: .html, .json, .md).")
@@ -434,9 +437,12 @@ class AuditProgressView:
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
-          as_json: bool, report_path: Path | None, report_format: str | None, cookies: Path | None,
-          allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
+          lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None,
+          cookies: Path | None, allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
+
+    yt-dlp lists the posts, or gallery-dl where yt-dlp cannot (X profiles, their /media tab,
+    searches, lists: only posts with a video); the summary says which.
 
     Each post is checked as `provenance check` would and joins the library, oldest first, so later
     posts can match earlier ones. The audit lives in the database: rerunning the same command after
@@ -448,6 +454,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
 
     \b
         provenance audit https://www.youtube.com/@someone/videos --since 2024-01-01 --limit 200
+        provenance audit https://x.com/someone --cookies cookies.txt --since 2024-01-01
         provenance audit https://example.org/feed.xml
         provenance audit --urls posts.txt --workers 4
         provenance audit --resume 12 --retry-failed
@@ -459,7 +466,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
-                                     backoff_s=backoff_s, retry_failed=retry_failed)
+                                     backoff_s=backoff_s, retry_failed=retry_failed, lister=lister)
     view = AuditProgressView(quiet)
     try:
         result = audit_lib.audit(source, settings=settings, urls_file=urls_file, resume=resume_id,

@@ -73,6 +73,28 @@ def test_cookies_never_reach_the_database_an_export_or_a_report(run, settings: S
         assert COOKIE_VALUE not in report.output
 
 
+def test_cookies_given_to_gallery_dl_are_a_copy_never_shown_logged_or_stored(run, settings: Settings, media_server,
+                                                                            tmp_path: Path, caplog) -> None:
+    caplog.set_level("DEBUG")
+    cookies = tmp_path / "cookies.txt"
+    text = ("# Netscape HTTP Cookie File\n"
+            f".x.com\tTRUE\t/\tTRUE\t0\tauth_token\t{COOKIE_VALUE}\n"
+            f"127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{COOKIE_VALUE}\n")
+    cookies.write_text(text, encoding="utf-8")
+    before = cookies.stat().st_mtime_ns
+    # gallery-dl's directlink extractor lists the file (loading the cookies into its session), then
+    # the audit checks it with yt-dlp and the same cookies.
+    result = run("audit", media_server.url("bikes.mp4"), "--lister", "gallery-dl", "--cookies", str(cookies),
+                 "--json", "--sleep", "0")
+    assert result.exit_code == 0, result.output
+    assert '"lister": "gallery-dl"' in result.stdout and '"state": "done"' in result.stdout
+    assert COOKIE_VALUE not in result.output  # stdout and stderr
+    assert COOKIE_VALUE not in caplog.text  # nor logged, even at DEBUG
+    assert COOKIE_VALUE not in _every_text(settings.db_url)
+    # gallery-dl may write a cookie jar back: it had a copy, the user's file is as it was.
+    assert cookies.read_text(encoding="utf-8") == text and cookies.stat().st_mtime_ns == before
+
+
 def test_migration_0006_scrubs_cookies_from_stored_info(settings: Settings) -> None:
     from alembic import command
 
