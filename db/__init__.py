@@ -3,7 +3,7 @@
 ORM objects never leave this package; the repository returns provenance.records types.
 """
 
-from provenance.db import audits, repository
+from provenance.db import audits, repository, timestamps
 from provenance.db.engine import (
     connect,
     current_revision,
@@ -32,6 +32,7 @@ __all__ = [
     "import_library",
     "repository",
     "session_scope",
+    "timestamps",
     "shown_url",
     "upgrade",
 ]

@@ -313,3 +313,21 @@ class AuditItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Timestamp(Base):
+    """A Time-Stamp Authority's token (RFC 3161) over one file's SHA-256: a clip's evidence file, or a
+    report as written. It proves the bytes existed no later than `stamped_at`, by the TSA's clock."""
+
+    __tablename__ = "timestamps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(NulFreeString(64), index=True)  # of the file stamped
+    subject: Mapped[str] = mapped_column(NulFreeString(16))  # "clip" | "report"
+    # The check this stamp belongs to (a clip stamped by ingest has none).
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str | None] = mapped_column(NulFreeText)  # a report's file, absolute, as written
+    tsa_url: Mapped[str] = mapped_column(NulFreeText)  # without any user:password part
+    tsa_name: Mapped[str] = mapped_column(NulFreeText)  # the subject of the certificate that signed it
+    stamped_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the token's genTime
+    response: Mapped[bytes] = mapped_column(LargeBinary)  # the TSA's TimeStampResp, DER, as received

@@ -2,7 +2,7 @@
 
 The file is gzip-compressed JSON Lines:
 
-    {"format": "provenance-library", "format_version": 1, "schema_revision": "0006", ...,
+    {"format": "provenance-library", "format_version": 1, "schema_revision": "0007", ...,
      "tables": {"clips": ["id", "sha256", ...], ...}}          header: what follows, column order
     {"table": "clips"}                                         then, per table, a start line
     [1, "ab12...", ...]                                        and one JSON array per row
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -75,9 +75,7 @@ def export_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
         tables = orm.Base.metadata.sorted_tables  # parents before children: importable in order
         path = Path(path)
         # Written beside the target and renamed at the end: no half-written file under FILE.
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                        prefix=f".{path.name}.", suffix=".part")
-        tmp = Path(tmp_name)
+        fd, tmp = _new_file_beside(path)
         try:
             # Level 6 (zlib's default): gzip's 9 spent a fifth of an export in zlib for 0.02% less.
             with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="",
@@ -95,6 +93,18 @@ def export_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
     finally:
         engine.dispose()
     return counts
+
+
+def _new_file_beside(path: Path) -> tuple[int, Path]:
+    """A new, uniquely named file next to `path`, open for writing, with the mode the umask gives:
+    an export is made to be handed on (it holds no secrets), and mkstemp's 0600 would hide it
+    from the colleague it is for."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.part"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _snapshot(engine: Engine) -> Any:

@@ -15,6 +15,7 @@ the exit code the command would use). The command line is a thin layer over this
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,9 +46,7 @@ class Library:
         settings = Settings.resolve(db_url=url, cookies=Path(cookies) if cookies else None,
                                     allow_private_urls=allow_private_urls)
         if store is not None:
-            settings = Settings(db_url=settings.db_url, store_dir=Path(store).expanduser().absolute(),
-                                cookies=settings.cookies, allow_private_urls=settings.allow_private_urls,
-                                download_limits=settings.download_limits)
+            settings = replace(settings, store_dir=Path(store).expanduser().absolute())
         self.settings = settings
         self._engine: Engine | None = None
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from . import __version__, pipeline
 from .db import audits, session_scope
 from .errors import InputError, ProvenanceError, RateLimitedError, StoreError
+from .gallerylist import GALLERY_DL, LISTERS, YTDLP, choose_lister, list_gallery, page_url
 from .listing import Listing, list_url, read_url_file
 from .records import (AuditItemResult, AuditItemState, AuditResult, AuditSummary, Post, ReferenceFrames,
                       Verdict)
@@ -60,6 +61,7 @@ class AuditOptions:
     sleep_s: float = DEFAULT_SLEEP_S
     backoff_s: float = DEFAULT_BACKOFF_S
     retry_failed: bool = False
+    lister: str | None = None  # yt-dlp or gallery-dl for a new listing; None chooses by site (choose_lister)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ def audit(source: str | None = None, *, settings: Settings, urls_file: Path | No
         raise InputError(f"--workers must be at least 1, not {options.workers}")
     if options.sleep_s < 0:
         raise InputError(f"--sleep must be 0 or more seconds, not {options.sleep_s}")
+    if options.lister is not None and source is None:
+        raise InputError("--lister chooses how a URL is listed; drop it with --urls or --resume")
+    if options.lister is not None and options.lister not in LISTERS:
+        raise InputError(f"--lister must be one of {', '.join(LISTERS)}, not {options.lister!r}")
     engine = pipeline.open_library(settings)
     audit_id = _resolve(engine, source=source, urls_file=urls_file, resume=resume, options=options,
                         cookies=settings.cookies, allow_private=settings.allow_private_urls)
@@ -143,7 +149,13 @@ def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resu
     kind, where = (KIND_URLS, str(Path(urls_file).expanduser().resolve())) if urls_file is not None \
         else (KIND_LISTING, str(source).strip())
     listing_options = {"since": options.since.isoformat() if options.since else None, "limit": options.limit}
-    key = hashlib.sha256(json.dumps([kind, where, listing_options], sort_keys=True).encode()).hexdigest()
+    lister = (options.lister or choose_lister(where)) if kind == KIND_LISTING else None
+    # The lister decides which posts are listed, so it is part of the audit's identity; yt-dlp, the
+    # only lister before gallery-dl, stays out of the key so that audits begun then still resume.
+    keyed = {**listing_options, "lister": lister} if lister == GALLERY_DL else listing_options
+    key = hashlib.sha256(json.dumps([kind, where, keyed], sort_keys=True).encode()).hexdigest()
+    if lister is not None:
+        listing_options["lister"] = lister
     with session_scope(engine) as session:
         found = audits.find_audit(key, session=session, unfinished=True)
         if found is None and options.retry_failed:
@@ -151,14 +163,28 @@ def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resu
     if found is not None:
         log.info("resuming audit %d of %s", found, where)
         return found
-    listing = read_url_file(Path(where)) if kind == KIND_URLS else list_url(
-        where, cookies=cookies, limit=None if options.since else options.limit, allow_private=allow_private)
+    listed_limit = None if options.since else options.limit
+    if kind == KIND_URLS:
+        listing = read_url_file(Path(where))
+    elif lister == GALLERY_DL:
+        listing = list_gallery(where, cookies=cookies, limit=listed_limit, since=options.since,
+                               allow_private=allow_private, sleep_s=options.sleep_s, backoff_s=options.backoff_s)
+    else:
+        listing = list_url(where, cookies=cookies, limit=listed_limit, allow_private=allow_private)
     posts = _select(listing, since=options.since, limit=options.limit)
     # The audit and all its posts in one transaction: a kill while listing leaves nothing behind.
     with session_scope(engine) as session:
         return audits.create_audit(
             session=session, kind=kind, source=where, options=listing_options, key=key, title=listing.title,
             created_at=_now(), tool_version=__version__, posts=[(p.url, p.posted_at, p.title) for p in posts])
+
+
+def lister_of(result: AuditResult) -> str | None:
+    """Which tool listed the audit's posts: None for a URL list; audits from before gallery-dl
+    was a lister were all listed by yt-dlp."""
+    if result.kind != KIND_LISTING:
+        return None
+    return str(result.options.get("lister") or YTDLP)
 
 
 def _select(listing: Listing, *, since: datetime | None, limit: int | None) -> list:
@@ -238,7 +264,7 @@ class _Run:
             so_far = audits.audit_result(self.audit_id, session=session)
         total = len(so_far.items)
         # A listing's posts were found in a page, not typed: only the listing's own host may be private.
-        self.named_by_user = so_far.source if so_far.kind == KIND_LISTING else None
+        self.named_by_user = page_url(so_far.source) if so_far.kind == KIND_LISTING else None
         self.reused = so_far.count(verdict=Verdict.REUSED)
         self.failed = so_far.count(state=audits.FAILED)
         self._report(total, len(items), 0)

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .audit import AuditProgress
+from .audit import AuditProgress, lister_of
 from .records import AuditItemResult, AuditResult, AuditSummary, Sighting, Verdict
 from .report import iso, safe
 
@@ -36,7 +36,8 @@ def counts(result: AuditResult) -> dict[str, int]:
 
 def audit_to_dict(result: AuditResult) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "audit_id": result.audit_id, "kind": result.kind,
-            "source": result.source, "title": result.title, "options": result.options, "status": result.status,
+            "source": result.source, "title": result.title, "lister": lister_of(result),
+            "options": result.options, "status": result.status,
             "created_at": iso(result.created_at), "finished_at": iso(result.finished_at),
             "counts": counts(result), "items": [_item(i) for i in result.items]}
 
@@ -79,7 +80,9 @@ def ordered(result: AuditResult) -> list[AuditItemResult]:
 def audit_summary(result: AuditResult) -> str:
     c = counts(result)
     title = f" ({safe(result.title, 80)})" if result.title else ""
-    lines = [f"AUDIT {result.audit_id} of {safe(result.source)}{title}: {result.status}, {c['posts']} posts",
+    lister = f", listed by {lister}" if (lister := lister_of(result)) else ""
+    lines = [f"AUDIT {result.audit_id} of {safe(result.source)}{title}: {result.status}, {c['posts']} posts"
+             f"{lister}",
              f"  reused {c['reused']} ({c['reused_self']} self, {c['reused_cross']} cross-account)   "
              f"earliest known {c['earliest_known']}   no match {c['no_match']}   failed {c['failed']}"
              + (f"   pending {c['pending']}" if c["pending"] else "")]

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__
-from .errors import InputError, ProvenanceError
-from .settings import ENV_DB, Settings
+from .errors import EvidenceError, InputError, ProvenanceError
+from .settings import ENV_DB, ENV_TSA, Settings
 from .times import parse_time
 
 if TYPE_CHECKING:
@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 # The command line imports what a command needs when it runs, not before: a check in a new process
 # then loads no audit, report-page or export code, and a missing file is refused before the
 # database, SQLAlchemy, numpy or OpenCV are loaded (python -X importtime, bench/README.md "Index").
-# These copies let the options be declared without those modules; tests/test_cli.py checks they agree.
+# These copies let the options be declared without those modules; tests/test_startup.py checks they agree.
 REPORT_FORMATS = ("html", "json", "md")  # reporting.FORMATS
 AUDIT_DEFAULT_WORKERS, AUDIT_MAX_WORKERS = 2, 16  # audit.DEFAULT_WORKERS, audit.MAX_WORKERS
 AUDIT_DEFAULT_SLEEP_S, AUDIT_DEFAULT_BACKOFF_S = 1.0, 60.0  # audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S
+AUDIT_LISTERS = ("yt-dlp", "gallery-dl")  # gallerylist.LISTERS
 
 
 class Progress:
@@ -137,6 +138,10 @@ private_option = click.option(
     "--allow-private-urls", is_flag=True,
     help="Let a page lead to loopback or private addresses (127.0.0.1, 10.x, 192.168.x...); by default only "
          "the host and port of the URL you give may be one.")
+tsa_option = click.option(
+    "--tsa", "tsa_url", metavar="URL", envvar=ENV_TSA,
+    help=f"A Time-Stamp Authority (RFC 3161), e.g. https://freetsa.org/tsr: the clip's SHA-256 (and a report "
+         f"written) gets a signed timestamp, kept in the library; `provenance verify` checks them [env {ENV_TSA}].")
 posted_option = click.option("--posted-at", metavar="TIME",
                              help="When the post was published, ISO 8601 (e.g. 2024-10-19T08:00:00Z); overrides the platform's time.")
 
@@ -166,11 +171,12 @@ def cli() -> None:
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
+@tsa_option
 @db_option
 @quiet_option
 def check(target: str, post_url: str | None, posted_at: str | None, as_json: bool, no_record: bool,
           report_path: Path | None, report_format: str | None, cookies: Path | None, allow_private_urls: bool,
-          db_url: str | None, quiet: bool) -> None:
+          tsa_url: str | None, db_url: str | None, quiet: bool) -> None:
     """Check a video URL or file against all known footage.
 
     Prints a verdict: no_match, reused (seen before this post) or earliest_known, with the matching
@@ -183,6 +189,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         provenance check https://x.com/someone/status/1849... --cookies cookies.txt
         provenance check ./clip.mp4 --posted-at 2024-10-19T08:00:00Z --json
         provenance check ./clip.mp4 --report report.html
+        provenance check ./clip.mp4 --report report.html --tsa https://freetsa.org/tsr
     """
     from .fetch import check_target
 
@@ -196,7 +203,8 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
     from . import report
     from .api import Library
 
-    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
+                                tsa_url=tsa_url)
     progress = Progress(quiet)
     try:
         with Library.from_settings(settings) as library:
@@ -213,6 +221,13 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                              f"write its report with: provenance report {result.check_id} -o FILE") from e
         if not as_json:
             click.echo(f"  report      {report_path}")
+        if settings.tsa_url is not None:
+            from . import attest
+
+            token = attest.stamp_report(result.check_id, report_path, settings=settings)
+            if not as_json:
+                click.echo(f"  timestamp   {report_path}{attest.TOKEN_SUFFIX} ({token.stamped_at:%Y-%m-%d %H:%M:%S} UTC, "
+                           f"{report.safe(token.tsa_name)})")
 
 
 @cli.command("report")
@@ -226,9 +241,10 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
               help="html (one self-contained page with the evidence frames), json (schema: "
                    "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
                    "[default: from FILE's name; md when printing].")
+@tsa_option
 @db_option
 def report_command(check_id: int | None, audit_id: int | None, output: Path | None, fmt: str | None,
-                   db_url: str | None) -> None:
+                   tsa_url: str | None, db_url: str | None) -> None:
     """Make the report of a recorded check, by its id ("recorded as check N"), or of an audit.
 
     The report is built from the library, so an old check reports as it was checked: the answer,
@@ -246,9 +262,11 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
     """
     if (check_id is None) == (audit_id is None):
         raise InputError("give a check ID or --audit ID (not both); e.g. provenance report 42")
+    if tsa_url and (output is None or audit_id is not None):
+        raise InputError("--tsa timestamps a check's report written to a file; give -o FILE and a check ID")
     from . import reporting
 
-    settings = Settings.resolve(db_url=db_url)
+    settings = Settings.resolve(db_url=db_url, tsa_url=tsa_url)
     what = f"check {check_id}" if audit_id is None else f"audit {audit_id}"
     if output is None:
         fmt = reporting.format_for(None, fmt)
@@ -259,6 +277,77 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
         written = (reporting.write_check_report(check_id, output, settings=settings, fmt=fmt) if audit_id is None
                    else reporting.write_audit_report(audit_id, output, settings=settings, fmt=fmt))
         click.echo(f"{written} report of {what} written to {output}", err=True)
+        if tsa_url and check_id is not None:
+            from . import attest, report
+
+            token = attest.stamp_report(check_id, output, settings=settings)
+            click.echo(f"timestamped by {report.safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
+                       f"token in {output}{attest.TOKEN_SUFFIX}", err=True)
+
+
+@cli.command("verify")
+@click.argument("what", metavar="ID|BUNDLE")
+@click.option("--tsa-ca", "roots_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PEM",
+              help="The CA certificate(s) the TSA's certificate must chain to [default: this machine's CA bundle].")
+@db_option
+def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> None:
+    """Check that a recorded check's files, or a case bundle's, still hold the bytes recorded, and
+    that each timestamp over them verifies.
+
+    For a check ID: re-hashes the clip's evidence file and every report timestamped for the check
+    (check --report --tsa, report -o FILE --tsa). For a bundle (`provenance bundle`, a .zip or a
+    folder): checks its BagIt manifest, no library needed. Each RFC 3161 token is verified against
+    the TSA's CA. One line per file; exits 6 if any file changed, is missing, or has a token that
+    does not verify.
+
+    Example:
+
+    \b
+        provenance verify 42 --tsa-ca freetsa-cacert.pem
+        provenance verify case-42.zip --tsa-ca freetsa-cacert.pem
+    """
+    from . import report
+
+    if what.isdigit():
+        from . import attest
+
+        check_id = id_type.convert(what, None, None)
+        results = attest.verify_check(check_id, settings=Settings.resolve(db_url=db_url), roots_file=roots_file)
+    else:
+        from . import bundle
+
+        results = bundle.verify_bundle(Path(what), roots_file=roots_file)
+    click.echo(report.verification_lines(results))
+    failed = sum(not r.ok for r in results)
+    if failed:
+        raise EvidenceError(f"{failed} of {len(results)} files of {'check ' + what if what.isdigit() else what} "
+                            "do not verify (see above)")
+
+
+@cli.command("bundle")
+@click.argument("check_id", metavar="ID", type=id_type)
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="Where to write it: a .zip file, or else a new folder.")
+@tsa_option
+@db_option
+def bundle_command(check_id: int, output: Path, tsa_url: str | None, db_url: str | None) -> None:
+    """Package everything a check stands on in one case bundle (BagIt, SHA-256 manifest): the clip
+    file, its report as HTML, JSON and Markdown, each timestamped report and every timestamp token.
+
+    Anyone can check it later with `provenance verify BUNDLE` or any BagIt validator (bagit.py
+    --validate), without the library. With --tsa, the manifest itself is timestamped, which covers
+    every file in the bundle.
+
+    Example:
+
+    \b
+        provenance bundle 42 -o case-42.zip --tsa https://freetsa.org/tsr
+    """
+    from . import bundle
+
+    made = bundle.make_bundle(check_id, output, settings=Settings.resolve(db_url=db_url, tsa_url=tsa_url))
+    click.echo(f"bundle of check {check_id} written to {made.path}: {made.files} files, "
+               f"{made.size_bytes / 1e6:.1f} MB, {made.tokens} timestamp token{'s' if made.tokens != 1 else ''}", err=True)
 
 
 @cli.command()
@@ -270,10 +359,12 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
 @click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
               help="For a folder: files decoded and hashed at once [default: the number of CPUs; "
                    "capped by free memory].")
+@tsa_option
 @db_option
 @quiet_option
 def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None,
-           allow_private_urls: bool, workers: int | None, db_url: str | None, quiet: bool) -> None:
+           allow_private_urls: bool, workers: int | None, tsa_url: str | None, db_url: str | None,
+           quiet: bool) -> None:
     """Add a video URL or file, or every video file below a folder, to the library as known footage.
 
     A folder is searched recursively; files already in the library (same SHA-256) are skipped, as
@@ -289,12 +380,16 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
     from . import report
     from .api import Library
 
-    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
+                                tsa_url=tsa_url)
     if Path(target).expanduser().is_dir():
         from . import folder
 
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
+        if settings.tsa_url:
+            raise InputError("--tsa (or PROVENANCE_TSA) timestamps one file's ingest; not yet a folder's: "
+                             "ingest the folder without it, or the files one by one")
         with FolderBar(quiet) as bar:
             result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
         click.echo(report.folder_summary(result, verbose=not quiet))
@@ -355,6 +450,9 @@ class AuditProgressView:
 @click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=AUDIT_DEFAULT_BACKOFF_S,
               show_default=True, metavar="SECONDS",
               help="Rest after an HTTP 429 without Retry-After, doubling with each 429 in a row.")
+@click.option("--lister", type=click.Choice(AUDIT_LISTERS),
+              help="The tool that lists the URL's posts [default: yt-dlp, or gallery-dl where yt-dlp cannot "
+                   "list: X profiles, their /media tab, searches, lists].")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the audit's report to FILE (format from its name: .html, .json, .md).")
@@ -366,9 +464,12 @@ class AuditProgressView:
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
-          as_json: bool, report_path: Path | None, report_format: str | None, cookies: Path | None,
-          allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
+          lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None,
+          cookies: Path | None, allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
+
+    yt-dlp lists the posts, or gallery-dl where yt-dlp cannot (X profiles, their /media tab,
+    searches, lists: only posts with a video); the summary says which.
 
     Each post is checked as `provenance check` would and joins the library, oldest first, so later
     posts can match earlier ones. The audit lives in the database: rerunning the same command after
@@ -380,6 +481,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
 
     \b
         provenance audit https://www.youtube.com/@someone/videos --since 2024-01-01 --limit 200
+        provenance audit https://x.com/someone --cookies cookies.txt --since 2024-01-01
         provenance audit https://example.org/feed.xml
         provenance audit --urls posts.txt --workers 4
         provenance audit --resume 12 --retry-failed
@@ -394,7 +496,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
-                                     backoff_s=backoff_s, retry_failed=retry_failed)
+                                     backoff_s=backoff_s, retry_failed=retry_failed, lister=lister)
     view = AuditProgressView(quiet)
     try:
         with Library.from_settings(settings) as library:

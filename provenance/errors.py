@@ -6,6 +6,7 @@
         RateLimitedError     3  HTTP 429: the site asks us to slow down (.retry_after, seconds, if it said)
       MediaError             4  not a video, truncated or undecodable, no usable frames
       StoreError             5  database unreachable or schema out of date
+      EvidenceError          6  `verify`: an evidence file changed or is missing, or a timestamp does not verify
 
 Library code raises these and never exits or prints; third-party errors are wrapped once,
 where they are called (``raise FetchError(...) from e``).
@@ -46,6 +47,10 @@ class MediaError(ProvenanceError):
 
 class StoreError(ProvenanceError):
     exit_code = 5
+
+
+class EvidenceError(ProvenanceError):
+    exit_code = 6
 
 
 def printable(text: str | os.PathLike[str]) -> str:

@@ -234,7 +234,7 @@ def _fetch_url(
             "quiet": True,
             "no_warnings": False,  # warnings go to our logger, not the terminal
             "noprogress": True,
-            "logger": _YtdlpLogger(),
+            "logger": _YtdlpLogger(on_warning=guard.check_hand_off),
             "paths": {"home": str(tmp), "temp": str(tmp)},
             # A fixed name (the folder is this download's own): an id taken from the URL can be
             # longer than a file name may be, and the stored copy is named by its SHA-256 anyway.
@@ -263,7 +263,7 @@ def _fetch_url(
         try:
             with netguard.guarded(guard) as proxy:
                 raw = watch.run(lambda: _download({**opts, "proxy": proxy}, url), url)
-        except yt_dlp.utils.YoutubeDLError as e:
+        except (yt_dlp.utils.YoutubeDLError, netguard.UnguardedDownload) as e:
             if (refusal := guard.refusal()) is not None:
                 raise InputError(refusal) from e
             raise _classify(e, url) from e
@@ -360,6 +360,9 @@ def _duration(seconds: float) -> str:
 class _YtdlpLogger:
     """yt-dlp's chatter goes to logging; library code never writes to the terminal."""
 
+    def __init__(self, on_warning: Callable[[str], None] | None = None) -> None:
+        self._on_warning = on_warning
+
     def debug(self, msg: str) -> None:
         log.debug("yt-dlp: %s", msg)
 
@@ -369,6 +372,8 @@ class _YtdlpLogger:
     def warning(self, msg: str) -> None:
         # INFO, not WARNING: an unconfigured logging module prints WARNING and above to stderr.
         log.info("yt-dlp: %s", _one_line(msg))
+        if self._on_warning is not None:
+            self._on_warning(msg)
 
     def error(self, msg: str) -> None:
         log.debug("yt-dlp: %s", _one_line(msg))  # it is raised as well, and reported from there

@@ -37,6 +37,12 @@ class ListedPost:
     url: str
     posted_at: datetime | None = None  # what the listing says (a feed's pubDate), aware UTC
     title: str | None = None
+    # What gallery-dl's X listing says of the post (see gallerylist.py); None from other listings.
+    post_id: str | None = None  # the tweet id, a snowflake: posted_at is decoded from it
+    author: str | None = None  # the author's handle, without @
+    media_id: str | None = None  # the video's own id, a snowflake of its upload
+    media_posted_at: datetime | None = None  # decoded from media_id; days before posted_at suggests reuse
+    source_post_id: str | None = None  # X names the post this video was first posted in, when re-posted
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,8 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
     downloading any of them (yt-dlp's flat extraction). `limit` stops after that many entries."""
     host = (urlsplit(url).hostname or "").lower()
     if host in _X_HOSTS and not _X_POST.match(urlsplit(url).path):
-        raise InputError(f"yt-dlp cannot list X profiles; export the profile's post URLs with gallery-dl, "
-                         f"e.g. {X_EXPORT_HINT}, then run: provenance audit --urls posts.txt")
+        raise InputError(f"yt-dlp cannot list X profiles; drop --lister yt-dlp (gallery-dl lists them), or export "
+                         f"the post URLs with gallery-dl, e.g. {X_EXPORT_HINT}, then run: provenance audit --urls posts.txt")
     if cookies is not None and not Path(cookies).is_file():
         raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
     import yt_dlp  # slow to import: only pay for it when a URL is listed

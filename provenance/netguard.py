@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import select
 import socket
 import socketserver
@@ -33,6 +34,10 @@ ALLOW_FLAG = "--allow-private-urls"
 _CONNECT_TIMEOUT_S = 30  # the same as yt-dlp's socket_timeout in fetch.py
 _IDLE_TIMEOUT_S = 300  # a piped connection silent this long is dropped; yt-dlp gives up after 30 s anyway
 _PIPE_CHUNK = 1 << 16
+# yt-dlp hands an HLS stream it cannot fetch itself (a live one, SAMPLE-AES) to ffmpeg, saying so in
+# a warning just before. ffmpeg connects on its own and ignores a SOCKS proxy, so the guard would be
+# bypassed: the warning is the last moment to stop it (yt-dlp has no option to forbid the hand-off).
+_HANDED_TO = re.compile(r"extraction will be delegated to (\w+)")
 # SOCKS5 (RFC 1928) codes used here.
 _VERSION, _NO_AUTH, _NO_METHOD, _CMD_CONNECT = 5, 0, 0xFF, 1
 _ATYP_IPV4, _ATYP_NAME, _ATYP_IPV6 = 1, 3, 4
@@ -66,16 +71,33 @@ class Guard:
     typed: tuple[str, int] | None  # the host and port the user named: reachable whatever its address
     allow_private: bool = False
     refused: list[str] = field(default_factory=list)  # "host:port (address)" of each refused connection
+    handed_to: str | None = None  # the program yt-dlp tried to hand the download to, when refused
 
     def allows(self, host: str, port: int, address: str) -> bool:
         return self.allow_private or (host.lower(), port) == self.typed or not is_private(address)
 
+    def check_hand_off(self, ytdlp_warning: str) -> None:
+        """Raise UnguardedDownload if this yt-dlp warning announces a download by another program,
+        which would connect around the guard; with allow_private there is nothing to guard."""
+        found = _HANDED_TO.search(ytdlp_warning)
+        if found and not self.allow_private:
+            self.handed_to = found.group(1)
+            raise UnguardedDownload(self.handed_to)
+
     def refusal(self) -> str | None:
         """One line for the user naming what was refused and the flag, or None."""
+        if self.handed_to is not None:
+            return (f"refused to let {self.handed_to} download this stream (live or SAMPLE-AES HLS): it would "
+                    f"connect around the check that keeps pages away from private addresses; if you trust "
+                    f"the page, rerun with {ALLOW_FLAG}")
         if not self.refused:
             return None
         return (f"refused to connect to {self.refused[0]}, a private or loopback address that the page, not "
                 f"you, pointed to; if you trust it, rerun with {ALLOW_FLAG}")
+
+
+class UnguardedDownload(Exception):
+    """Raised inside yt-dlp to stop a download another program would make around the guard."""
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from . import __version__
-from .db import connect, ensure_schema, repository, session_scope
+from .db import connect, ensure_schema, repository, session_scope, timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
 from . import index, match
@@ -25,6 +25,7 @@ from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, Referen
                       Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
+from .timestamps import Stamp, stamp
 from .wording import gap_words
 
 log = logging.getLogger("provenance.pipeline")
@@ -140,12 +141,15 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
     with evidence_kept_if_recorded(clip.media, engine):
+        stamps = stamp_clip(clip, settings=settings, progress=progress)
         with session_scope(engine) as session:
             # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
             clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
                                                        observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
                                                                    observed_at=observed_at, session=session)
+            stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=None,
+                                     path=str(clip.media.path), session=session)
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
                         new_sighting=new_sighting)
 
@@ -179,9 +183,20 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         with evidence_kept_if_recorded(clip.media, engine, recorded=record):
             library = library_loading.result()
             require_enough_frames(clip, name=target)
+            stamps = stamp_clip(clip, settings=settings, progress=progress) if record else ()
             if progress:
                 progress("match", None)
-            return check_analysed(clip, post, engine=engine, library=library, record=record)
+            return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps)
+
+
+def stamp_clip(clip: Clip, *, settings: Settings, progress: ProgressFn | None = None) -> tuple[Stamp, ...]:
+    """The clip's SHA-256 timestamped by the TSA of `settings`, before anything is recorded: a TSA
+    that fails stops the command with the library as it was."""
+    if settings.tsa_url is None:
+        return ()
+    if progress:
+        progress("timestamp", None)
+    return (stamp(clip.media.sha256, settings.tsa_url),)
 
 
 @contextmanager
@@ -211,12 +226,13 @@ def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
 
 
 def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: ReferenceFrames,
-                   record: bool = True, on_recorded: RecordedFn | None = None) -> CheckResult:
+                   record: bool = True, on_recorded: RecordedFn | None = None,
+                   stamps: tuple[Stamp, ...] = ()) -> CheckResult:
     """Match an analysed clip (from `analyse(..., query=True)`) against `library` and record the check.
 
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
-    is written."""
+    is written. `stamps` (from `stamp_clip`) are recorded with the check."""
     require_enough_frames(clip)
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
@@ -250,6 +266,8 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
                 first_seen_sighting_id=first_seen_sighting if not first_seen.is_this_post else sighting_id,
                 first_seen_at=first_seen.posted_at or first_seen.observed_at, params=params,
                 tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches], scenes=scenes)
+            stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=check_id,
+                                     path=str(clip.media.path), session=session)
             if on_recorded is not None:
                 on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,

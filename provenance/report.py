@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .attest import FileVerification
 from .errors import printable
 from .records import Match, Post, Region, SceneHint, Sighting, Verdict
 
@@ -262,3 +263,19 @@ def _where(url: str | None, posted_at: datetime | None, uploader: str | None,
     if uploader:
         parts.append(f"by {safe(uploader, 80)}")
     return ", ".join(parts)
+
+
+def verification_lines(results: tuple[FileVerification, ...]) -> str:
+    """One line per file `provenance verify` checked: ok or FAILED, what it is, where, and why not."""
+    lines = []
+    for r in results:
+        where = safe(r.path or "(no file)", limit=400)
+        if not r.ok:
+            lines.append(f"FAILED  {r.subject:<6}  {where}: {safe(r.problem, limit=400)}")
+        elif r.stamped_at is None:
+            lines.append(f"ok      {r.subject:<6}  {where}: holds the bytes recorded; not timestamped")
+        else:
+            more = f", {r.tokens} tokens" if r.tokens > 1 else ""
+            lines.append(f"ok      {r.subject:<6}  {where}: holds the bytes recorded; timestamped "
+                         f"{r.stamped_at:%Y-%m-%d %H:%M:%S} UTC by {safe(r.tsa_name)}{more}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from .fetch import DownloadLimits
 ENV_DB = "PROVENANCE_DB"  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/provenance
 ENV_HOME = "PROVENANCE_HOME"  # folder for the default SQLite file and the evidence store
 ENV_STORE = "PROVENANCE_STORE"  # evidence store folder, when it should live elsewhere
+ENV_TSA = "PROVENANCE_TSA"  # a Time-Stamp Authority's URL: timestamp every clip and report (provenance.timestamps)
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,11 @@ class Settings:
     # Let a fetched page lead to loopback and private addresses (provenance.netguard).
     allow_private_urls: bool = False
     download_limits: DownloadLimits = DownloadLimits()  # when a download is given up (fetch.DOWNLOAD_*)
+    tsa_url: str | None = None  # timestamp each recorded clip and each report written with this TSA
 
     @classmethod
     def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None,
-                allow_private_urls: bool = False) -> "Settings":
+                allow_private_urls: bool = False, tsa_url: str | None = None) -> "Settings":
         # Absolute from here on: evidence paths are stored in the library, and a relative one would
         # point elsewhere for the next command run from another folder (reports would lose frames).
         home = _absolute(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
@@ -35,7 +37,8 @@ class Settings:
         from .db import default_database_url
 
         url = db_url or os.environ.get(ENV_DB) or default_database_url(home)
-        return cls(db_url=url, store_dir=store, cookies=cookies, allow_private_urls=allow_private_urls)
+        return cls(db_url=url, store_dir=store, cookies=cookies, allow_private_urls=allow_private_urls,
+                   tsa_url=tsa_url or os.environ.get(ENV_TSA) or None)
 
 
 def _absolute(path: str | Path) -> Path:

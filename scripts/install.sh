@@ -34,6 +34,17 @@ if [[ ",${1:-}," == *",test,"* ]] && ! command -v chromium >/dev/null; then
   fi
 fi
 
+# OpenSSL's command line, for the test suite only: tests/conftest_tsa.py runs `openssl ts -reply` as a
+# real Time-Stamp Authority on 127.0.0.1. Without it the timestamp tests are skipped, or fail when CI is set.
+if [[ ",${1:-}," == *",test,"* ]] && ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+  else
+    echo "note: openssl is missing, so the timestamp tests will be skipped (sudo apt-get install openssl)" >&2
+  fi
+fi
+
 # PostgreSQL, for the test suite only: tests/conftest_pg.py starts a throwaway server from Debian's
 # binaries (/usr/lib/postgresql/*/bin). Without it the PostgreSQL tests are skipped, or fail when CI is set.
 if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then

@@ -15,6 +15,7 @@ from provenance.db import connect, ensure_schema, repository, session_scope
 from provenance.settings import Settings
 from tests.conftest_http import *  # noqa: F401,F403 - the 127.0.0.1 media server fixtures
 from tests.conftest_pg import PgServer, pg_server  # noqa: F401 - the throwaway PostgreSQL server
+from tests.conftest_tsa import other_tsa, tsa  # noqa: F401 - real RFC 3161 TSAs (openssl ts) on 127.0.0.1
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 

@@ -95,9 +95,10 @@ def test_url_file_refuses_bad_content(tmp_path: Path, text: str, match: str) -> 
 
 
 def test_x_profile_explains_how_to_export_a_url_list() -> None:
+    # Only with --lister yt-dlp: by default gallery-dl lists X profiles (tests/test_gallerylist.py).
     with pytest.raises(InputError, match="gallery-dl") as e:
         list_url("https://x.com/someone/media")
-    assert "--urls" in e.value.message and "\n" not in e.value.message
+    assert "--urls" in e.value.message and "--lister yt-dlp" in e.value.message and "\n" not in e.value.message
 
 
 def test_a_single_post_is_not_a_listing(media_server: MediaServer) -> None:
@@ -331,7 +332,7 @@ def test_since_and_limit_choose_the_posts_and_are_part_of_the_audit(audit_feed: 
                              options=AuditOptions(since=since, limit=1, sleep_s=0))
     # The feed lists newest first: after --since, --limit keeps the newest.
     assert [i.url for i in result.items] == [audit_feed.posts[-1].url]
-    assert result.options == {"since": "2023-12-01T00:00:00+00:00", "limit": 1}
+    assert result.options == {"since": "2023-12-01T00:00:00+00:00", "limit": 1, "lister": "yt-dlp"}
     other = audit_lib.audit(audit_feed.url, settings=settings,
                             options=AuditOptions(since=datetime(2024, 3, 1, tzinfo=UTC), sleep_s=0))
     assert other.audit_id != result.audit_id and [i.url for i in other.items] == [audit_feed.posts[-1].url]

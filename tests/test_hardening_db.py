@@ -259,6 +259,21 @@ def test_evidence_files_follow_the_umask(tmp_path, umask, mode):
     assert stat.S_IMODE(media.path.stat().st_mode) == mode
 
 
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_an_export_follows_the_umask(settings, tmp_path, umask, mode):
+    """An export holds no secrets and is made to be handed on: not always 0600."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        export_library(settings.db_url, tmp_path / "lib.provenance.gz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "lib.provenance.gz").stat().st_mode) == mode
+    assert list(tmp_path.glob(".*.part")) == []
+
+
 def test_an_evidence_file_the_user_cannot_read_is_a_permission_error_naming_it():
     """A colleague's evidence file that this user may not read: exit 2 naming the file and the fix,
     not "not a readable video" (exit 4). Run as another user (nobody): root reads any file."""

@@ -18,13 +18,16 @@ from tests.conftest import SAMPLES
 from tests.test_pipeline import EARLY, LATE
 
 
-def _fill(settings: Settings, derived) -> None:
-    """A library with a row in every table: clips, frames, sightings, checks, matches, segments, audits."""
+def _fill(settings: Settings, derived, tsa_url: str) -> None:
+    """A library with a row in every table: clips, frames, sightings, checks, matches, segments, audits,
+    timestamps (the check's clip stamped by the TSA at `tsa_url`)."""
+    from dataclasses import replace
+
     pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example/original",
                     posted_at=EARLY)
     pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=settings)
-    result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=settings, post_url="https://b.example/r",
-                            posted_at=LATE)
+    result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=replace(settings, tsa_url=tsa_url),
+                            post_url="https://b.example/r", posted_at=LATE)
     assert result.verdict == "reused" and result.matches[0].segments
     # An audit that checked that post, so the audit tables are carried too.
     engine = connect(settings.db_url)
@@ -64,9 +67,9 @@ def _body(path: Path) -> list[bytes]:
 
 
 @pytest.mark.postgresql
-def test_sqlite_to_postgresql_to_sqlite_loses_nothing(new_database, derived, tmp_path):
+def test_sqlite_to_postgresql_to_sqlite_loses_nothing(new_database, derived, tmp_path, tsa):
     first = Settings(db_url=new_database("sqlite"), store_dir=tmp_path / "evidence")
-    _fill(first, derived)
+    _fill(first, derived, tsa.url)
     original = _rows(first.db_url)
     assert all(original.values()), {t: len(r) for t, r in original.items()}
 

@@ -25,6 +25,7 @@ def test_the_option_copies_in_the_command_line_agree_with_their_modules():
     assert cli.REPORT_FORMATS == reporting.FORMATS
     assert (cli.AUDIT_DEFAULT_WORKERS, cli.AUDIT_MAX_WORKERS) == (audit.DEFAULT_WORKERS, audit.MAX_WORKERS)
     assert (cli.AUDIT_DEFAULT_SLEEP_S, cli.AUDIT_DEFAULT_BACKOFF_S) == (audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S)
+    assert cli.AUDIT_LISTERS == audit.LISTERS
 
 
 def test_a_missing_file_is_refused_before_the_library_or_any_heavy_module_loads(tmp_path):
@@ -44,5 +45,5 @@ def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
     assert cp.returncode == 0, cp.stderr[-2000:]
     assert "provenance.pipeline" in modules and "provenance.diskindex" in modules
     unneeded = {"provenance.audit", "provenance.audit_report", "provenance.listing", "provenance.reporting",
-                "provenance.folder", "jinja2", "alembic", "yt_dlp"}
+                "provenance.folder", "provenance.attest", "provenance.bundle", "jinja2", "alembic", "yt_dlp", "scipy"}
     assert not unneeded & modules, unneeded & modules

@@ -73,6 +73,28 @@ def test_cookies_never_reach_the_database_an_export_or_a_report(run, settings: S
         assert COOKIE_VALUE not in report.output
 
 
+def test_cookies_given_to_gallery_dl_are_a_copy_never_shown_logged_or_stored(run, settings: Settings, media_server,
+                                                                            tmp_path: Path, caplog) -> None:
+    caplog.set_level("DEBUG")
+    cookies = tmp_path / "cookies.txt"
+    text = ("# Netscape HTTP Cookie File\n"
+            f".x.com\tTRUE\t/\tTRUE\t0\tauth_token\t{COOKIE_VALUE}\n"
+            f"127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{COOKIE_VALUE}\n")
+    cookies.write_text(text, encoding="utf-8")
+    before = cookies.stat().st_mtime_ns
+    # gallery-dl's directlink extractor lists the file (loading the cookies into its session), then
+    # the audit checks it with yt-dlp and the same cookies.
+    result = run("audit", media_server.url("bikes.mp4"), "--lister", "gallery-dl", "--cookies", str(cookies),
+                 "--json", "--sleep", "0")
+    assert result.exit_code == 0, result.output
+    assert '"lister": "gallery-dl"' in result.stdout and '"state": "done"' in result.stdout
+    assert COOKIE_VALUE not in result.output  # stdout and stderr
+    assert COOKIE_VALUE not in caplog.text  # nor logged, even at DEBUG
+    assert COOKIE_VALUE not in _every_text(settings.db_url)
+    # gallery-dl may write a cookie jar back: it had a copy, the user's file is as it was.
+    assert cookies.read_text(encoding="utf-8") == text and cookies.stat().st_mtime_ns == before
+
+
 def test_migration_0006_scrubs_cookies_from_stored_info(settings: Settings) -> None:
     from alembic import command
 
@@ -274,6 +296,35 @@ def test_allow_private_urls_lets_the_page_lead_there(run, site, internal) -> Non
 
 def test_a_local_url_the_user_typed_is_fetched(run, internal) -> None:
     assert run("check", f"{internal[0]}/carphone.mp4", "--quiet").exit_code == 0
+
+
+def _hls_segment_on(internal_root: Path) -> str:
+    """An HLS playlist whose SAMPLE-AES key and segment are on the internal service: yt-dlp cannot fetch
+    SAMPLE-AES itself and would hand the stream to ffmpeg, which ignores the guard's proxy."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SAMPLES / "carphone_pristine.mp4"), "-an",
+                    "-c:v", "libx264", "-f", "mpegts", str(internal_root / "seg0.ts")], check=True)
+    return "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:5\n#EXT-X-MEDIA-SEQUENCE:0\n"
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["refused", "allowed"])
+def test_a_stream_yt_dlp_would_hand_to_ffmpeg_does_not_get_around_the_guard(
+        run, row_counts, site, internal, tmp_path, allow) -> None:
+    head = _hls_segment_on(tmp_path / "internal")
+    (tmp_path / "site" / "s.m3u8").write_text(
+        f'{head}#EXT-X-KEY:METHOD=SAMPLE-AES,URI="{internal[0]}/key"\n#EXTINF:4.0,\n{internal[0]}/seg0.ts\n'
+        "#EXT-X-ENDLIST\n", encoding="utf-8")
+    result = run("check", f"{site[0]}/s.m3u8", "--quiet", *(["--allow-private-urls"] if allow else []))
+    if allow:
+        assert result.exit_code == 0, result.output
+        assert "/seg0.ts" in internal[1]  # proves ffmpeg was the one that fetched (the case guarded)
+        return
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "ffmpeg" in lines[0] and "--allow-private-urls" in lines[0]
+    assert internal[1] == []
+    assert not any(row_counts().values())
 
 
 def test_an_audit_does_not_follow_a_listing_to_another_local_port(run, site, internal, tmp_path) -> None:
