@@ -11,11 +11,11 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .attest import FileVerification
 from .errors import printable
 from .records import Match, Post, Region, SceneHint, Sighting, Verdict
 
 if TYPE_CHECKING:  # annotations only: error lines (safe) are printed without loading the pipeline
+    from .attest import FileVerification
     from .folder import FolderResult
     from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 
