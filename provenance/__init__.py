@@ -19,4 +19,13 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 from .errors import FetchError, InputError, MediaError, ProvenanceError, StoreError  # noqa: E402
 
-__all__ = ["FetchError", "InputError", "MediaError", "ProvenanceError", "StoreError", "__version__"]
+__all__ = ["FetchError", "InputError", "Library", "MediaError", "ProvenanceError", "StoreError", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    # `Library` is loaded on first use: `import provenance` (every command's first step) stays light.
+    if name == "Library":
+        from .api import Library
+
+        return Library
+    raise AttributeError(f"module 'provenance' has no attribute {name!r}")

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, attest, audit as audit_lib, audit_report, db_report, folder, pipeline, report, reporting
-from .db import database_status, export_library, import_library
-from .db import upgrade as db_upgrade
+from . import __version__
 from .errors import EvidenceError, InputError, ProvenanceError
 from .settings import ENV_DB, ENV_TSA, Settings
+from .times import parse_time
+
+if TYPE_CHECKING:
+    from . import audit as audit_lib, folder
+
+# The command line imports what a command needs when it runs, not before: a check in a new process
+# then loads no audit, report-page or export code, and a missing file is refused before the
+# database, SQLAlchemy, numpy or OpenCV are loaded (python -X importtime, bench/README.md "Index").
+# These copies let the options be declared without those modules; tests/test_startup.py checks they agree.
+REPORT_FORMATS = ("html", "json", "md")  # reporting.FORMATS
+AUDIT_DEFAULT_WORKERS, AUDIT_MAX_WORKERS = 2, 16  # audit.DEFAULT_WORKERS, audit.MAX_WORKERS
+AUDIT_DEFAULT_SLEEP_S, AUDIT_DEFAULT_BACKOFF_S = 1.0, 60.0  # audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S
+AUDIT_LISTERS = ("yt-dlp", "gallery-dl")  # gallerylist.LISTERS
 
 
 class Progress:
@@ -74,7 +86,9 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         # Messages quote servers and pages (an HTTP status text, a title): cleaned like all terminal text.
-        click.echo(f"error: {report.safe(self.message, limit=_ERROR_LIMIT)}", err=True)
+        from .report import safe
+
+        click.echo(f"error: {safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
 class Terminated(KeyboardInterrupt):
@@ -106,19 +120,6 @@ class ProvenanceGroup(click.Group):
             raise UserError(e) from e
         except KeyboardInterrupt as e:
             raise Interrupted(signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT) from None
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """ISO 8601; a time without a zone is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        # OverflowError: a time whose UTC falls outside years 1-9999 (0001-01-01T00:00:00+01:00).
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InputError(f"bad time {value!r}; use ISO 8601 such as 2024-10-19T08:00:00Z "
-                         "(in UTC, between years 1 and 9999)") from None
 
 
 # Row ids are INTEGER columns: PostgreSQL's hold 32 bits, so a larger id names no row, and the
@@ -166,7 +167,7 @@ def cli() -> None:
 @click.option("--no-record", is_flag=True, help="Do not add this clip and check to the library.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write a report of this check to FILE (format from its name: .html, .json, .md).")
-@click.option("--report-format", type=click.Choice(reporting.FORMATS),
+@click.option("--report-format", type=click.Choice(REPORT_FORMATS),
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
@@ -190,16 +191,25 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         provenance check ./clip.mp4 --report report.html
         provenance check ./clip.mp4 --report report.html --tsa https://freetsa.org/tsr
     """
+    from .fetch import check_target
+
+    check_target(target)  # a missing file or a bad URL fails here, before anything heavy is loaded
     if report_path is not None:
         if no_record:
             raise InputError("--report needs the check recorded (reports are built from the library); drop --no-record")
+        from . import reporting
+
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
+    from . import report
+    from .api import Library
+
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
                                 tsa_url=tsa_url)
     progress = Progress(quiet)
     try:
-        result = pipeline.check(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),
-                                record=not no_record, progress=progress)
+        with Library.from_settings(settings) as library:
+            result = library.check(target, post_url=post_url, posted_at=parse_time(posted_at), record=not no_record,
+                                   progress=progress)
     finally:
         progress.done()
     click.echo(report.check_to_json(result) if as_json else report.check_summary(result))
@@ -212,6 +222,8 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         if not as_json:
             click.echo(f"  report      {report_path}")
         if settings.tsa_url is not None:
+            from . import attest
+
             token = attest.stamp_report(result.check_id, report_path, settings=settings)
             if not as_json:
                 click.echo(f"  timestamp   {report_path}{attest.TOKEN_SUFFIX} ({token.stamped_at:%Y-%m-%d %H:%M:%S} UTC, "
@@ -225,7 +237,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                    "every check's section.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the report to FILE (format from its name: .html, .json, .md) instead of printing it.")
-@click.option("--format", "fmt", type=click.Choice(reporting.FORMATS),
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS),
               help="html (one self-contained page with the evidence frames), json (schema: "
                    "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
                    "[default: from FILE's name; md when printing].")
@@ -252,6 +264,8 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
         raise InputError("give a check ID or --audit ID (not both); e.g. provenance report 42")
     if tsa_url and (output is None or audit_id is not None):
         raise InputError("--tsa timestamps a check's report written to a file; give -o FILE and a check ID")
+    from . import reporting
+
     settings = Settings.resolve(db_url=db_url, tsa_url=tsa_url)
     what = f"check {check_id}" if audit_id is None else f"audit {audit_id}"
     if output is None:
@@ -264,6 +278,8 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
                    else reporting.write_audit_report(audit_id, output, settings=settings, fmt=fmt))
         click.echo(f"{written} report of {what} written to {output}", err=True)
         if tsa_url and check_id is not None:
+            from . import attest, report
+
             token = attest.stamp_report(check_id, output, settings=settings)
             click.echo(f"timestamped by {report.safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
                        f"token in {output}{attest.TOKEN_SUFFIX}", err=True)
@@ -290,7 +306,11 @@ def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> No
         provenance verify 42 --tsa-ca freetsa-cacert.pem
         provenance verify case-42.zip --tsa-ca freetsa-cacert.pem
     """
+    from . import report
+
     if what.isdigit():
+        from . import attest
+
         check_id = id_type.convert(what, None, None)
         results = attest.verify_check(check_id, settings=Settings.resolve(db_url=db_url), roots_file=roots_file)
     else:
@@ -357,9 +377,14 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
     """
+    from . import report
+    from .api import Library
+
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
                                 tsa_url=tsa_url)
     if Path(target).expanduser().is_dir():
+        from . import folder
+
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
         if settings.tsa_url:
@@ -371,8 +396,8 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         return
     progress = Progress(quiet)
     try:
-        result = pipeline.ingest(target, settings=settings, post_url=post_url, posted_at=parse_time(posted_at),
-                                 progress=progress)
+        with Library.from_settings(settings) as library:
+            result = library.ingest(target, post_url=post_url, posted_at=parse_time(posted_at), progress=progress)
     finally:
         progress.done()
     if not quiet:
@@ -391,6 +416,8 @@ class AuditProgressView:
         if self.quiet:
             return
         if not self.tty:
+            from . import audit_report
+
             click.echo(audit_report.progress_line(p), err=True)
             return
         if p.url is None:
@@ -416,20 +443,20 @@ class AuditProgressView:
 @click.option("--resume", "resume_id", type=id_type, metavar="ID",
               help="Resume audit ID (rerunning the same command resumes its newest unfinished audit anyway).")
 @click.option("--retry-failed", is_flag=True, help="Check the audit's failed posts again.")
-@click.option("--workers", type=click.IntRange(1, audit_lib.MAX_WORKERS), default=audit_lib.DEFAULT_WORKERS,
+@click.option("--workers", type=click.IntRange(1, AUDIT_MAX_WORKERS), default=AUDIT_DEFAULT_WORKERS,
               show_default=True, help="Posts downloaded and hashed at once.")
-@click.option("--sleep", "sleep_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_SLEEP_S,
+@click.option("--sleep", "sleep_s", type=click.FloatRange(min=0), default=AUDIT_DEFAULT_SLEEP_S,
               show_default=True, metavar="SECONDS", help="Least time between two post downloads from one site.")
-@click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=audit_lib.DEFAULT_BACKOFF_S,
+@click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=AUDIT_DEFAULT_BACKOFF_S,
               show_default=True, metavar="SECONDS",
               help="Rest after an HTTP 429 without Retry-After, doubling with each 429 in a row.")
-@click.option("--lister", type=click.Choice(audit_lib.LISTERS),
+@click.option("--lister", type=click.Choice(AUDIT_LISTERS),
               help="The tool that lists the URL's posts [default: yt-dlp, or gallery-dl where yt-dlp cannot "
                    "list: X profiles, their /media tab, searches, lists].")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the audit's report to FILE (format from its name: .html, .json, .md).")
-@click.option("--report-format", type=click.Choice(reporting.FORMATS),
+@click.option("--report-format", type=click.Choice(REPORT_FORMATS),
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
@@ -462,6 +489,9 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
     """
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
+    from . import audit as audit_lib, audit_report, reporting
+    from .api import Library
+
     if report_path is not None:
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
@@ -469,8 +499,8 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
                                      backoff_s=backoff_s, retry_failed=retry_failed, lister=lister)
     view = AuditProgressView(quiet)
     try:
-        result = audit_lib.audit(source, settings=settings, urls_file=urls_file, resume=resume_id,
-                                 options=options, progress=view)
+        with Library.from_settings(settings) as library:
+            result = library.audit(source, urls_file=urls_file, resume=resume_id, options=options, progress=view)
     finally:
         view.done()
     click.echo(audit_report.audit_to_json(result) if as_json else audit_report.audit_summary(result))
@@ -492,6 +522,8 @@ def audits(as_json: bool, db_url: str | None) -> None:
         provenance audits
         provenance audit --resume 12      # show or finish one of them
     """
+    from . import audit as audit_lib, audit_report
+
     summaries = audit_lib.list_all(settings=Settings.resolve(db_url=db_url))
     click.echo(audit_report.audits_to_json(summaries) if as_json else audit_report.audits_table(summaries))
 
@@ -517,6 +549,8 @@ def db_upgrade_command(db_url: str | None) -> None:
     \b
         provenance db upgrade
     """
+    from .db import upgrade as db_upgrade
+
     settings = Settings.resolve(db_url=db_url)
     before, after = db_upgrade(settings.db_url)
     click.echo(f"database at {after} (was {before or 'empty'})")
@@ -535,8 +569,117 @@ def db_status_command(db_url: str | None) -> None:
         provenance db status
         provenance db status --db postgresql+psycopg://me@localhost/provenance
     """
+    from . import db_report
+    from .db import database_status
+
     settings = Settings.resolve(db_url=db_url)
-    click.echo(db_report.status_text(database_status(settings.db_url)))
+    status = database_status(settings.db_url)
+    click.echo(db_report.status_text(status, index=_index_location(settings.db_url)))
+
+
+def _index_location(db_url: str):  # noqa: ANN202 - diskindex.IndexStatus
+    """Where the library's on-disk index is and how big, without asking the database anything."""
+    from . import diskindex
+
+    return diskindex.describe_folder(db_url)
+
+
+@cli.group("index")
+def index_group() -> None:
+    """The library's frame-hash index, kept on disk beside the database.
+
+    Every check opens it instead of reading the whole library, and adds the clips written since
+    (by any process or machine). Beside an SQLite file as FILE.index/; for PostgreSQL in the user
+    cache folder, one copy per machine. Deleting it is safe: the next check builds it again.
+
+    Example:
+
+    \b
+        provenance index status
+        provenance index verify
+        provenance index rebuild --db postgresql+psycopg://me@localhost/provenance
+    """
+
+
+@index_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@db_option
+def index_status_command(as_json: bool, db_url: str | None) -> None:
+    """Show where the index is, its size, and whether it holds every clip of the library.
+
+    Reads only.
+
+    Example:
+
+    \b
+        provenance index status
+    """
+    from . import db_report, diskindex
+
+    status = diskindex.describe(_open_read_only(db_url), min_quality=_min_quality())
+    click.echo(json.dumps(status.to_dict()) if as_json else db_report.index_status_text(status))
+
+
+@index_group.command("rebuild")
+@db_option
+def index_rebuild_command(db_url: str | None) -> None:
+    """Build the index again from every frame hash in the library.
+
+    Not needed in normal use (a check catches up, and rebuilds an index that does not match the
+    database); for after `index verify` found a problem.
+
+    Example:
+
+    \b
+        provenance index rebuild
+    """
+    from . import db_report, diskindex, pipeline
+
+    engine = pipeline.open_library(Settings.resolve(db_url=db_url))
+    click.echo(db_report.index_status_text(diskindex.rebuild(engine, min_quality=_min_quality())))
+
+
+@index_group.command("verify")
+@db_option
+def index_verify_command(db_url: str | None) -> None:
+    """Compare the index with the database row by row and check its tables.
+
+    Exits 0 when it matches, 5 (naming the problem) when it does not: then run `provenance index rebuild`.
+
+    Example:
+
+    \b
+        provenance index verify
+    """
+    from . import diskindex
+    from .errors import StoreError
+
+    engine = _open_read_only(db_url)
+    problems = diskindex.verify(engine, min_quality=_min_quality())
+    if problems:
+        raise StoreError(f"the index at {diskindex.location(engine.url)} does not match the database: "
+                         f"{'; '.join(problems[:3])}; run: provenance index rebuild")
+    click.echo(f"index at {diskindex.location(engine.url) or '(memory)'} matches the database")
+
+
+def _open_read_only(db_url: str | None):  # noqa: ANN202 - a SQLAlchemy Engine
+    """The library, opened to be read only, its schema checked; an empty database is refused."""
+    from .db import connect, shown_url
+    from .db.engine import database_is_empty, refuse_other_revision
+    from .errors import StoreError
+
+    engine = connect(Settings.resolve(db_url=db_url).db_url, read_only=True)
+    if database_is_empty(engine):
+        raise StoreError(f"database {shown_url(engine.url)} is empty: there is nothing to index yet; "
+                         "ingest some footage first")
+    refuse_other_revision(engine)
+    return engine
+
+
+def _min_quality() -> float:
+    from .frames import MIN_QUALITY
+
+    return MIN_QUALITY
 
 
 @cli.command("export")
@@ -555,6 +698,9 @@ def export_command(file: Path, db_url: str | None, quiet: bool) -> None:
         provenance export library.jsonl.gz
         provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
     """
+    from . import db_report
+    from .db import export_library
+
     settings = Settings.resolve(db_url=db_url)
     progress = Progress(quiet)
     try:
@@ -579,6 +725,9 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
     \b
         provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
     """
+    from . import db_report
+    from .db import import_library
+
     settings = Settings.resolve(db_url=db_url)
     progress = Progress(quiet)
     try:

@@ -137,12 +137,23 @@ def strip_smuggled(url: str) -> str:
 # --- local files -------------------------------------------------------------------------------
 
 
-def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at: datetime | None) -> FetchedMedia:
+def check_target(target: str) -> None:
+    """Refuse now what `fetch` would refuse before any download: an unsupported URL scheme, a missing
+    file, a folder. Cheap, so that a command fails at once rather than after opening the library."""
+    if not _is_url(target):
+        _require_file(Path(target).expanduser())
+
+
+def _require_file(path: Path) -> None:
     if not path.exists():
         hint = " (for a web address, start it with https://)" if re.match(r"^[\w-]+(\.[\w-]+)+/", str(path)) else ""
         raise InputError(f"no such file: {path}; check the path{hint}")
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a video file")
+
+
+def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at: datetime | None) -> FetchedMedia:
+    _require_file(path)
     try:
         size = path.stat().st_size
         if size == 0:

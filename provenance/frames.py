@@ -9,9 +9,7 @@ from pathlib import Path
 from statistics import median
 
 import cv2
-import imagehash
 import numpy as np
-from PIL import Image
 
 from . import motion
 from .content import content_box, fill_box, inset_box
@@ -221,12 +219,13 @@ def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (
     inset_picture = _inset_picture(grey, inset) if inset is not None else None
     quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
     pictures = [raw if v.raw else inset_picture if v.inset else content for v in variants]
-    hashes = [_phash(_view(p, v)) if v in REFERENCE_VARIANTS and p is not None else 0 for p, v in zip(pictures, variants)]
-    # The query's other views (up to 21 a frame) are hashed together: the same pHash, batched.
-    others = [i for i, (p, v) in enumerate(zip(pictures, variants)) if v not in REFERENCE_VARIANTS and p is not None]
-    if others:
-        for i, h in zip(others, phash_many([_thumb(_view(pictures[i], variants[i])) for i in others])):
-            hashes[i] = h
+    # Every view (3 stored ones; up to 24 for a query) is hashed in one batch: imagehash's pHash bit for
+    # bit (tests/test_frames.py), without a Python call and two scipy FFTs per view, which were most of
+    # the hashing time, nor scipy's import (~0.2 s of every check: bench/README.md, "Index").
+    hashes = [0] * len(variants)
+    views = [i for i, p in enumerate(pictures) if p is not None]
+    for i, h in zip(views, phash_many([_thumb(_view(pictures[i], variants[i])) for i in views]), strict=True):
+        hashes[i] = h
     return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box,
                      inset=inset if inset_picture is not None else None)
 
@@ -274,12 +273,6 @@ def _thumb(grey: np.ndarray) -> np.ndarray:
     # Lanczos (0.24 ms a view, the largest cost of hashing: bench/check_speed.py), and then
     # imagehash's own resize is a no-op. Both sides hash the same way, so hashes stay comparable.
     return cv2.resize(np.ascontiguousarray(grey), (PHASH_INPUT, PHASH_INPUT), interpolation=cv2.INTER_AREA)
-
-
-def _phash(grey: np.ndarray) -> int:
-    """imagehash's pHash of a view: what the library stores."""
-    bits = imagehash.phash(Image.fromarray(_thumb(grey))).hash.flatten()
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 # imagehash.phash is DCT-II (scipy.fftpack, unnormalised: 2 * sum x[n] cos(pi k (2n+1) / 2N)) over

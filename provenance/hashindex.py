@@ -159,6 +159,14 @@ class MultiIndex:
             starts = (np.cumsum(counts) - counts).astype(np.int64 if big else np.int32)
             self.tables.append((order, hashes[order], starts, counts.astype(np.int32)))
 
+    @classmethod
+    def from_tables(cls, hashes: np.ndarray, plan: Plan,
+                    tables: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> "MultiIndex":
+        """Tables built before (by this class, then kept on disk: provenance.diskindex), not sorted again."""
+        self = cls.__new__(cls)
+        self.hashes, self.plan, self.tables = hashes, plan, tables
+        return self
+
     @property
     def nbytes(self) -> int:
         return sum(sum(a.nbytes for a in table) for table in self.tables)

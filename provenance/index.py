@@ -1,5 +1,10 @@
 """The library's frame hashes in memory, loaded once per process and kept current.
 
+Libraries with a place on disk (an SQLite file, a PostgreSQL database) are indexed by
+provenance.diskindex instead, which keeps the same arrays and tables in files a new process maps
+without reading a row; `library_index` picks one or the other. This in-memory index serves in-memory
+SQLite databases and libraries whose index folder cannot be written.
+
 `load(engine, min_quality=...)` returns the library as the matcher wants it (`ReferenceFrames`, with a
 `search` that finds rows within a Hamming distance without comparing every row). The first call for a
 database reads every usable frame; later calls ask the database one cheap question
@@ -28,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Engine
@@ -36,6 +42,9 @@ from . import hashindex
 from .db import repository, session_scope, shown_url
 from .match import FRAME_MATCH_MAX_DISTANCE
 from .records import LibraryState, ReferenceClip, ReferenceFrames
+
+if TYPE_CHECKING:
+    from . import diskindex
 
 log = logging.getLogger("provenance.index")
 
@@ -208,7 +217,7 @@ class LibraryIndex:
                 bytes=(self._columns.nbytes if self._columns else 0) + (self._tables.nbytes if self._tables else 0))
 
 
-_INDEXES: dict[tuple[str, float], LibraryIndex] = {}
+_INDEXES: dict[tuple[str, float], "LibraryIndex | diskindex.DiskIndex"] = {}
 _INDEXES_LOCK = threading.Lock()
 
 
@@ -219,10 +228,20 @@ def _key(engine: Engine, min_quality: float) -> tuple[str, float]:
     return url, float(min_quality)
 
 
-def library_index(engine: Engine, *, min_quality: float) -> LibraryIndex:
-    """This process's index of the database behind `engine` (made empty on first use)."""
+def library_index(engine: Engine, *, min_quality: float) -> "LibraryIndex | diskindex.DiskIndex":
+    """This process's index of the database behind `engine` (made empty on first use): kept on disk
+    beside the database (provenance.diskindex) when it has a place for one, else in memory (an
+    in-memory SQLite database)."""
+    from . import diskindex
+
     with _INDEXES_LOCK:
-        return _INDEXES.setdefault(_key(engine, min_quality), LibraryIndex(min_quality))
+        key = _key(engine, min_quality)
+        found = _INDEXES.get(key)
+        if found is None:
+            folder = diskindex.location(engine.url)
+            found = diskindex.DiskIndex(folder, min_quality) if folder else LibraryIndex(min_quality)
+            _INDEXES[key] = found
+        return found
 
 
 def load(engine: Engine, *, min_quality: float) -> ReferenceFrames:

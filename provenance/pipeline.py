@@ -79,6 +79,12 @@ class CheckResult:
     # Known clips of the same scene whose moment could not be established: hints, never a verdict.
     scenes: tuple[SceneHint, ...] = ()
 
+    def to_dict(self) -> dict[str, object]:
+        """What `provenance check --json` prints (schema_version 1), as Python values."""
+        from .report import check_to_dict
+
+        return check_to_dict(self)
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -88,6 +94,12 @@ class IngestResult:
     sighting_id: int
     new_clip: bool
     new_sighting: bool  # False: this clip was already recorded in this post (or without one)
+
+    def to_dict(self) -> dict[str, object]:
+        """The clip, its post and what was added, as JSON-ready values (the same fields as a check's)."""
+        from .report import ingest_to_dict
+
+        return ingest_to_dict(self)
 
 
 def matcher_params() -> dict[str, object]:

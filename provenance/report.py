@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .attest import FileVerification
 from .errors import printable
-from .folder import FolderResult
-from .match import SPEED_CHANGE_MIN
-from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 from .records import Match, Post, Region, SceneHint, Sighting, Verdict
+
+if TYPE_CHECKING:  # annotations only: error lines (safe) are printed without loading the pipeline
+    from .attest import FileVerification
+    from .folder import FolderResult
+    from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
 
 SCHEMA_VERSION = 1
 # Whole terminal escape sequences, 7-bit (ESC ...) and 8-bit (C1 introducers): CSI (colours, cursor
@@ -55,30 +56,12 @@ def safe(text: object, limit: int = 200) -> str:
 
 
 def check_to_dict(result: CheckResult) -> dict[str, Any]:
-    clip, probe, fp = result.clip, result.clip.probe, result.clip.fingerprint
-    video = probe.video
     return {
         "schema_version": SCHEMA_VERSION,
         "check_id": result.check_id,
         "verdict": result.verdict,
         "checked_at": iso(result.observed_at),
-        "clip": {
-            "sha256": clip.media.sha256,
-            "size_bytes": clip.media.size_bytes,
-            "evidence_path": str(clip.media.path),
-            "duration_s": round(probe.duration_s, 3),
-            "container": probe.container,
-            "width": video.width if video else None,
-            "height": video.height if video else None,
-            "fps": round(video.fps, 3) if video and video.fps else None,
-            "video_codec": video.codec if video else None,
-            "rotation": video.rotation if video else 0,
-            "has_audio": probe.has_audio,
-            "tags": probe.tags,
-            "sampled_frames": len(fp.frames),
-            "usable_frames": clip.usable_frames,
-            "content_box": _box(fp.content_box),
-        },
+        "clip": _clip(result.clip),
         "post": _post(result.post),
         "first_seen": _first_seen(result.first_seen),
         "matches": [_match(m) for m in result.matches],
@@ -122,6 +105,34 @@ def region_to_dict(region: Region | None) -> dict[str, Any] | None:
 def scene_to_dict(h: SceneHint) -> dict[str, Any]:
     return {"sha256": h.sha256, "similarity": h.similarity, "query_frames": h.query_frames, "reason": h.reason,
             "sightings": [_sighting(s) for s in h.sightings]}
+
+
+def _clip(clip: Any) -> dict[str, Any]:  # pipeline.Clip
+    probe, fp, video = clip.probe, clip.fingerprint, clip.probe.video
+    return {
+        "sha256": clip.media.sha256,
+        "size_bytes": clip.media.size_bytes,
+        "evidence_path": str(clip.media.path),
+        "duration_s": round(probe.duration_s, 3),
+        "container": probe.container,
+        "width": video.width if video else None,
+        "height": video.height if video else None,
+        "fps": round(video.fps, 3) if video and video.fps else None,
+        "video_codec": video.codec if video else None,
+        "rotation": video.rotation if video else 0,
+        "has_audio": probe.has_audio,
+        "tags": probe.tags,
+        "sampled_frames": len(fp.frames),
+        "usable_frames": clip.usable_frames,
+        "content_box": _box(fp.content_box),
+    }
+
+
+def ingest_to_dict(result: IngestResult) -> dict[str, Any]:
+    """An ingest as JSON-ready values: the clip and post as in `check_to_dict`, and what was added."""
+    return {"schema_version": SCHEMA_VERSION, "clip_id": result.clip_id, "sighting_id": result.sighting_id,
+            "new_clip": result.new_clip, "new_sighting": result.new_sighting, "clip": _clip(result.clip),
+            "post": _post(result.post)}
 
 
 def check_to_json(result: CheckResult) -> str:
@@ -176,6 +187,8 @@ _HEADLINE = {
 
 
 def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
+    from .match import SPEED_CHANGE_MIN  # loaded by the check already; not by an error line
+
     clip, post = result.clip, result.post
     lines = [_HEADLINE[result.verdict]]
     lines.append(f"  clip        sha256 {clip.media.sha256}  {_clip_facts(result)}")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import platformdirs
 
-from .db import default_database_url
 from .fetch import DownloadLimits
 
 ENV_DB = "PROVENANCE_DB"  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/provenance
@@ -34,6 +33,9 @@ class Settings:
         # point elsewhere for the next command run from another folder (reports would lose frames).
         home = _absolute(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
         store = _absolute(os.environ.get(ENV_STORE) or home / "evidence")
+        # The database package (SQLAlchemy) loads when a command opens the library, not with the settings.
+        from .db import default_database_url
+
         url = db_url or os.environ.get(ENV_DB) or default_database_url(home)
         return cls(db_url=url, store_dir=store, cookies=cookies, allow_private_urls=allow_private_urls,
                    tsa_url=tsa_url or os.environ.get(ENV_TSA) or None)

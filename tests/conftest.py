@@ -111,6 +111,15 @@ def derived(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 BACKENDS = ("sqlite", "postgresql")
 
 
+@pytest.fixture(autouse=True)
+def index_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user cache folder, where a PostgreSQL library's on-disk index goes (provenance.diskindex):
+    each test's own, never the real one."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 @pytest.fixture
 def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:
     """Makes fresh, empty databases for one test: new_database("sqlite") or ("postgresql") -> URL.

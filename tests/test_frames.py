@@ -112,18 +112,22 @@ def test_the_batched_phash_gives_imagehashs_bits_on_every_view_of_real_frames():
     import imagehash
     from PIL import Image
 
-    from provenance.frames import SECOND_LOOK_VARIANTS, _thumb, _view, phash_many, small_grey
+    from provenance.frames import (MATCH_VARIANTS, REFERENCE_VARIANTS, SECOND_LOOK_VARIANTS, _thumb, _view,
+                                   phash_many, small_grey)
 
-    cap = cv2.VideoCapture(str(SAMPLES / "bigbuckbunny.mp4"))
+    # The stored views, the query's, and the second look's, on three clips.
+    views = [*REFERENCE_VARIANTS, *MATCH_VARIANTS, *(v for v in SECOND_LOOK_VARIANTS if not v.inset)]
     thumbs = []
-    while len(thumbs) < 400:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        grey = small_grey(frame)
-        thumbs += [_thumb(_view(grey, v)) for v in SECOND_LOOK_VARIANTS if not v.inset]
-    cap.release()
-    assert len(thumbs) >= 400
+    for name in ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"):
+        cap = cv2.VideoCapture(str(SAMPLES / name))
+        for _ in range(40):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            grey = small_grey(frame)
+            thumbs += [_thumb(_view(grey, v)) for v in views]
+        cap.release()
+    assert len(thumbs) >= 2000
     expected = [int.from_bytes(np.packbits(imagehash.phash(Image.fromarray(t)).hash.flatten()).tobytes(), "big")
                 for t in thumbs]
     assert phash_many(thumbs) == expected

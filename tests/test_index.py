@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import delete
 
-from provenance import hashindex, index, pipeline
+from provenance import diskindex, hashindex, index, pipeline
 from provenance.db import models as orm
 from provenance.db import session_scope
 from provenance.frames import MIN_QUALITY
@@ -57,6 +57,7 @@ def always_indexed(monkeypatch):
     """Multi-index tables over every row, however small the library (real clips are a few thousand rows)."""
     monkeypatch.setattr(hashindex, "best_plan", lambda rows, distance: hashindex.make_plan(4, distance))
     monkeypatch.setattr(index, "TAIL_MAX_ROWS", 0)
+    monkeypatch.setattr(diskindex, "TAIL_MAX_ROWS", 0)
     index.forget()
     yield
     index.forget()

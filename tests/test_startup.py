@@ -1,0 +1,49 @@
+"""Start-up of the command line: a check loads only what a check needs, and a missing file is refused
+before the database or any heavy library is loaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from provenance import audit, cli, reporting
+from tests.conftest import SAMPLES
+
+
+def _imported(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run the CLI under `python -X importtime`; the modules it imported."""
+    cp = subprocess.run([sys.executable, "-X", "importtime", "-c", "from provenance.cli import main; main()", *args],
+                        capture_output=True, text=True, env=env or os.environ.copy())
+    modules = {line.split("|")[-1].strip() for line in cp.stderr.splitlines() if line.startswith("import time:")}
+    return cp, modules
+
+
+def test_the_option_copies_in_the_command_line_agree_with_their_modules():
+    assert cli.REPORT_FORMATS == reporting.FORMATS
+    assert (cli.AUDIT_DEFAULT_WORKERS, cli.AUDIT_MAX_WORKERS) == (audit.DEFAULT_WORKERS, audit.MAX_WORKERS)
+    assert (cli.AUDIT_DEFAULT_SLEEP_S, cli.AUDIT_DEFAULT_BACKOFF_S) == (audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S)
+    assert cli.AUDIT_LISTERS == audit.LISTERS
+
+
+def test_a_missing_file_is_refused_before_the_library_or_any_heavy_module_loads(tmp_path):
+    cp, modules = _imported(["check", str(tmp_path / "missing.mp4"), "--db", f"sqlite:///{tmp_path / 'lib.db'}"])
+    assert cp.returncode == 2 and "no such file" in cp.stderr
+    assert not {"sqlalchemy", "numpy", "cv2", "provenance.pipeline", "provenance.db"} & modules
+    assert not (tmp_path / "lib.db").exists()  # the library was not even opened
+
+
+@pytest.mark.slow
+def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
+    db = f"sqlite:///{tmp_path / 'lib.db'}"
+    env = dict(os.environ, PROVENANCE_STORE=str(tmp_path / "evidence"))
+    subprocess.run([sys.executable, "-m", "provenance.cli", "ingest", str(SAMPLES / "bikes.mp4"), "--db", db,
+                    "--quiet"], check=True, env=env)
+    cp, modules = _imported(["check", str(SAMPLES / "bikes.mp4"), "--no-record", "--json", "--db", db], env)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    assert "provenance.pipeline" in modules and "provenance.diskindex" in modules
+    unneeded = {"provenance.audit", "provenance.audit_report", "provenance.listing", "provenance.reporting",
+                "provenance.folder", "provenance.attest", "provenance.bundle", "jinja2", "alembic", "yt_dlp", "scipy"}
+    assert not unneeded & modules, unneeded & modules
