@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -178,6 +178,16 @@ def motion_of(clip_id: int, *, session: Session) -> MotionProfile | None:
     if row is None or row.grid != MOTION_GRID:
         return None
     return MotionProfile.from_bytes(np.frombuffer(row.times, dtype=np.float64), row.cells)
+
+
+def evidence_path_of(clip_id: int, *, session: Session) -> Path | None:
+    """Where a clip's evidence copy is, when it is still there (a library moved to another machine or
+    a cleaned store keeps the rows but not the files)."""
+    stored = session.scalar(select(orm.Clip.evidence_path).where(orm.Clip.id == clip_id))
+    if not stored:
+        return None
+    path = Path(stored)
+    return path if path.is_file() else None
 
 
 # What a later sighting of the same clip in the same post may add to the stored one: post metadata

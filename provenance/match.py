@@ -16,11 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
 
-from . import motion
+from . import localfeat, motion
 from .hashindex import pairs_within_brute
-from .frames import MATCH_VARIANTS, QUERY_VARIANTS, REFERENCE_VARIANTS, SECOND_LOOK_VARIANTS, Variant
+from .frames import (MATCH_VARIANTS, MIN_QUALITY, PHASH_INPUT, QUALITY_FULL_STD, QUERY_VARIANTS, REFERENCE_VARIANTS,
+                     SECOND_LOOK_VARIANTS, Variant, phash_many)
 from .motion import MotionProfile
 from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Region, SceneHint, Segment,
                       Transform)
@@ -28,8 +30,9 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # Bumped whenever a threshold, a hash view or a signal changes, so that a stored check says which
 # matcher made it (checks' params also hold every constant: matcher_constants()).
 # 1: frame pHashes aligned on a time line (2026-11-25). 2: motion profiles for static-camera footage,
-# same-scene hints, sub-picture regions (2026-11-30).
-MATCHER_VERSION = 2
+# same-scene hints, sub-picture regions (2026-11-30). 3: local features (ORB keypoints, RANSAC) place
+# insets and kept corners for a third look (provenance.localfeat, 2026-11-30).
+MATCHER_VERSION = 3
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -173,27 +176,38 @@ class Evidence:
 
 
 def find_matches(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None,
-                 motion_of: MotionLookup | None = None) -> list[Match]:
+                 motion_of: MotionLookup | None = None, pictures: localfeat.Pictures | None = None) -> list[Match]:
     """All reference clips whose footage is in the query, strongest first."""
-    return list(find_evidence(query, library, query_sha256=query_sha256, motion_of=motion_of).matches)
+    return list(find_evidence(query, library, query_sha256=query_sha256, motion_of=motion_of,
+                              pictures=pictures).matches)
 
 
 def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256: str | None = None,
-                  motion_of: MotionLookup | None = None) -> Evidence:
+                  motion_of: MotionLookup | None = None, pictures: localfeat.Pictures | None = None) -> Evidence:
     """Matches (footage of a known clip placed in time) and same-scene hints.
 
     `motion_of(clip_id)` gives a reference clip's motion profile; with it, a clip whose pictures are
     close to the query's all along but cannot be placed by its frames (static-camera footage: every
-    frame looks like every other) is placed by what moves in it, or else reported as the same scene."""
+    frame looks like every other) is placed by what moves in it, or else reported as the same scene.
+    `pictures` gives the query's and the references' files; with it, when no look so far settled the
+    query, the reference clips the hash index met most get a third look with local features
+    (provenance.localfeat): an inset or a kept corner is located by keypoints and placed in time by
+    the hashes of the two matching rectangles."""
     if query.times.size == 0 or library.hashes.size == 0:
         return Evidence((), ())
     stills: dict[int, list[_StillCandidate]] = {}
-    best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills, region=False)
+    # Clips met by the whole-picture views (the footage fills the picture: the first look and the
+    # motion profiles judge them, and keypoints would only find the whole picture again), and clips
+    # met only through part of the picture: the local-features look's candidates.
+    whole: dict[int, _Met] = {}
+    met: dict[int, _Met] = {}
+    best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills, region=False,
+                 met=whole)
     if query.region_hashes is not None and not any(_settled(m) for m in best.values()):
         # The second look: the footage may fill only part of this picture (an off-centre crop kept
         # a corner of it) or this picture part of the footage's. Per clip, the stronger look wins.
         regional = _look(query, library, query.region_hashes, SECOND_LOOK_VARIANTS, _PAIRING_OF_REGION,
-                         query_sha256, {}, region=True)
+                         query_sha256, {}, region=True, met=met)
         for clip_id, found in regional.items():
             m = _as_region(found)
             if m is not None and (clip_id not in best or strength(m) > strength(best[clip_id])):
@@ -208,15 +222,25 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
             best[clip_id] = placed
         elif placed is not None:
             scenes.append(placed)
+    if pictures is not None and not any(_settled(m) for m in best.values()):
+        _widen_candidates(query, library, met)
+        local = _local_look(query, library, {c: m for c, m in met.items() if c not in whole}, best, pictures,
+                            query_sha256)
+        for clip_id, m in local.items():
+            if clip_id not in best or strength(m) > strength(best[clip_id]):
+                best[clip_id] = m
+        scenes = [h for h in scenes if h.sha256 not in {m.sha256 for m in best.values()}]
     return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
                     tuple(sorted(scenes, key=lambda h: h.query_frames * h.similarity, reverse=True)))
 
 
 def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, views: tuple[Variant, ...],
           pairing: np.ndarray, query_sha256: str | None,
-          stills: dict[int, list["_StillCandidate"]], *, region: bool) -> dict[int, "_RegionMatch | Match"]:
+          stills: dict[int, list["_StillCandidate"]], *, region: bool,
+          met: dict[int, "_Met"] | None = None) -> dict[int, "_RegionMatch | Match"]:
     """The best match per reference clip through the query `views` (columns of `hashes`); reference
-    clips whose lines were all stills go into `stills`."""
+    clips whose lines were all stills go into `stills`; the clips met by most query frames into `met`
+    (candidates for the local-features look)."""
     best: dict[int, Any] = {}
     for mirrored in (False, True):
         columns = [i for i, v in enumerate(views) if v.mirrored == mirrored]
@@ -233,6 +257,9 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
         # first test): skipped here in one pass. In a large library most clips met are such chance
         # pairs, and one Python call each cost more than the search (bench/scale.py, 10M rows).
         frames_met = _distinct_per_group(clip_sorted, qi[order], starts)
+        if met is not None:
+            _note_met(met, frames_met, starts, ends, order, clip_sorted, query.times[qi], library.times[ri],
+                      mirrored=mirrored)
         for s, e in zip(starts[frames_met >= MIN_MATCHED_FRAMES], ends[frames_met >= MIN_MATCHED_FRAMES],
                         strict=True):
             sel = order[s:e]
@@ -342,6 +369,151 @@ def _place_by_motion(query: QueryFrames, clip: ReferenceClip, candidates: list[_
                          reason="what moves lines up, but too few frames sit on that line")
     return _match_from_lines(query, clip, [line], mirrored=candidate.mirrored, same_file=same_file,
                              method="motion", confidence=placement.correlation)
+
+
+# A reference clip is a candidate for the local-features look when at least this many query frames
+# met it within FRAME_MATCH_MAX_DISTANCE in some view (first or second look). On the held-out tune half
+# (bench/heldout.py, 2026-11-30) the insets and kept corners the first two looks missed met their
+# reference with 2-40 frames; 2 keeps a single chance pair in a large library from costing a decode.
+LOCAL_MIN_MET = 2
+# An inset whose border was not found, or a corner cut other than the views', is met by no view within
+# FRAME_MATCH_MAX_DISTANCE: for candidates only, the second-look views of this many query frames are
+# also compared with every library row within LOCAL_CANDIDATE_DISTANCE bits (held-out tune half and
+# tests' insets: 14-16 bits from their reference at the nearest corner view; unrelated footage 18 and
+# more, so a few chance rows in a large library, and the keypoints decide). The cost is linear in the
+# library: 6 frames x 18 views against 100,000 rows ~10 ms, against 10M rows ~1 s, paid only by
+# checks no look settled.
+LOCAL_CANDIDATE_FRAMES = 6
+LOCAL_CANDIDATE_DISTANCE = 16
+# A local-features match needs this much strength (matched frames x similarity), more than
+# MIN_MATCH_STRENGTH: its rectangles were chosen to fit, one more hypothesis per candidate, and keypoints
+# find the same object at any moment. On the held-out tune half (2026-11-30) a hand-held shot of a
+# printed target at another moment, cut to a corner, made a 1.25-s line of strength 3.3 between the
+# fitted rectangles; the insets it placed had 31.6 (and the tests' soft-edged inset 34.8). 8 is 2 s of
+# frames at similarity 1.
+LOCAL_MIN_STRENGTH = 8.0
+
+
+@dataclass(frozen=True)
+class _Met:
+    """How a reference clip was met by the query in a look: candidates for the local-features look."""
+
+    frames: int  # distinct query frames within FRAME_MATCH_MAX_DISTANCE of it
+    ref_t: float  # median reference time of those pairs: where to read the reference
+    query_t: float
+    mirrored: bool  # met through mirrored views: the keypoints are looked for in the mirrored query
+
+
+def _note_met(met: dict[int, _Met], frames_met: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              order: np.ndarray, clip_sorted: np.ndarray, tq: np.ndarray, tr: np.ndarray, *, mirrored: bool) -> None:
+    """Keep the few clips met by most query frames (only those: a large library meets many by chance)."""
+    for g in np.argsort(-frames_met, kind="stable")[:localfeat.LOCAL_MAX_CANDIDATES]:
+        if frames_met[g] < LOCAL_MIN_MET:
+            break
+        sel = order[starts[g]:ends[g]]
+        clip_id = int(clip_sorted[starts[g]])
+        found = _Met(int(frames_met[g]), float(np.median(tr[sel])), float(np.median(tq[sel])), mirrored)
+        if clip_id not in met or found.frames > met[clip_id].frames:
+            met[clip_id] = found
+
+
+def _widen_candidates(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Met]) -> None:
+    """More candidates for the local-features look: a few query frames' second-look views against
+    every library row, at LOCAL_CANDIDATE_DISTANCE (see there)."""
+    if query.region_hashes is None:
+        return
+    frames = np.unique(np.linspace(0, query.times.size - 1, LOCAL_CANDIDATE_FRAMES).round().astype(np.int64))
+    for mirrored in (False, True):
+        columns = [i for i, v in enumerate(SECOND_LOOK_VARIANTS) if v.mirrored == mirrored]
+        views = query.region_hashes[np.ix_(frames, columns)]
+        qi, ri, _ = pairs_within_brute(views.reshape(-1), library.hashes, LOCAL_CANDIDATE_DISTANCE)
+        if qi.size == 0:
+            continue
+        frame = frames[qi // views.shape[1]]
+        clip_of_pair = library.clip_ids[ri]
+        order = np.argsort(clip_of_pair, kind="stable")
+        clip_sorted = clip_of_pair[order]
+        starts = np.flatnonzero(np.r_[True, clip_sorted[1:] != clip_sorted[:-1]])
+        ends = np.r_[starts[1:], clip_sorted.size]
+        frames_met = _distinct_per_group(clip_sorted, frame[order], starts)
+        _note_met(met, frames_met, starts, ends, order, clip_sorted, query.times[frame], library.times[ri],
+                  mirrored=mirrored)
+
+
+def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Met],
+                best: dict[int, Match], pictures: localfeat.Pictures, query_sha256: str | None) -> dict[int, Match]:
+    """The third look, on the clips the hash index met most: where the reference's picture sits in the
+    query's (keypoints), then when (hashes of the two matching rectangles, aligned as in the first look)."""
+    ranked = sorted(met.items(), key=lambda kv: kv[1].frames, reverse=True)[:localfeat.LOCAL_MAX_CANDIDATES]
+    if not ranked:
+        return {}
+    q0 = 0.0
+    if query.duration_s > localfeat.LOCAL_MAX_QUERY_S:
+        q0 = max(0.0, ranked[0][1].query_t - localfeat.LOCAL_MAX_QUERY_S / 2)
+    query_pictures: localfeat.Frames | None = None
+    out: dict[int, Match] = {}
+    for clip_id, hit in ranked:
+        clip = library.clips[clip_id]
+        path = pictures.reference(clip_id)
+        if path is None:
+            continue
+        # The reference around where it was met, as long as the query (a retimed copy a little longer).
+        span = min(localfeat.LOCAL_MAX_REFERENCE_S, query.duration_s + 2 * localfeat.LOCAL_REFERENCE_SLACK_S)
+        r0 = min(max(0.0, hit.ref_t - (hit.query_t - q0) - localfeat.LOCAL_REFERENCE_SLACK_S),
+                 max(0.0, clip.duration_s - span))
+        reference = localfeat.read_frames(path, r0, r0 + span, 1.0 / query.step_s)
+        if query_pictures is None:
+            query_pictures = localfeat.read_frames(pictures.query, q0, q0 + localfeat.LOCAL_MAX_QUERY_S,
+                                                   1.0 / query.step_s)
+        placement = localfeat.locate(query_pictures, reference, mirrored_first=hit.mirrored)
+        if placement is None:
+            continue
+        found = _place_local(query, clip, query_pictures, reference, placement,
+                             same_file=clip.sha256 == query_sha256)
+        if found is not None:
+            out[clip_id] = found
+    return out
+
+
+def _hash_boxes(frames: localfeat.Frames, box: tuple[float, float, float, float], *,
+                mirrored: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Times and pHashes of the `box` part of each frame, frames too flat to hash left out."""
+    times, thumbs = [], []
+    for t, grey in frames:
+        part = localfeat.crop(grey, box, mirrored=mirrored)
+        if min(part.shape) < 8 or float(part.std()) / QUALITY_FULL_STD < MIN_QUALITY:
+            continue
+        times.append(t)
+        thumbs.append(cv2.resize(np.ascontiguousarray(part), (PHASH_INPUT, PHASH_INPUT), interpolation=cv2.INTER_AREA))
+    hashes = np.array(phash_many(thumbs) if thumbs else [], dtype=np.uint64)
+    return np.array(times, dtype=np.float64), hashes
+
+
+def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localfeat.Frames,
+                 reference: localfeat.Frames, placement: localfeat.Placement, *, same_file: bool) -> Match | None:
+    """Place in time the footage a local-features placement located: the query's rectangle (mirrored
+    back when it was mirrored) against the reference's, frame by frame, with the first look's rules."""
+    tq, hq = _hash_boxes(query_pictures, localfeat.inner(placement.in_query), mirrored=placement.mirrored)
+    tr, hr = _hash_boxes(reference, localfeat.inner(placement.in_reference), mirrored=False)
+    if tq.size < MIN_MATCHED_FRAMES or tr.size == 0:
+        return None
+    qi, ri, dist = pairs_within_brute(hq, hr, FRAME_MATCH_MAX_DISTANCE)
+    if qi.size == 0:
+        return None
+    qi, ri = qi.astype(np.int64), ri.astype(np.int64)
+    pairs = _Pairs(tq[qi], tr[ri], dist.astype(np.float64), qi, hq[qi], np.zeros(qi.size))
+    local = QueryFrames(times=tq, hashes=hq[:, None], letterbox=np.zeros(tq.size), pillarbox=np.zeros(tq.size),
+                        duration_s=query.duration_s, step_s=query.step_s)
+    found, _ = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file)
+    if not isinstance(found, Match) or strength(found) < LOCAL_MIN_STRENGTH:
+        return None
+    region = placement.region()
+    transforms = list(found.transforms)
+    if region is not None and region.inside == "reference":
+        transforms.insert(1 if Transform.MIRRORED in transforms else 0, Transform.CROPPED)
+    if placement.inset:
+        transforms.append(Transform.PICTURE_IN_PICTURE)
+    return replace(found, method="local_features", region=region, transforms=tuple(transforms))
 
 
 def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -629,8 +801,8 @@ def _union_length(spans: Sequence[tuple[float, float]]) -> float:
 
 
 def matcher_constants() -> dict[str, object]:
-    """Every named constant of the matching steps (content, frames, motion, match), by module: what a
-    stored check needs to be explained or reproduced later. Read from the modules themselves, so a
+    """Every named constant of the matching steps (content, frames, motion, localfeat, match), by module:
+    what a stored check needs to be explained or reproduced later. Read from the modules themselves, so a
     constant added there is recorded without being listed here."""
     import sys
     from dataclasses import asdict, is_dataclass
@@ -645,7 +817,7 @@ def matcher_constants() -> dict[str, object]:
         return value
 
     out: dict[str, object] = {}
-    for module in (content, frames, motion, sys.modules[__name__]):
+    for module in (content, frames, motion, localfeat, sys.modules[__name__]):
         for name, value in sorted(vars(module).items()):
             if name.isupper() and not name.startswith("_") and isinstance(value, (int, float, str, tuple)):
                 out[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = plain(value)

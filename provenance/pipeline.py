@@ -17,7 +17,7 @@ from . import __version__
 from .db import connect, ensure_schema, repository, session_scope, timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from . import index, match
+from . import index, localfeat, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_evidence, query_frames
 from .probe import probe
@@ -244,9 +244,12 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
     params = {**matcher_params(), "library_clips": searchable}
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
+        pictures = localfeat.Pictures(
+            query=clip.media.path, reference=lambda clip_id: repository.evidence_path_of(clip_id, session=session))
         evidence = find_evidence(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
                                  query_sha256=clip.media.sha256,
-                                 motion_of=lambda clip_id: repository.motion_of(clip_id, session=session))
+                                 motion_of=lambda clip_id: repository.motion_of(clip_id, session=session),
+                                 pictures=pictures)
         clip_id_of = {ref.sha256: cid for cid, ref in library.clips.items()}
         clip_ids = {m.sha256: clip_id_of[m.sha256] for m in (*evidence.matches, *evidence.scenes)}
         sightings = repository.sightings_for(clip_ids.values(), session=session)

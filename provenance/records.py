@@ -166,10 +166,11 @@ class Match:
     sightings: tuple[Sighting, ...] = ()
     # How the match was established: "frames" (frame hashes aligned on one time line), "motion"
     # (near-identical pictures placed by what moves in them: static-camera footage), "region" (the
-    # footage inside part of the picture: picture-in-picture or an off-centre crop).
+    # footage inside part of the picture: picture-in-picture or an off-centre crop), "local_features"
+    # (keypoints located that part, and its frames' hashes were aligned: provenance.localfeat).
     method: str = "frames"
-    # 0..1. frames and region: the similarity of the aligned frames; motion: the correlation of the
-    # two motion profiles at the placed offset.
+    # 0..1. frames, region and local_features: the similarity of the aligned frames; motion: the
+    # correlation of the two motion profiles at the placed offset.
     confidence: float | None = None
     region: "Region | None" = None
 

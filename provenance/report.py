@@ -77,6 +77,8 @@ METHOD_WORDS = {
     "motion": ("motion profile: the pictures barely change (a fixed camera), and what moves in them "
                "lines up at this offset"),
     "region": "part of the picture: the footage sits inside a rectangle of the other clip",
+    "local_features": ("local features: keypoints located the footage inside a rectangle of the other clip, "
+                       "and the rectangles' frames agree on one time line"),
 }
 
 

@@ -28,6 +28,9 @@ TITLE_CARD = ("color=c=black:s=640x272:d=3:r=25,"
               "drawbox=x=100:y=80:w=440:h=40:color=white:t=fill,drawbox=x=160:y=150:w=320:h=20:color=gray:t=fill,"
               "drawbox=x=40:y=220:w=80:h=30:color=red:t=fill")
 
+# An alpha ramp over the outer 24 px of an inset: it fades into the picture behind it.
+SOFT_EDGES = "geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='255*min(1,min(min(X,W-X),min(Y,H-Y))/24)'"
+
 # Each derived copy: output name -> ffmpeg arguments (without -y and the output path).
 DERIVED: dict[str, list[str]] = {
     "bikes_reencoded_360w.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "scale=360:-2", "-c:v", "libx264",
@@ -91,6 +94,18 @@ DERIVED: dict[str, list[str]] = {
                                   "[0:v]scale=1280:720,setsar=1[bg];[1:v]scale=480:-2[in];"
                                   "[bg][in]overlay=80:300:shortest=1[out]", "-map", "[out]",
                                   "-c:v", "libx264", "-crf", "26"],
+    # Insets whose edges fade into the background over 24 px (no border line for content.inset_box to
+    # find): bikes at 480x204, x 640, y 300 of 1280x720; and carphone in the same place, a negative.
+    "bikes_soft_inset_in_bbb.mp4": ["-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i",
+                                    str(SAMPLES / "bikes.mp4"), "-filter_complex", "[0:v]scale=1280:720,setsar=1[bg];"
+                                    "[1:v]scale=480:-2,format=yuva420p," + SOFT_EDGES + "[in];"
+                                    "[bg][in]overlay=640:300:shortest=1[out]", "-map", "[out]", "-t", "9",
+                                    "-c:v", "libx264", "-crf", "26"],
+    "carphone_soft_inset_in_bbb.mp4": ["-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i",
+                                       str(SAMPLES / "carphone_pristine.mp4"), "-filter_complex",
+                                       "[0:v]scale=1280:720,setsar=1[bg];[1:v]scale=480:-2,format=yuva420p,"
+                                       + SOFT_EDGES + "[in];[bg][in]overlay=640:300:shortest=1[out]", "-map", "[out]",
+                                       "-c:v", "libx264", "-crf", "26"],
 }
 
 

@@ -121,7 +121,7 @@ class Match:
     sightings: tuple[Post, ...]  # as the check saw them, earliest first
     pairs: tuple[FramePair, ...]
     mirror_note: str | None
-    method: str  # how the match was established: "frames" | "motion" | "region"
+    method: str  # how the match was established: "frames" | "motion" | "region" | "local_features"
     method_text: str  # the same in words, with the confidence
     confidence: float | None
     region: Region | None
