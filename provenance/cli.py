@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -14,6 +14,7 @@ from .db import database_status, export_library, import_library
 from .db import upgrade as db_upgrade
 from .errors import EvidenceError, InputError, ProvenanceError
 from .settings import ENV_DB, ENV_TSA, Settings
+from .times import parse_iso
 
 
 class Progress:
@@ -113,9 +114,7 @@ def parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        # OverflowError: a time whose UTC falls outside years 1-9999 (0001-01-01T00:00:00+01:00).
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+        return parse_iso(value)
     except (ValueError, OverflowError):
         raise InputError(f"bad time {value!r}; use ISO 8601 such as 2024-10-19T08:00:00Z "
                          "(in UTC, between years 1 and 9999)") from None

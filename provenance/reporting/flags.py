@@ -12,6 +12,7 @@ from typing import Any
 from ..records import Post as PostRecord
 from ..pipeline import post_signals
 from ..stored import StoredSighting
+from ..times import parse_iso
 from ..wording import gap_words
 from ..ytinfo import info_day, info_timestamp
 from .model import Flag, PostTime, Signal
@@ -128,10 +129,9 @@ def _creation_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        dt = parse_iso(value)
+    except (ValueError, OverflowError):
         return None
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return dt if dt >= _EARLIEST_REAL_CREATION else None
 
 
