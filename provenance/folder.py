@@ -188,7 +188,7 @@ def _files_below(folder: Path) -> Iterator[Path]:
                 yield path
 
 
-Analysed = tuple[pipeline.Clip, object] | str  # (clip, post), or why it failed
+Analysed = tuple[pipeline.AnalysedClip, object] | str  # (clip, post), or why it failed
 
 
 def _analyse(path: Path, settings: Settings) -> Analysed:

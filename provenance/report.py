@@ -15,8 +15,8 @@ from .attest import FileVerification
 from .errors import printable
 from .folder import FolderResult
 from .match import SPEED_CHANGE_MIN
-from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
-from .records import Match, Post, Region, SceneHint, Sighting, Verdict
+from .pipeline import CheckResult, FirstSeen, IngestResult
+from .records import Match, Post, Region, SceneHint, Sighting, Signal, Verdict
 
 SCHEMA_VERSION = 1
 # Whole terminal escape sequences, 7-bit (ESC ...) and 8-bit (C1 introducers): CSI (colours, cursor

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..records import Post as PostRecord
+from ..records import Post, Signal
 from ..pipeline import post_signals
 from ..stored import StoredSighting
 from ..times import parse_iso
 from ..wording import gap_words
 from ..ytinfo import info_day, info_timestamp
-from .model import Flag, PostTime, Signal
+from .model import Flag, PostTime
 
 # A phone writes the container's creation_time when it stops recording, and eyewitness footage of
 # news is usually posted within hours or days. A file made more than a week before its post suggests
@@ -109,9 +109,9 @@ def signals_of(s: StoredSighting | None) -> tuple[Signal, ...]:
     """The check's signals, rebuilt from the stored post exactly as the check made them."""
     if s is None:
         return ()
-    post = PostRecord(url=s.url, platform=s.platform, post_id=s.post_id, posted_at=s.posted_at,
-                      post_created_at=s.post_created_at, media_created_at=s.media_created_at)
-    return tuple(Signal(kind=x.kind, detail=x.detail, data=dict(x.data)) for x in post_signals(post))
+    post = Post(url=s.url, platform=s.platform, post_id=s.post_id, posted_at=s.posted_at,
+                post_created_at=s.post_created_at, media_created_at=s.media_created_at)
+    return post_signals(post)
 
 
 def entry_info(info: dict[str, Any] | None) -> dict[str, Any] | None:

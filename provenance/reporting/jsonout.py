@@ -16,7 +16,7 @@ from typing import Any
 from .. import audit_report
 from ..report import SCHEMA_VERSION, iso, region_to_dict
 from .audit import AuditReport
-from .model import CheckReport, Clip, FramePair, Match, Post, TimelineEntry
+from .model import CheckReport, ClipView, FramePair, MatchView, PostView, TimelineEntry
 
 SCHEMA_FILE = "report.v1.schema.json"
 REPORT_SCHEMA_ID = "urn:provenance:report:v1"
@@ -92,7 +92,7 @@ def render(r: CheckReport) -> str:
     return json.dumps(to_dict(r), indent=2, ensure_ascii=True) + "\n"
 
 
-def _clip(c: Clip) -> dict[str, Any]:
+def _clip(c: ClipView) -> dict[str, Any]:
     box = c.content_box
     return {
         # The fields of `check --json`:
@@ -109,7 +109,7 @@ def _clip(c: Clip) -> dict[str, Any]:
     }
 
 
-def _post(p: Post) -> dict[str, Any]:
+def _post(p: PostView) -> dict[str, Any]:
     return {
         # The fields of `check --json`:
         "url": p.url, "platform": p.platform, "post_id": p.post_id, "uploader": p.uploader,
@@ -122,19 +122,19 @@ def _post(p: Post) -> dict[str, Any]:
     }
 
 
-def _post_time(p: Post) -> dict[str, Any]:
+def _post_time(p: PostView) -> dict[str, Any]:
     t = p.post_time
     return {"at": iso(t.at), "source": t.source, "label": t.label, "detail": t.detail}
 
 
-def _sighting(p: Post) -> dict[str, Any]:
+def _sighting(p: PostView) -> dict[str, Any]:
     # `check --json`'s sighting fields first, then the rest of the post.
     return {"url": p.url, "platform": p.platform, "post_id": p.post_id, "uploader": p.uploader,
             "posted_at": iso(p.posted_at), "observed_at": iso(p.observed_at),
             "uploader_id": p.uploader_id, "title": p.title, "post_time": _post_time(p)}
 
 
-def _match(m: Match) -> dict[str, Any]:
+def _match(m: MatchView) -> dict[str, Any]:
     return {
         "sha256": m.sha256, "similarity": m.similarity, "query_coverage": m.query_coverage,
         "reference_coverage": m.reference_coverage, "transforms": list(m.transforms),
