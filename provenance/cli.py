@@ -9,10 +9,12 @@ from pathlib import Path
 
 import click
 
-from . import __version__, attest, audit as audit_lib, audit_report, db_report, folder, pipeline, report, reporting
+from . import __version__, attest, audit as audit_lib, folder, pipeline, reporting
 from .db import database_status, export_library, import_library
 from .db import upgrade as db_upgrade
 from .errors import EvidenceError, InputError, ProvenanceError
+from .reporting import audit as audit_text, library as library_text, results as result_text
+from .reporting.text import safe
 from .settings import ENV_DB, ENV_TSA, Settings
 from .times import parse_iso
 
@@ -75,7 +77,7 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         # Messages quote servers and pages (an HTTP status text, a title): cleaned like all terminal text.
-        click.echo(f"error: {report.safe(self.message, limit=_ERROR_LIMIT)}", err=True)
+        click.echo(f"error: {safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
 class Terminated(KeyboardInterrupt):
@@ -201,7 +203,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                                 record=not no_record, progress=progress)
     finally:
         progress.done()
-    click.echo(report.check_to_json(result) if as_json else report.check_summary(result))
+    click.echo(result_text.check_to_json(result) if as_json else result_text.check_summary(result))
     if report_path is not None and result.check_id is not None:
         try:
             reporting.write_check_report(result.check_id, report_path, settings=settings, fmt=report_format)
@@ -214,7 +216,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
             token = attest.stamp_report(result.check_id, report_path, settings=settings)
             if not as_json:
                 click.echo(f"  timestamp   {report_path}{attest.TOKEN_SUFFIX} ({token.stamped_at:%Y-%m-%d %H:%M:%S} UTC, "
-                           f"{report.safe(token.tsa_name)})")
+                           f"{safe(token.tsa_name)})")
 
 
 @cli.command("report")
@@ -264,7 +266,7 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
         click.echo(f"{written} report of {what} written to {output}", err=True)
         if tsa_url and check_id is not None:
             token = attest.stamp_report(check_id, output, settings=settings)
-            click.echo(f"timestamped by {report.safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
+            click.echo(f"timestamped by {safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
                        f"token in {output}{attest.TOKEN_SUFFIX}", err=True)
 
 
@@ -296,7 +298,7 @@ def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> No
         from . import bundle
 
         results = bundle.verify_bundle(Path(what), roots_file=roots_file)
-    click.echo(report.verification_lines(results))
+    click.echo(result_text.verification_lines(results))
     failed = sum(not r.ok for r in results)
     if failed:
         raise EvidenceError(f"{failed} of {len(results)} files of {'check ' + what if what.isdigit() else what} "
@@ -366,7 +368,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
                              "ingest the folder without it, or the files one by one")
         with FolderBar(quiet) as bar:
             result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
-        click.echo(report.folder_summary(result, verbose=not quiet))
+        click.echo(result_text.folder_summary(result, verbose=not quiet))
         return
     progress = Progress(quiet)
     try:
@@ -375,7 +377,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
     finally:
         progress.done()
     if not quiet:
-        click.echo(report.ingest_summary(result))
+        click.echo(result_text.ingest_summary(result))
 
 
 class AuditProgressView:
@@ -390,7 +392,7 @@ class AuditProgressView:
         if self.quiet:
             return
         if not self.tty:
-            click.echo(audit_report.progress_line(p), err=True)
+            click.echo(audit_text.progress_line(p), err=True)
             return
         if p.url is None:
             if p.to_do:
@@ -472,7 +474,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
                                  options=options, progress=view)
     finally:
         view.done()
-    click.echo(audit_report.audit_to_json(result) if as_json else audit_report.audit_summary(result))
+    click.echo(audit_text.audit_to_json(result) if as_json else audit_text.audit_summary(result))
     if report_path is not None:
         written = reporting.write_audit_report(result.audit_id, report_path, settings=settings, fmt=report_format)
         if not quiet:
@@ -492,7 +494,7 @@ def audits(as_json: bool, db_url: str | None) -> None:
         provenance audit --resume 12      # show or finish one of them
     """
     summaries = audit_lib.list_all(settings=Settings.resolve(db_url=db_url))
-    click.echo(audit_report.audits_to_json(summaries) if as_json else audit_report.audits_table(summaries))
+    click.echo(audit_text.audits_to_json(summaries) if as_json else audit_text.audits_table(summaries))
 
 
 @cli.group()
@@ -535,7 +537,7 @@ def db_status_command(db_url: str | None) -> None:
         provenance db status --db postgresql+psycopg://me@localhost/provenance
     """
     settings = Settings.resolve(db_url=db_url)
-    click.echo(db_report.status_text(database_status(settings.db_url)))
+    click.echo(library_text.status_text(database_status(settings.db_url)))
 
 
 @cli.command("export")
@@ -561,7 +563,7 @@ def export_command(file: Path, db_url: str | None, quiet: bool) -> None:
     finally:
         progress.done()
     if not quiet:
-        click.echo(db_report.transfer_text("exported", counts, file))
+        click.echo(library_text.transfer_text("exported", counts, file))
 
 
 @cli.command("import")
@@ -585,7 +587,7 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
     finally:
         progress.done()
     if not quiet:
-        click.echo(db_report.transfer_text("imported", counts, file))
+        click.echo(library_text.transfer_text("imported", counts, file))
 
 
 def main() -> None:

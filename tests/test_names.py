@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from provenance import pipeline
 from provenance.records import Transform, Verdict
-from provenance.report import check_summary, check_to_json
+from provenance.reporting.results import check_summary, check_to_json
 from provenance.wording import gap_words, human_size
 from provenance.ytinfo import info_day, info_time, info_timestamp, str_or_none
 from tests.conftest import SAMPLES

@@ -1,8 +1,13 @@
-"""Reports of recorded checks: one model (model.CheckReport), built from the database, rendered as
-self-contained HTML, JSON (with a published JSON Schema) or Markdown.
+"""The report step: every text the tool gives a person or a machine. Reports of recorded checks are
+one model (model.CheckReport), built from the database, rendered as self-contained HTML, JSON (with a
+published JSON Schema) or Markdown.
 
+    text.py      untrusted text made safe to show (every terminal line goes through text.safe); ISO times
+    results.py   what check, ingest and ingest DIR print when they finish (the result as JSON, or a summary)
+    library.py   what db status, export and import print
     build.py     StoredCheck (db.repository.load_check_for_report) -> CheckReport
-    audit.py     a stored audit -> AuditReport: its rows, reused first, each with its CheckReport
+    audit.py     what audit and audits print; a stored audit -> AuditReport: its rows, reused first,
+                 each with its CheckReport
     evidence.py  frame pairs from the stored hashes, thumbnails from the evidence files
     flags.py     how post times are known; red flags
     html.py, jsonout.py, markdown.py   one renderer per format

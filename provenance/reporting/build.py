@@ -15,7 +15,7 @@ from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
 from .flags import entry_info, post_time, red_flags, signals_of
-from ..report import method_words, region_words
+from .results import method_words, region_words
 from .model import (Answer, CheckReport, ClipView, FirstSeenView, MatchView, PostView, Reproducibility, Scene,
                     Stream, TimelineEntry)
 

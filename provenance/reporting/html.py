@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from ..records import Verdict
-from ..report import iso, visible
+from .text import iso, visible
 from ..wording import human_size
 from .audit import AuditReport
 from .build import span

@@ -13,9 +13,9 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from .. import audit_report
-from ..report import SCHEMA_VERSION, iso, region_to_dict
-from .audit import AuditReport
+from .audit import AuditReport, audit_to_dict
+from .results import SCHEMA_VERSION, region_to_dict
+from .text import iso
 from .model import CheckReport, ClipView, FramePair, MatchView, PostView, TimelineEntry
 
 SCHEMA_FILE = "report.v1.schema.json"
@@ -32,9 +32,9 @@ def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
     return json.loads(text)
 
 
-def audit_to_dict(a: AuditReport) -> dict[str, Any]:
+def audit_report_to_dict(a: AuditReport) -> dict[str, Any]:
     """`provenance audit --json` with each post's full check report (items in listing order, as there)."""
-    base = audit_report.audit_to_dict(a.audit)
+    base = audit_to_dict(a.audit)
     reports = {r.item.item_id: r.report for r in a.rows}
     items = [{**item, "check_report": to_dict(rep) if (rep := reports.get(i.item_id)) is not None else None}
              for i, item in zip(a.audit.items, base["items"], strict=True)]
@@ -45,7 +45,7 @@ def audit_to_dict(a: AuditReport) -> dict[str, Any]:
 
 
 def render_audit(a: AuditReport) -> str:
-    return json.dumps(audit_to_dict(a), indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(audit_report_to_dict(a), indent=2, ensure_ascii=True) + "\n"
 
 
 def to_dict(r: CheckReport) -> dict[str, Any]:

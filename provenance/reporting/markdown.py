@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from ..match import SPEED_CHANGE_MIN
 from ..records import Verdict
-from ..report import safe
+from .text import safe
 from .audit import AuditReport
 from .build import span
 from .model import CheckReport, PostView

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .db import DatabaseStatus
-from .report import safe
-from .wording import human_size
+from ..db import DatabaseStatus
+from .text import safe
+from ..wording import human_size
 
 # The tables a person asks about first, in this order; any others (added by later schema versions)
 # follow alphabetically.
