@@ -14,6 +14,8 @@ from sqlalchemy import text
 from provenance import frames, match, motion, pipeline
 from provenance.records import Transform, Verdict
 from provenance.reporting.results import check_summary, check_to_json
+from provenance.reporting.text import iso
+from provenance.times import parse_iso
 from provenance.wording import gap_words, human_size
 from provenance.ytinfo import info_day, info_time, info_timestamp, str_or_none
 from tests.conftest import SAMPLES
@@ -99,6 +101,14 @@ def test_info_times():
     for bad in ({"timestamp": True}, {"timestamp": 1e20}, {"upload_date": "2024-10-18"}, {"upload_date": "20241399"},
                 {}):
         assert info_time(bad) is None
+
+
+def test_one_iso_for_json_and_for_prose():
+    half = datetime(2024, 10, 19, 8, 0, 0, 500_000, tzinfo=UTC)
+    assert (iso(half), iso(half, whole_seconds=True), iso(None)) == ("2024-10-19T08:00:00.500Z", "2024-10-19T08:00:00Z",
+                                                                    None)
+    assert parse_iso("2024-10-19T10:00:00+02:00") == parse_iso("2024-10-19t08:00:00z") == half.replace(microsecond=0)
+    assert parse_iso("2024-10-19 08:00") == half.replace(microsecond=0)  # no zone: UTC
 
 
 def test_str_or_none():

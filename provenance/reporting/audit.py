@@ -223,7 +223,7 @@ def audits_table(summaries: list[AuditSummary]) -> str:
              f"{'no match':>8} {'failed':>6} {'pending':>7}  source"
     lines = [header]
     for s in summaries:
-        created = iso(s.created_at.replace(microsecond=0)) or ""
+        created = iso(s.created_at, whole_seconds=True) or ""
         lines.append(f"{s.audit_id:>4}  {s.status:<8} {created:<20} {s.posts:>5} {s.reused:>6} "
                      f"{s.earliest_known:>8} {s.no_match:>8} {s.failed:>6} {s.pending:>7}  {safe(s.source)}")
     return "\n".join(lines)

@@ -23,11 +23,11 @@ _CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 _CONTROL_BUT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]")
 
 
-def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z; whole seconds as given, else milliseconds."""
+def iso(dt: datetime | None, *, whole_seconds: bool = False) -> str | None:
+    """ISO 8601 UTC with a Z; whole seconds as given (or always, for prose and tables), else milliseconds."""
     if dt is None:
         return None
-    spec = "seconds" if dt.microsecond == 0 else "milliseconds"
+    spec = "seconds" if whole_seconds or dt.microsecond == 0 else "milliseconds"
     return dt.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
