@@ -16,8 +16,9 @@ to end; cli.py is one command per library call):
 
 Around it: folder.py ingests a folder, audit.py runs an audit (listing.py lists the posts; db/audits.py
 stores them). records.py holds the frozen records that cross modules (stored.py: what the library
-gives back for a report); errors.py the exception tree and exit codes; settings.py, times.py and
-wording.py the shared settings, times and words for quantities.
+gives back for a report); errors.py the exception tree and exit codes; settings.py, utc.py and
+wording.py the shared settings, times and words for quantities. timestamps.py, attest.py and bundle.py:
+trusted timestamps (--tsa), `verify` and case bundles.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from .errors import EvidenceError, InputError, ProvenanceError
 from .reporting import audit as audit_text, library as library_text, results as result_text
 from .reporting.text import safe
 from .settings import ENV_DB, ENV_TSA, Settings
-from .times import parse_iso
+from .utc import parse_iso
 
 
 class Progress:

@@ -32,7 +32,7 @@ from provenance import netguard
 from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError, printable
 from provenance.records import FetchedMedia, Post
 from provenance.snowflake import X_HOSTS, snowflake_time
-from provenance.times import as_utc
+from provenance.utc import as_utc
 from provenance.ytinfo import info_time, str_or_none
 
 log = logging.getLogger("provenance.fetch")

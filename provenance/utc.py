@@ -1,4 +1,5 @@
-"""Times: every time the tool stores, compares or prints is timezone-aware UTC."""
+"""UTC: every time the tool stores, compares or prints is timezone-aware UTC (trusted timestamps from a
+TSA are timestamps.py)."""
 
 from __future__ import annotations
 

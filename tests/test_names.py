@@ -15,7 +15,7 @@ from provenance import frames, match, motion, pipeline
 from provenance.records import Transform, Verdict
 from provenance.reporting.results import check_summary, check_to_json
 from provenance.reporting.text import iso
-from provenance.times import parse_iso
+from provenance.utc import parse_iso
 from provenance.wording import gap_words, human_size
 from provenance.ytinfo import info_day, info_time, info_timestamp, str_or_none
 from tests.conftest import SAMPLES

@@ -12,7 +12,7 @@ from typing import Any
 from ..records import Post, Signal
 from ..pipeline import post_signals
 from ..stored import StoredSighting
-from ..times import parse_iso
+from ..utc import parse_iso
 from ..wording import gap_words
 from ..ytinfo import info_day, info_timestamp
 from .model import Flag, PostTime
