@@ -14,11 +14,11 @@ to end; cli.py is one command per library call):
                             print), audit.py, library.py (db status, export, import), and the
                             report of a recorded check or audit as HTML, JSON or Markdown
 
-Around it: folder.py ingests a folder, audit.py runs an audit (listing.py lists the posts; db/audits.py
-stores them). records.py holds the frozen records that cross modules (stored.py: what the library
-gives back for a report); errors.py the exception tree and exit codes; settings.py, utc.py and
-wording.py the shared settings, times and words for quantities. timestamps.py, attest.py and bundle.py:
-trusted timestamps (--tsa), `verify` and case bundles.
+Around it: folder.py ingests a folder, audit.py runs an audit (listing.py lists the posts with yt-dlp,
+gallerylist.py with gallery-dl; db/audits.py stores them). records.py holds the frozen records that
+cross modules (stored.py: what the library gives back for a report); errors.py the exception tree and
+exit codes; settings.py, utc.py and wording.py the shared settings, times and words for quantities.
+timestamps.py, attest.py and bundle.py: trusted timestamps (--tsa), `verify` and case bundles.
 """
 
 from __future__ import annotations

@@ -374,7 +374,8 @@ def require_cookies(cookies: Path | None) -> None:
 
 
 def copy_cookies(cookies: Path, folder: Path) -> Path:
-    """yt-dlp writes the jar back on close: it gets a copy in `folder`, so the user's file is left alone."""
+    """yt-dlp (and gallery-dl) can write the jar back: they get a copy in `folder`, so the user's file is
+    left alone."""
     return Path(shutil.copyfile(cookies, folder / "cookies.txt"))
 
 
