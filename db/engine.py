@@ -65,12 +65,12 @@ def _password_has_at(url: URL) -> bool:
     return "@" in (url.host or "")
 
 
-def _reason(e: BaseException) -> str:
+def driver_message(e: BaseException) -> str:
     # DBAPIError's str() appends SQL and a docs link; the driver's own message is the useful part.
     return str(e.orig) if isinstance(e, DBAPIError) and e.orig is not None else str(e)
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
     db = url.database
     if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
         return None
@@ -99,7 +99,7 @@ def connect(url: str, *, read_only: bool = False) -> Engine:
         )
     engine: Engine | None = None
     try:
-        path = _sqlite_file(parsed)
+        path = sqlite_file(parsed)
         if path is not None and read_only:
             if not path.is_file():
                 raise StoreError(f"no database at {path}; {_FIX} (provenance db upgrade creates one there)")
@@ -120,11 +120,11 @@ def connect(url: str, *, read_only: bool = False) -> Engine:
         if engine is not None:
             engine.dispose()
         if isinstance(e, (NoSuchModuleError, ImportError)):
-            reason = f"no database driver for this URL ({_reason(e)})"
+            reason = f"no database driver for this URL ({driver_message(e)})"
             if parsed.get_backend_name() == "postgresql":
                 reason += "; install it with: pip install 'provenance[postgres]'"
         else:
-            reason = _reason(e)
+            reason = driver_message(e)
         raise StoreError(f"cannot open database {shown}: {reason}; {_FIX}") from e
     return engine
 
@@ -188,7 +188,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as e:
-        raise StoreError(f"cannot read database schema version: {_reason(e)}") from e
+        raise StoreError(f"cannot read database schema version: {driver_message(e)}") from e
     except CommandError as e:  # several rows in alembic_version: no one revision to go by
         raise StoreError(_several_revisions(engine)) from e
 
@@ -203,7 +203,7 @@ def database_is_empty(engine: Engine) -> bool:
     try:
         return not inspect(engine).get_table_names()
     except SQLAlchemyError as e:
-        raise StoreError(f"cannot read database: {_reason(e)}") from e
+        raise StoreError(f"cannot read database: {driver_message(e)}") from e
 
 
 def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
@@ -213,7 +213,7 @@ def _upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         with engine.begin() as conn:
             return migrate(conn)
     except SQLAlchemyError as e:
-        raise StoreError(f"cannot upgrade database schema: {_reason(e)}") from e
+        raise StoreError(f"cannot upgrade database schema: {driver_message(e)}") from e
 
 
 def migrate(conn: Connection, target: str = "head", *, lock: bool = True) -> tuple[str | None, str]:
@@ -279,7 +279,7 @@ def upgrade(url: str) -> tuple[str | None, str]:
 def ensure_schema(engine: Engine) -> None:
     """Create the schema in an empty database; refuse an outdated one rather than migrate it
     silently (migrating a shared database is an explicit, separate step)."""
-    if _stored_revision(engine) == HEAD_REVISION:
+    if stored_revision(engine) == HEAD_REVISION:
         return
     if database_is_empty(engine):
         # Two first runs at once queue on the schema lock; the second finds the schema made.
@@ -298,7 +298,7 @@ def refuse_other_revision(engine: Engine) -> None:
         if foreign:
             raise StoreError(_not_provenance(engine, foreign))
         raise StoreError(f"database has an empty alembic_version table and no tables; {_UPGRADE}")
-    if not _is_known_revision(current):
+    if not is_known_revision(current):
         raise StoreError(
             f"database schema rev {current} is unknown to this provenance (need {head}); "
             f"if a newer provenance wrote it, upgrade provenance, else {_UPGRADE}"
@@ -306,7 +306,7 @@ def refuse_other_revision(engine: Engine) -> None:
     raise StoreError(f"database schema is out of date (rev {current}, need {head}); {_UPGRADE}")
 
 
-def _stored_revision(engine: Engine) -> str | None:
+def stored_revision(engine: Engine) -> str | None:
     """The revision in alembic_version, or None when it cannot be read (then Alembic looks)."""
     try:
         with engine.connect() as conn:
@@ -316,7 +316,7 @@ def _stored_revision(engine: Engine) -> str | None:
     return rows[0] if len(rows) == 1 else None
 
 
-def _is_known_revision(rev: str) -> bool:
+def is_known_revision(rev: str) -> bool:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
@@ -338,6 +338,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             yield session
     except DBAPIError as e:
         raise StoreError(
-            f"database error, nothing from this command was saved: {_reason(e)}; "
+            f"database error, nothing from this command was saved: {driver_message(e)}; "
             "try again, or check the database (provenance db status)"
         ) from e

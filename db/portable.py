@@ -44,16 +44,16 @@ from provenance import __version__
 from provenance.db import models as orm
 from provenance.db.engine import (
     HEAD_REVISION,
-    _is_known_revision,
-    _reason,
-    _sqlite_file,
-    _stored_revision,
     connect,
     current_revision,
     database_is_empty,
+    driver_message,
     ensure_schema,
+    is_known_revision,
     migrate,
     shown_url,
+    sqlite_file,
+    stored_revision,
 )
 from provenance.errors import InputError, StoreError
 
@@ -89,7 +89,7 @@ def export_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}; check the path and free space") from e
     except SQLAlchemyError as e:
-        raise StoreError(f"cannot read the library for export: {_reason(e)}") from e
+        raise StoreError(f"cannot read the library for export: {driver_message(e)}") from e
     finally:
         engine.dispose()
     return counts
@@ -198,7 +198,7 @@ def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
     engine = connect(url)
     imported = False
     try:
-        create_schema = _stored_revision(engine) != HEAD_REVISION and database_is_empty(engine)
+        create_schema = stored_revision(engine) != HEAD_REVISION and database_is_empty(engine)
         if not create_schema:
             ensure_schema(engine)  # refuses another revision or another application's database
         tables = {t.name: t for t in orm.Base.metadata.sorted_tables}
@@ -217,7 +217,7 @@ def import_library(url: str, path: Path, *, progress: ProgressFn | None = None) 
                     counts = _read(conn, _lines(lines, path), tables, path, progress)
                 _reset_sequences(conn, tables.values())
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot import {path}: {_reason(e)}; nothing was imported") from e
+            raise StoreError(f"cannot import {path}: {driver_message(e)}; nothing was imported") from e
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             # A value the column cannot take (a bad date, hex, number) or a malformed marker line.
             raise InputError(f"{path} is damaged ({type(e).__name__}: {e}); nothing was imported") from e
@@ -233,7 +233,7 @@ def _new_sqlite_file(url: str) -> tuple[Path, list[Path]] | None:
     """For an SQLite URL naming a file that does not exist yet: the file, and the folders that
     connect() will create for it (deepest first). None otherwise."""
     try:
-        file = _sqlite_file(make_url(url))
+        file = sqlite_file(make_url(url))
     except (ArgumentError, ValueError):
         return None  # connect() refuses it
     if file is None or file.exists():
@@ -294,7 +294,7 @@ def _read(conn: Connection, lines: Iterator[Any], tables: dict[str, Table], path
         raise InputError(f"{path} is export format {header.get('format_version')}; this provenance reads "
                          f"format {FORMAT_VERSION}: use the provenance that wrote it, or a newer one")
     revision = header.get("schema_revision")
-    if not isinstance(revision, str) or not _is_known_revision(revision):
+    if not isinstance(revision, str) or not is_known_revision(revision):
         raise InputError(f"{path} has schema revision {revision!r}, unknown to this provenance; "
                          "a newer provenance wrote it: upgrade provenance")
     columns = _columns(header, tables, path)
@@ -398,7 +398,7 @@ def _unstorable(path: Path, table: Table, names: list[str], rows: list[dict[str,
             if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
                 return (f"{path}: {table.name}.{name} holds {_short(value)}, more than its {bits}-bit column "
                         "can store; the file is damaged, nothing was imported")
-    reason = _reason(error) if isinstance(error, DataError) else str(error)
+    reason = driver_message(error) if isinstance(error, DataError) else str(error)
     return (f"{path}: a {table.name} row holds a value the database cannot store ({_short(reason, 200)}); "
             "the file is damaged, nothing was imported")
 

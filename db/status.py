@@ -9,15 +9,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from provenance.db import repository
 from provenance.db.engine import (
-    _reason,
-    _sqlite_file,
     connect,
     current_revision,
     database_is_empty,
+    driver_message,
     head_revision,
     refuse_other_revision,
-    shown_url,
     session_scope,
+    shown_url,
+    sqlite_file,
 )
 from provenance.errors import StoreError
 
@@ -64,8 +64,8 @@ def _size(engine: Engine) -> int | None:
             with engine.connect() as conn:
                 return conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot read the database size: {_reason(e)}") from e
-    path = _sqlite_file(engine.url)
+            raise StoreError(f"cannot read the database size: {driver_message(e)}") from e
+    path = sqlite_file(engine.url)
     if path is None:
         return None
     # In WAL mode recent writes may still sit in the -wal file beside the database.

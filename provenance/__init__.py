@@ -1,7 +1,27 @@
 """provenance: has this footage been posted before, where, when, and how was it changed?
 
-The pipeline is fetch -> probe -> sample/hash -> match -> record -> report; `check` and `ingest`
-in provenance.pipeline run it end to end.
+The pipeline, step by step, and the module of each (`check` and `ingest` in pipeline.py run it end
+to end; cli.py is one command per library call):
+
+    fetch    fetch.py       a URL (yt-dlp) or a file into the evidence store; netguard.py decides what
+                            a fetch may reach; ytinfo.py and snowflake.py read what the platform said
+    probe    probe.py       what the container says (ffprobe)
+    sample   frames.py      frames at a fixed rate, the picture cut from bars and fills (content.py)
+    hash     frames.py      a quality score and pHashes per frame; motion.py for near-still footage
+    match    match.py       the library's hashes (hashindex.py; index.py in memory, diskindex.py in files
+                            beside the library) aligned with the clip's; localfeat.py's keypoints when
+                            only part of the picture is shared
+    record   db/            repository.py writes the check, its matches and the sighting (provenance.db)
+    report   reporting/     every text a person or a machine reads: results.py (what check and ingest
+                            print), audit.py, library.py (db status, export, import), and the
+                            report of a recorded check or audit as HTML, JSON or Markdown
+
+Around it: folder.py ingests a folder, audit.py runs an audit (listing.py lists the posts with yt-dlp,
+gallerylist.py with gallery-dl; db/audits.py stores them). records.py holds the frozen records that
+cross modules (stored.py: what the library gives back for a report); errors.py the exception tree and
+exit codes; settings.py, utc.py and wording.py the shared settings, times and words for quantities.
+timestamps.py, attest.py and bundle.py: trusted timestamps (--tsa), `verify` and case bundles.
+api.py: the same calls as a Python class, `from provenance import Library`.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class Library:
     def audit(self, source: str | None = None, *, urls_file: str | Path | None = None, resume: int | None = None,
               options: "AuditOptions | None" = None, progress: "AuditProgressFn | None" = None) -> "AuditResult":
         """Check every post of an account, channel, playlist or feed (or the URLs in `urls_file`), as
-        `provenance audit` does. `provenance.audit_report.audit_to_dict(result)` is its JSON."""
+        `provenance audit` does. `provenance.reporting.audit.audit_to_dict(result)` is its JSON."""
         from . import audit as audit_lib
 
         return audit_lib.audit(source, settings=self.settings, urls_file=Path(urls_file) if urls_file else None,
@@ -124,6 +124,6 @@ def _time(value: datetime | str | None) -> datetime | None:
     """A datetime as given, or ISO 8601 text (a time without a zone is UTC), as `--posted-at` takes it."""
     if value is None or isinstance(value, datetime):
         return value
-    from .times import parse_time
+    from .utc import parse_time
 
     return parse_time(value)

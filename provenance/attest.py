@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .db import connect, ensure_schema, session_scope, timestamps as stored_stamps
 from .errors import InputError
+from .fetch import sha256_file
 from .settings import Settings
-from .timestamps import Stamp, sha256_of, stamp, verify
+from .timestamps import Stamp, stamp, verify
 
 TOKEN_SUFFIX = ".tsr"  # beside a stamped report, as `openssl ts -verify -in` expects it
 
@@ -36,7 +37,7 @@ def stamp_report(check_id: int, path: Path, *, settings: Settings) -> Stamp:
     if settings.tsa_url is None:
         raise InputError("no TSA to timestamp with; give --tsa URL or set PROVENANCE_TSA")
     path = Path(path).absolute()
-    token = stamp(sha256_of(path), settings.tsa_url)
+    token = stamp(sha256_file(path), settings.tsa_url)
     engine = connect(settings.db_url)
     ensure_schema(engine)
     with session_scope(engine) as session:
@@ -71,7 +72,7 @@ def _verify_file(file: stored_stamps.StampedFile, roots_file: Path | None) -> Fi
     if file.path is None:
         return failed("no file was kept for it")
     try:
-        now = sha256_of(Path(file.path))
+        now = sha256_file(Path(file.path))
     except FileNotFoundError:
         return failed("the file is missing")
     except OSError as e:

@@ -302,7 +302,7 @@ class _Run:
                 queue.append((nxt, pool.submit(self._analyse, nxt)))
             yield item, future
 
-    def _analyse(self, item: AuditItemState) -> tuple[pipeline.Clip, Post]:
+    def _analyse(self, item: AuditItemState) -> tuple[pipeline.AnalysedClip, Post]:
         host = (urlsplit(item.url).hostname or "").lower()
         for attempt in range(1, RATE_LIMIT_TRIES + 1):
             self.pacer.wait(host)

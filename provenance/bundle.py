@@ -25,9 +25,10 @@ from pathlib import Path
 from .attest import FileVerification
 from .db import connect, ensure_schema, session_scope, timestamps as stored_stamps
 from .errors import InputError
+from .fetch import sha256_file
 from .reporting import FORMATS, render_check
 from .settings import Settings
-from .timestamps import sha256_of, stamp, verify
+from .timestamps import stamp, verify
 
 _TOKENS = "timestamps"
 _MANIFEST = "manifest-sha256.txt"
@@ -68,7 +69,7 @@ def make_bundle(check_id: int, out: Path, *, settings: Settings) -> Bundle:
                                     "RFC 3161 timestamp tokens (data/timestamps/PATH.N.tsr is over data/PATH).",
         }, checksums=["sha256"])
         if settings.tsa_url is not None:
-            (root / _MANIFEST_TOKEN).write_bytes(stamp(sha256_of(root / _MANIFEST), settings.tsa_url).response)
+            (root / _MANIFEST_TOKEN).write_bytes(stamp(sha256_file(root / _MANIFEST), settings.tsa_url).response)
             bag.save()  # the tag manifest now lists the token too
             tokens += 1
         payload = list(bag.payload_files())
@@ -176,7 +177,7 @@ def _verify_tokens(root: Path, subject: Path, name: str, roots_file: Path | None
 def _verify_token_files(file: Path, name: str, token_files: list[Path], roots_file: Path | None) -> FileVerification:
     if not token_files:
         return FileVerification(subject="bundle", path=name, ok=True, problem="")
-    sha = sha256_of(file)
+    sha = sha256_file(file)
     results = [verify(t.read_bytes(), sha, roots_file) for t in token_files]
     bad = [r for r in results if not r.ok]
     if bad:

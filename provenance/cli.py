@@ -12,8 +12,9 @@ import click
 
 from . import __version__
 from .errors import EvidenceError, InputError, ProvenanceError
+from .reporting.text import safe
 from .settings import ENV_DB, ENV_TSA, Settings
-from .times import parse_time
+from .utc import parse_time
 
 if TYPE_CHECKING:
     from . import audit as audit_lib, folder
@@ -86,8 +87,6 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         # Messages quote servers and pages (an HTTP status text, a title): cleaned like all terminal text.
-        from .report import safe
-
         click.echo(f"error: {safe(self.message, limit=_ERROR_LIMIT)}", err=True)
 
 
@@ -200,7 +199,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
         from . import reporting
 
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    from . import report
+    from .reporting import results as result_text
     from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
@@ -212,7 +211,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                                    progress=progress)
     finally:
         progress.done()
-    click.echo(report.check_to_json(result) if as_json else report.check_summary(result))
+    click.echo(result_text.check_to_json(result) if as_json else result_text.check_summary(result))
     if report_path is not None and result.check_id is not None:
         try:
             reporting.write_check_report(result.check_id, report_path, settings=settings, fmt=report_format)
@@ -227,7 +226,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
             token = attest.stamp_report(result.check_id, report_path, settings=settings)
             if not as_json:
                 click.echo(f"  timestamp   {report_path}{attest.TOKEN_SUFFIX} ({token.stamped_at:%Y-%m-%d %H:%M:%S} UTC, "
-                           f"{report.safe(token.tsa_name)})")
+                           f"{safe(token.tsa_name)})")
 
 
 @cli.command("report")
@@ -278,10 +277,10 @@ def report_command(check_id: int | None, audit_id: int | None, output: Path | No
                    else reporting.write_audit_report(audit_id, output, settings=settings, fmt=fmt))
         click.echo(f"{written} report of {what} written to {output}", err=True)
         if tsa_url and check_id is not None:
-            from . import attest, report
+            from . import attest
 
             token = attest.stamp_report(check_id, output, settings=settings)
-            click.echo(f"timestamped by {report.safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
+            click.echo(f"timestamped by {safe(token.tsa_name)} at {token.stamped_at:%Y-%m-%d %H:%M:%S} UTC; "
                        f"token in {output}{attest.TOKEN_SUFFIX}", err=True)
 
 
@@ -306,7 +305,7 @@ def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> No
         provenance verify 42 --tsa-ca freetsa-cacert.pem
         provenance verify case-42.zip --tsa-ca freetsa-cacert.pem
     """
-    from . import report
+    from .reporting import results as result_text
 
     if what.isdigit():
         from . import attest
@@ -317,7 +316,7 @@ def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> No
         from . import bundle
 
         results = bundle.verify_bundle(Path(what), roots_file=roots_file)
-    click.echo(report.verification_lines(results))
+    click.echo(result_text.verification_lines(results))
     failed = sum(not r.ok for r in results)
     if failed:
         raise EvidenceError(f"{failed} of {len(results)} files of {'check ' + what if what.isdigit() else what} "
@@ -377,7 +376,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
     """
-    from . import report
+    from .reporting import results as result_text
     from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
@@ -392,7 +391,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
                              "ingest the folder without it, or the files one by one")
         with FolderBar(quiet) as bar:
             result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
-        click.echo(report.folder_summary(result, verbose=not quiet))
+        click.echo(result_text.folder_summary(result, verbose=not quiet))
         return
     progress = Progress(quiet)
     try:
@@ -401,7 +400,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
     finally:
         progress.done()
     if not quiet:
-        click.echo(report.ingest_summary(result))
+        click.echo(result_text.ingest_summary(result))
 
 
 class AuditProgressView:
@@ -416,9 +415,9 @@ class AuditProgressView:
         if self.quiet:
             return
         if not self.tty:
-            from . import audit_report
+            from .reporting import audit as audit_text
 
-            click.echo(audit_report.progress_line(p), err=True)
+            click.echo(audit_text.progress_line(p), err=True)
             return
         if p.url is None:
             if p.to_do:
@@ -489,7 +488,8 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
     """
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
-    from . import audit as audit_lib, audit_report, reporting
+    from . import audit as audit_lib, reporting
+    from .reporting import audit as audit_text
     from .api import Library
 
     if report_path is not None:
@@ -503,7 +503,7 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
             result = library.audit(source, urls_file=urls_file, resume=resume_id, options=options, progress=view)
     finally:
         view.done()
-    click.echo(audit_report.audit_to_json(result) if as_json else audit_report.audit_summary(result))
+    click.echo(audit_text.audit_to_json(result) if as_json else audit_text.audit_summary(result))
     if report_path is not None:
         written = reporting.write_audit_report(result.audit_id, report_path, settings=settings, fmt=report_format)
         if not quiet:
@@ -522,10 +522,11 @@ def audits(as_json: bool, db_url: str | None) -> None:
         provenance audits
         provenance audit --resume 12      # show or finish one of them
     """
-    from . import audit as audit_lib, audit_report
+    from . import audit as audit_lib
+    from .reporting import audit as audit_text
 
     summaries = audit_lib.list_all(settings=Settings.resolve(db_url=db_url))
-    click.echo(audit_report.audits_to_json(summaries) if as_json else audit_report.audits_table(summaries))
+    click.echo(audit_text.audits_to_json(summaries) if as_json else audit_text.audits_table(summaries))
 
 
 @cli.group()
@@ -569,12 +570,12 @@ def db_status_command(db_url: str | None) -> None:
         provenance db status
         provenance db status --db postgresql+psycopg://me@localhost/provenance
     """
-    from . import db_report
+    from .reporting import library as library_text
     from .db import database_status
 
     settings = Settings.resolve(db_url=db_url)
     status = database_status(settings.db_url)
-    click.echo(db_report.status_text(status, index=_index_location(settings.db_url)))
+    click.echo(library_text.status_text(status, index=_index_location(settings.db_url)))
 
 
 def _index_location(db_url: str):  # noqa: ANN202 - diskindex.IndexStatus
@@ -614,10 +615,11 @@ def index_status_command(as_json: bool, db_url: str | None) -> None:
     \b
         provenance index status
     """
-    from . import db_report, diskindex
+    from . import diskindex
+    from .reporting import library as library_text
 
     status = diskindex.describe(_open_read_only(db_url), min_quality=_min_quality())
-    click.echo(json.dumps(status.to_dict()) if as_json else db_report.index_status_text(status))
+    click.echo(json.dumps(status.to_dict()) if as_json else library_text.index_status_text(status))
 
 
 @index_group.command("rebuild")
@@ -633,10 +635,11 @@ def index_rebuild_command(db_url: str | None) -> None:
     \b
         provenance index rebuild
     """
-    from . import db_report, diskindex, pipeline
+    from . import diskindex, pipeline
+    from .reporting import library as library_text
 
     engine = pipeline.open_library(Settings.resolve(db_url=db_url))
-    click.echo(db_report.index_status_text(diskindex.rebuild(engine, min_quality=_min_quality())))
+    click.echo(library_text.index_status_text(diskindex.rebuild(engine, min_quality=_min_quality())))
 
 
 @index_group.command("verify")
@@ -698,7 +701,7 @@ def export_command(file: Path, db_url: str | None, quiet: bool) -> None:
         provenance export library.jsonl.gz
         provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
     """
-    from . import db_report
+    from .reporting import library as library_text
     from .db import export_library
 
     settings = Settings.resolve(db_url=db_url)
@@ -708,7 +711,7 @@ def export_command(file: Path, db_url: str | None, quiet: bool) -> None:
     finally:
         progress.done()
     if not quiet:
-        click.echo(db_report.transfer_text("exported", counts, file))
+        click.echo(library_text.transfer_text("exported", counts, file))
 
 
 @cli.command("import")
@@ -725,7 +728,7 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
     \b
         provenance import library.jsonl.gz --db postgresql+psycopg://me@localhost/provenance
     """
-    from . import db_report
+    from .reporting import library as library_text
     from .db import import_library
 
     settings = Settings.resolve(db_url=db_url)
@@ -735,7 +738,7 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
     finally:
         progress.done()
     if not quiet:
-        click.echo(db_report.transfer_text("imported", counts, file))
+        click.echo(library_text.transfer_text("imported", counts, file))
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +31,9 @@ except ImportError:  # Windows: no flock, no clean-up of stale temporary files
 from provenance import netguard
 from provenance.errors import FetchError, InputError, MediaError, RateLimitedError, StoreError, printable
 from provenance.records import FetchedMedia, Post
-from provenance.snowflake import X_HOSTS as _X_HOSTS, snowflake_time
-from provenance.ytinfo import info_time, str_or_none as _str_or_none
+from provenance.snowflake import X_HOSTS, snowflake_time
+from provenance.utc import as_utc
+from provenance.ytinfo import info_time, str_or_none
 
 log = logging.getLogger("provenance.fetch")
 
@@ -100,7 +101,7 @@ def fetch(
     store_dir = Path(store_dir)
     clean_stale_temporaries(store_dir)
     if posted_at is not None:
-        posted_at = _as_utc(posted_at)
+        posted_at = as_utc(posted_at)
     if _is_url(target):
         guard = netguard.Guard(typed=netguard.origin(named_by_user or target), allow_private=allow_private)
         return _fetch_url(target, store_dir=store_dir, cookies=cookies, progress=progress,
@@ -158,7 +159,7 @@ def _fetch_file(path: Path, *, store_dir: Path, post_url: str | None, posted_at:
         size = path.stat().st_size
         if size == 0:
             raise MediaError(f"empty file: {path} (0 bytes); it is not a video")
-        sha = _sha256_file(path)
+        sha = sha256_file(path)
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from e
     with _store_errors(store_dir):
@@ -215,8 +216,7 @@ def _fetch_url(
     guard: netguard.Guard,
     limits: DownloadLimits,
 ) -> FetchedMedia:
-    if cookies is not None and not Path(cookies).is_file():
-        raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
+    require_cookies(cookies)
     import yt_dlp  # slow to import: only pay for it when a URL is fetched
 
     with _store_errors(store_dir):
@@ -234,7 +234,7 @@ def _fetch_url(
             "quiet": True,
             "no_warnings": False,  # warnings go to our logger, not the terminal
             "noprogress": True,
-            "logger": _YtdlpLogger(on_warning=guard.check_hand_off),
+            "logger": YtdlpLogger(log, on_warning=guard.check_hand_off),
             "paths": {"home": str(tmp), "temp": str(tmp)},
             # A fixed name (the folder is this download's own): an id taken from the URL can be
             # longer than a file name may be, and the stored copy is named by its SHA-256 anyway.
@@ -255,10 +255,7 @@ def _fetch_url(
             "progress_hooks": [watch.hook],
         }
         if cookies is not None:
-            # yt-dlp writes the jar back on close; work on a copy so the user's file is left alone.
-            cookie_copy = tmp / "cookies.txt"
-            shutil.copyfile(cookies, cookie_copy)
-            opts["cookiefile"] = str(cookie_copy)
+            opts["cookiefile"] = str(copy_cookies(cookies, tmp))
 
         try:
             with netguard.guarded(guard) as proxy:
@@ -274,7 +271,7 @@ def _fetch_url(
         if size == 0:
             raise MediaError(f"the download from {url} is empty (0 bytes); it is not a video")
         with _store_errors(store_dir):
-            sha = _sha256_file(downloaded)
+            sha = sha256_file(downloaded)
             found = _find_stored(store_dir, sha)
             stored, new = (found, False) if found else _place(downloaded, sha, _ext_of(downloaded), store_dir)
 
@@ -357,26 +354,40 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-class _YtdlpLogger:
-    """yt-dlp's chatter goes to logging; library code never writes to the terminal."""
+class YtdlpLogger:
+    """yt-dlp's chatter goes to `log`; library code never writes to the terminal. `on_warning` sees
+    each warning as well (the fetch's guard reads them)."""
 
-    def __init__(self, on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(self, log: logging.Logger, on_warning: Callable[[str], None] | None = None) -> None:
+        self.log = log
         self._on_warning = on_warning
 
     def debug(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
+        self.log.debug("yt-dlp: %s", msg)
 
     def info(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
+        self.log.debug("yt-dlp: %s", msg)
 
     def warning(self, msg: str) -> None:
         # INFO, not WARNING: an unconfigured logging module prints WARNING and above to stderr.
-        log.info("yt-dlp: %s", _one_line(msg))
+        self.log.info("yt-dlp: %s", _one_line(msg))
         if self._on_warning is not None:
             self._on_warning(msg)
 
     def error(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", _one_line(msg))  # it is raised as well, and reported from there
+        self.log.debug("yt-dlp: %s", _one_line(msg))  # it is raised as well, and reported from there
+
+
+def require_cookies(cookies: Path | None) -> None:
+    """A `--cookies` file that is not there is the user's to fix, before anything is fetched."""
+    if cookies is not None and not Path(cookies).is_file():
+        raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
+
+
+def copy_cookies(cookies: Path, folder: Path) -> Path:
+    """yt-dlp (and gallery-dl) can write the jar back: they get a copy in `folder`, so the user's file is
+    left alone."""
+    return Path(shutil.copyfile(cookies, folder / "cookies.txt"))
 
 
 def _progress_hook(progress: Progress) -> Callable[[dict[str, Any]], None]:
@@ -424,8 +435,8 @@ def _downloaded_file(info: dict[str, Any], tmp: Path) -> Path:
 
 
 def _post_from_info(info: dict[str, Any], url: str, raw: dict[str, Any]) -> Post:
-    media_id = _str_or_none(info.get("id"))
-    post_id = _str_or_none(info.get("display_id")) or media_id
+    media_id = str_or_none(info.get("id"))
+    post_id = str_or_none(info.get("display_id")) or media_id
     page_url = strip_smuggled(info.get("webpage_url") or url)
     post_created = media_created = None
     if _is_x(info, page_url):
@@ -436,13 +447,13 @@ def _post_from_info(info: dict[str, Any], url: str, raw: dict[str, Any]) -> Post
     duration = info.get("duration")
     return Post(
         url=page_url,
-        platform=_str_or_none(info.get("extractor_key")),
+        platform=str_or_none(info.get("extractor_key")),
         post_id=post_id,
-        uploader=_str_or_none(info.get("uploader")),
-        uploader_id=_str_or_none(info.get("uploader_id")),
+        uploader=str_or_none(info.get("uploader")),
+        uploader_id=str_or_none(info.get("uploader_id")),
         posted_at=_posted_at(info),
-        title=_str_or_none(info.get("title")),
-        description=_str_or_none(info.get("description")),
+        title=str_or_none(info.get("title")),
+        description=str_or_none(info.get("description")),
         duration_s=float(duration) if isinstance(duration, (int, float)) else None,
         post_created_at=post_created,
         media_created_at=media_created,
@@ -473,7 +484,7 @@ def _is_bare_media(info: dict[str, Any]) -> bool:
 def _is_x(info: dict[str, Any], page_url: str) -> bool:
     key = str(info.get("extractor_key") or "")
     host = (urlsplit(page_url).hostname or "").lower()
-    return key.startswith("Twitter") or host in _X_HOSTS
+    return key.startswith("Twitter") or host in X_HOSTS
 
 
 def _override(post: Post, *, post_url: str | None, posted_at: datetime | None) -> Post:
@@ -596,12 +607,10 @@ def clean_stale_temporaries(store_dir: Path) -> None:
             continue  # held by a live process, already gone, or not ours to remove
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> str:
+    """A file's SHA-256 in hex: the name it has in the evidence store and its identity in the library."""
     with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _ext_of(path: Path) -> str:
@@ -645,6 +654,3 @@ def discard(media: FetchedMedia) -> None:
     except OSError:
         pass  # a shard still in use, or a store gone read-only: a leftover, not a failure
 
-
-def _as_utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 from . import pipeline
 from .db import repository, session_scope
 from .errors import InputError, ProvenanceError
+from .fetch import sha256_file
 from .frames import MIN_QUALITY
 from .settings import Settings
 
@@ -122,7 +122,7 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
                 done(FileOutcome(path, "skipped", f"not a video file by its extension ({path.suffix or 'none'})"))
                 continue
             try:
-                sha = _sha256(path)
+                sha = sha256_file(path)
             except OSError as e:
                 done(FileOutcome(path, "failed", f"cannot read it: {e.strerror or e}"))
                 continue
@@ -188,12 +188,7 @@ def _files_below(folder: Path) -> Iterator[Path]:
                 yield path
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-Analysed = tuple[pipeline.Clip, object] | str  # (clip, post), or why it failed
+Analysed = tuple[pipeline.AnalysedClip, object] | str  # (clip, post), or why it failed
 
 
 def _analyse(path: Path, settings: Settings) -> Analysed:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 
 from . import netguard
 from .errors import FetchError, InputError, RateLimitedError
+from .fetch import copy_cookies, require_cookies
 from .listing import Listing, ListedPost
 from .snowflake import X_HOSTS, snowflake_time
 
@@ -84,8 +84,7 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
     timeline lists newest first), leaving out the older posts it met. A site's HTTP 429 rests the
     listing as long as its Retry-After asks (else `backoff_s`, doubling), like the audit's
     downloads; `sleep_s` spaces out the listing's own requests."""
-    if cookies is not None and not Path(cookies).is_file():
-        raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
+    require_cookies(cookies)
     from gallery_dl import config, exception, extractor  # slow to import: only pay for it when listing
 
     page = page_url(url)
@@ -100,8 +99,7 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
             "cookies-update": False,
         }
         if cookies is not None:
-            # gallery-dl can write the jar back; it works on a copy so the user's file is left alone.
-            settings["cookies"] = str(shutil.copyfile(cookies, Path(tmp) / "cookies.txt"))
+            settings["cookies"] = str(copy_cookies(cookies, Path(tmp)))
         config.clear()
         try:
             with netguard.guarded(guard) as proxy:

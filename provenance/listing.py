@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +17,9 @@ from urllib.parse import urlsplit
 
 from .errors import InputError
 from . import netguard
-from .fetch import classify_ytdlp_error, strip_smuggled
-from .snowflake import X_HOSTS as _X_HOSTS
-from .ytinfo import info_time, str_or_none as _str_or_none
+from .fetch import YtdlpLogger, classify_ytdlp_error, copy_cookies, require_cookies, strip_smuggled
+from .snowflake import X_HOSTS
+from .ytinfo import info_time, str_or_none
 
 log = logging.getLogger("provenance.listing")
 
@@ -56,17 +55,16 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
     """The posts yt-dlp lists at `url` (a channel, playlist, account or RSS feed), without
     downloading any of them (yt-dlp's flat extraction). `limit` stops after that many entries."""
     host = (urlsplit(url).hostname or "").lower()
-    if host in _X_HOSTS and not _X_POST.match(urlsplit(url).path):
+    if host in X_HOSTS and not _X_POST.match(urlsplit(url).path):
         raise InputError(f"yt-dlp cannot list X profiles; drop --lister yt-dlp (gallery-dl lists them), or export "
                          f"the post URLs with gallery-dl, e.g. {X_EXPORT_HINT}, then run: provenance audit --urls posts.txt")
-    if cookies is not None and not Path(cookies).is_file():
-        raise InputError(f"cookies file not found: {cookies}; export one from a logged-in browser (Netscape format)")
+    require_cookies(cookies)
     import yt_dlp  # slow to import: only pay for it when a URL is listed
 
     opts: dict[str, Any] = {
         "quiet": True,
         "noprogress": True,
-        "logger": _Logger(),
+        "logger": YtdlpLogger(log),
         # The entries as listed (URL, title, date), not each post's page: that is the audit's job.
         "extract_flat": "in_playlist",
         "socket_timeout": 30,
@@ -78,8 +76,7 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
         opts["playlistend"] = limit
     with tempfile.TemporaryDirectory(prefix="provenance-list-") as tmp:
         if cookies is not None:
-            # yt-dlp writes the jar back on close; work on a copy so the user's file is left alone.
-            opts["cookiefile"] = str(shutil.copyfile(cookies, Path(tmp) / "cookies.txt"))
+            opts["cookiefile"] = str(copy_cookies(cookies, Path(tmp)))
         guard = netguard.Guard(typed=netguard.origin(url), allow_private=allow_private)
         try:
             with netguard.guarded(guard) as proxy, yt_dlp.YoutubeDL({**opts, "proxy": proxy}) as ydl:
@@ -99,8 +96,8 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
             continue
         # An RSS item's guid travels smuggled in its URL; the post is the plain link.
         posts.append(ListedPost(url=strip_smuggled(post_url), posted_at=info_time(entry),
-                                title=_str_or_none(entry.get("title"))))
-    return Listing(title=_str_or_none(info.get("title")), posts=_unique(posts))
+                                title=str_or_none(entry.get("title"))))
+    return Listing(title=str_or_none(info.get("title")), posts=_unique(posts))
 
 
 def read_url_file(path: Path) -> Listing:
@@ -138,18 +135,3 @@ def _unique(posts: list[ListedPost]) -> tuple[ListedPost, ...]:
             out.append(p)
     return tuple(out)
 
-
-class _Logger:
-    """yt-dlp's chatter goes to logging; library code never writes to the terminal."""
-
-    def debug(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def info(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def warning(self, msg: str) -> None:
-        log.info("yt-dlp: %s", " ".join(msg.split()))
-
-    def error(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", " ".join(msg.split()))

@@ -22,7 +22,7 @@ from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS,
 from .match import find_evidence, query_frames
 from .probe import probe
 from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting,
-                      Verdict)
+                      Signal, Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
 from .timestamps import Stamp, stamp
@@ -37,7 +37,9 @@ RecordedFn = Callable[[Session, int], None]
 
 
 @dataclass(frozen=True)
-class Clip:
+class AnalysedClip:
+    """A clip this run fetched, probed and hashed: what a check or an ingest works on."""
+
     media: FetchedMedia
     probe: ProbeInfo
     fingerprint: Fingerprint
@@ -49,6 +51,8 @@ class Clip:
 
 @dataclass(frozen=True)
 class FirstSeen:
+    """Where and when a check found the footage first (reporting.model.FirstSeenView is its report view)."""
+
     sha256: str
     url: str | None
     posted_at: datetime | None
@@ -57,19 +61,10 @@ class FirstSeen:
 
 
 @dataclass(frozen=True)
-class Signal:
-    """Evidence beside the frame matches, e.g. an X media id much older than its post."""
-
-    kind: str
-    detail: str
-    data: dict[str, object]
-
-
-@dataclass(frozen=True)
 class CheckResult:
     check_id: int | None
     verdict: Verdict
-    clip: Clip
+    clip: AnalysedClip
     post: Post
     observed_at: datetime
     first_seen: FirstSeen
@@ -81,14 +76,14 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, object]:
         """What `provenance check --json` prints (schema_version 1), as Python values."""
-        from .report import check_to_dict
+        from .reporting.results import check_to_dict
 
         return check_to_dict(self)
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    clip: Clip
+    clip: AnalysedClip
     post: Post
     clip_id: int
     sighting_id: int
@@ -97,7 +92,7 @@ class IngestResult:
 
     def to_dict(self) -> dict[str, object]:
         """The clip, its post and what was added, as JSON-ready values (the same fields as a check's)."""
-        from .report import ingest_to_dict
+        from .reporting.results import ingest_to_dict
 
         return ingest_to_dict(self)
 
@@ -117,7 +112,7 @@ def matcher_params() -> dict[str, object]:
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
             query: bool = False, progress: ProgressFn | None = None,
-            named_by_user: str | None = None) -> tuple[Clip, Post]:
+            named_by_user: str | None = None) -> tuple[AnalysedClip, Post]:
     """Fetch, probe and fingerprint one clip. Touches no database. `named_by_user`: the URL the
     user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
@@ -131,7 +126,7 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
         # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
         discard(media)
         raise
-    return Clip(media=media, probe=info, fingerprint=fp), media.post
+    return AnalysedClip(media=media, probe=info, fingerprint=fp), media.post
 
 
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
@@ -189,7 +184,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
             return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps)
 
 
-def stamp_clip(clip: Clip, *, settings: Settings, progress: ProgressFn | None = None) -> tuple[Stamp, ...]:
+def stamp_clip(clip: AnalysedClip, *, settings: Settings, progress: ProgressFn | None = None) -> tuple[Stamp, ...]:
     """The clip's SHA-256 timestamped by the TSA of `settings`, before anything is recorded: a TSA
     that fails stops the command with the library as it was."""
     if settings.tsa_url is None:
@@ -225,7 +220,7 @@ def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
     discard(media)
 
 
-def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: ReferenceFrames,
+def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: ReferenceFrames,
                    record: bool = True, on_recorded: RecordedFn | None = None,
                    stamps: tuple[Stamp, ...] = ()) -> CheckResult:
     """Match an analysed clip (from `analyse(..., query=True)`) against `library` and record the check.
@@ -281,7 +276,7 @@ def check_analysed(clip: Clip, post: Post, *, engine: Engine, library: Reference
 _Evidence = TypeVar("_Evidence", Match, SceneHint)
 
 
-def require_enough_frames(clip: Clip, *, name: str | None = None) -> None:
+def require_enough_frames(clip: AnalysedClip, *, name: str | None = None) -> None:
     """A clip with fewer usable frames than a match needs cannot be told apart from new footage: say
     so (MediaError, exit 4) rather than answer no_match, which would claim a search that could not
     happen."""
@@ -308,7 +303,7 @@ def _when(posted_at: datetime | None, observed_at: datetime) -> datetime:
     return posted_at or observed_at
 
 
-def _verdict(clip: Clip, post: Post, observed_at: datetime,
+def _verdict(clip: AnalysedClip, post: Post, observed_at: datetime,
              matches: list[Match]) -> tuple[Verdict, FirstSeen, int | None]:
     this_post = FirstSeen(sha256=clip.media.sha256, url=post.url, posted_at=post.posted_at,
                           observed_at=observed_at, is_this_post=True)

@@ -176,6 +176,15 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Signal:
+    """Evidence beside the frame matches, e.g. an X media id much older than its post."""
+
+    kind: str
+    detail: str
+    data: dict[str, object]
+
+
+@dataclass(frozen=True)
 class Region:
     """Where the matched footage sits, as shares of a frame: in the query's picture (an inset:
     picture-in-picture) or in the reference's (the part of it a crop kept)."""

@@ -13,18 +13,18 @@ known, so the request (a fixed 70-odd-byte DER structure) is written here.
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import ssl
 import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import FetchError, InputError
+from .utc import as_utc
 
 TSA_TIMEOUT_S = 30  # the same as a download's socket timeout (fetch.py): a TSA answers in well under 1 s
 TSA_MAX_RESPONSE = 1 << 20  # a response is a few kB (token + certificate chain); more is not a TSA
@@ -69,7 +69,7 @@ def stamp(sha256_hex: str, tsa_url: str) -> Stamp:
     info = response.tst_info
     if info.message_imprint.message != digest or info.nonce != nonce:
         raise FetchError(f"the TSA at {shown} answered for another request; check the TSA URL")
-    return Stamp(sha256=sha256_hex, tsa_url=shown, response=answer, stamped_at=_utc(info.gen_time),
+    return Stamp(sha256=sha256_hex, tsa_url=shown, response=answer, stamped_at=as_utc(info.gen_time),
                  tsa_name=_signer_name(response))
 
 
@@ -89,7 +89,7 @@ def verify(response: bytes, sha256_hex: str, roots_file: Path | None = None) -> 
         builder.build().verify(decoded, _digest(sha256_hex))
     except VerificationError as e:
         return Verification(ok=False, reason=_why(str(e), roots_file))
-    return Verification(ok=True, reason="", stamped_at=_utc(decoded.tst_info.gen_time),
+    return Verification(ok=True, reason="", stamped_at=as_utc(decoded.tst_info.gen_time),
                         tsa_name=_signer_name(decoded))
 
 
@@ -118,14 +118,6 @@ def _why(error: str, roots_file: Path | None) -> str:
         return (f"the token is not signed by a TSA whose certificate chains to the CA certificates in {roots} "
                 "(another TSA, or give its CA with --tsa-ca)")
     return f"the token does not verify ({error[:200]})"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _request(digest: bytes, nonce: int) -> bytes:
@@ -179,8 +171,6 @@ def _digest(sha256_hex: str) -> bytes:
     return digest
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _signer_name(response) -> str:

@@ -339,7 +339,7 @@ def test_since_and_limit_choose_the_posts_and_are_part_of_the_audit(audit_feed: 
 
 
 def test_summary_escapes_text_from_the_internet() -> None:
-    from provenance.audit_report import audit_summary, audits_table
+    from provenance.reporting.audit import audit_summary, audits_table
     from provenance.records import AuditItemResult, AuditResult, AuditSummary, Sighting
 
     now = datetime(2024, 10, 19, 8, tzinfo=UTC)

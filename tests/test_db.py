@@ -14,7 +14,7 @@ from sqlalchemy.exc import StatementError
 
 from provenance.db import connect, ensure_schema, repository, session_scope, upgrade
 from provenance.db import models as orm
-from provenance.db.engine import _stored_revision, head_revision
+from provenance.db.engine import stored_revision, head_revision
 from provenance.errors import StoreError
 from provenance.settings import Settings
 from provenance.records import (
@@ -483,7 +483,7 @@ def test_first_runs_at_once_on_an_empty_database_all_get_the_schema(settings: Se
     with session_scope(engines[0]) as s:
         assert set(repository.row_counts(session=s).values()) == {0}
     for e in engines:
-        assert _stored_revision(e) == head_revision()
+        assert stored_revision(e) == head_revision()
         e.dispose()
 
 

@@ -3,6 +3,7 @@ text, and the shared wording and yt-dlp readers say what each copy used to say."
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from provenance import pipeline
+from provenance import frames, match, motion, pipeline
 from provenance.records import Transform, Verdict
-from provenance.report import check_summary, check_to_json
+from provenance.reporting.results import check_summary, check_to_json
+from provenance.reporting.text import iso
+from provenance.utc import parse_iso
 from provenance.wording import gap_words, human_size
 from provenance.ytinfo import info_day, info_time, info_timestamp, str_or_none
 from tests.conftest import SAMPLES
@@ -100,5 +103,135 @@ def test_info_times():
         assert info_time(bad) is None
 
 
+def test_one_iso_for_json_and_for_prose():
+    half = datetime(2024, 10, 19, 8, 0, 0, 500_000, tzinfo=UTC)
+    assert (iso(half), iso(half, whole_seconds=True), iso(None)) == ("2024-10-19T08:00:00.500Z", "2024-10-19T08:00:00Z",
+                                                                    None)
+    assert parse_iso("2024-10-19T10:00:00+02:00") == parse_iso("2024-10-19t08:00:00z") == half.replace(microsecond=0)
+    assert parse_iso("2024-10-19 08:00") == half.replace(microsecond=0)  # no zone: UTC
+
+
 def test_str_or_none():
     assert [str_or_none(v) for v in (None, "", 0, "x", 12)] == [None, None, "0", "x", "12"]
+
+
+# --- one name per concept, in the code itself --------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "provenance"
+# The installed package: provenance/, and db/ and migrations/, installed as provenance.db and
+# provenance.migrations.
+SOURCES = [p for folder in (PACKAGE, REPO / "db", REPO / "migrations") for p in sorted(folder.rglob("*.py"))]
+MODULE_NAMES = {p.stem for p in SOURCES} | {"db", "migrations", "reporting"}
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _where(path: Path, node: ast.AST) -> str:
+    return f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+
+
+def test_each_class_of_the_package_has_one_name_of_its_own():
+    """Five Clips, four Matches, two Signals and two FirstSeens once made a reader guess which was meant.
+    A report's own records are ...View, the clip a run works on AnalysedClip, the library's ReferenceClip
+    (matching) and StoredClip (reports). db/ is left out: its ORM classes are the tables, named after the
+    records they store, and never leave it."""
+    defined: dict[str, list[str]] = {}
+    for path in (p for p in SOURCES if p.is_relative_to(PACKAGE)):
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.ClassDef):
+                defined.setdefault(node.name, []).append(_where(path, node))
+    assert {name: places for name, places in defined.items() if len(places) > 1} == {}
+    for name in ("Clip", "FirstSeen", "Match", "Post", "Signal"):
+        assert len(defined.get(name, [])) <= 1, name
+
+
+def _private_uses(tree: ast.Module) -> list[ast.AST]:
+    """Imports of another module's `_name`, and `module._name` through an imported module."""
+    found: list[ast.AST] = []
+    module_aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            module_aliases |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    found.append(node)
+                elif a.name in MODULE_NAMES:
+                    module_aliases.add(a.asname or a.name)
+    module_aliases -= {"os", "sys"}  # os._exit, sys._getframe: the standard library's own
+    found += [node for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id in module_aliases and node.attr.startswith("_") and not node.attr.startswith("__")]
+    return found
+
+
+def _spelled(tree: ast.Module, words: set[str]) -> list[ast.Constant]:
+    """String literals among `words` used as values (compared, passed, returned). The plain words may
+    still name things: a JSON field or count ({"reused": n}, c["reused"]), a SQL label, a column heading."""
+    naming: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            naming |= {id(k) for k in node.keys if k is not None}
+        elif isinstance(node, ast.Subscript):
+            naming.add(id(node.slice))
+        elif isinstance(node, ast.FormattedValue):
+            naming.add(id(node.value))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "label":
+            naming |= {id(a) for a in node.args}
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in words and id(node) not in naming]
+
+
+WORDS = {str(m) for m in Verdict} | {str(m) for m in Transform}
+
+
+def test_no_module_reaches_for_another_modules_private_names():
+    """A name with a leading underscore is its module's own: another module that needs it gets it made public."""
+    assert [_where(path, node) for path in SOURCES for node in _private_uses(_tree(path))] == []
+
+
+def test_verdicts_and_transforms_are_written_as_enum_members():
+    """A verdict or transform spelled as a string (v == "reused") can drift from records.Verdict unseen."""
+    assert [f"{_where(path, node)} {node.value!r}" for path in SOURCES if path != PACKAGE / "records.py"
+            for node in _spelled(_tree(path), WORDS)] == []
+
+
+def test_the_name_checks_find_what_they_look_for():
+    code = ("from provenance.fetch import _one_line\n"
+            "from provenance import fetch, records\n"
+            "def f(v, counts):\n"
+            "    fetch._classify(v)\n"
+            "    return v == 'reused' or records.Verdict('no_match') or counts['reused'] or {'mirrored': 1}\n")
+    tree = ast.parse(code)
+    assert [n.lineno for n in _private_uses(tree)] == [1, 4]
+    assert sorted(n.value for n in _spelled(tree, WORDS)) == ["no_match", "reused"]
+
+
+def test_the_readme_states_the_matchers_numbers():
+    """README said speeds 0.8-1.25 and 4 lines per reference while the code did 0.5-2.0 and 8. Each number
+    it gives about matching is read here from the constant it describes."""
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    step = round(match.SPEEDS[1] - match.SPEEDS[0], 3)
+    motion_speeds = sorted(motion.MOTION_SPEEDS)
+    said = [
+        f"keeps {frames.SAMPLE_FPS:g} frames a second",
+        f"over {frames.FILL_WINDOW_FRAMES / frames.SAMPLE_FPS:g}-s stretches",
+        "cut by " + " and ".join(f"{v.crop:.0%}" for v in frames.REFERENCE_VARIANTS if v.crop) + " per side",
+        f"cut by {frames.QUERY_ZOOM:.1%} more",
+        f"within {match.FRAME_MATCH_MAX_DISTANCE} bits of a query hash",
+        f"speed {match.SPEEDS[0]:.1f} to {match.SPEEDS[-1]:.1f} in steps of {step:g}",
+        f"beyond {match.COMMON_SPEEDS[0]:g}-{match.COMMON_SPEEDS[1]:g} the matched frames need a similarity "
+        f"of at least {match.FAR_SPEED_MIN_SIMILARITY:g}",
+        f"at least {match.MIN_MATCHED_FRAMES} frames ({match.MIN_MATCHED_FRAMES / frames.SAMPLE_FPS:g} s) on one line",
+        f"at least {match.MIN_DISTINCT_FRAMES} different pictures",
+        f"up to {match.MAX_LINES_PER_REFERENCE} lines per reference",
+        f"about as well {match.AMBIGUITY_OFF_LINE_S:g} s away",
+        f"a {motion.MOTION_GRID}x{motion.MOTION_GRID} grid",
+        "at speeds " + ", ".join(f"{s:g}" for s in motion_speeds[:-1]) + f" and {motion_speeds[-1]:g}",
+        f"now {match.MATCHER_VERSION})",
+        f"fewer than {match.MIN_MATCHED_FRAMES} usable frames at {frames.SAMPLE_FPS:g} fps",
+    ]
+    assert [s for s in said if s not in readme] == []

@@ -24,7 +24,7 @@ from provenance import pipeline, reporting
 from provenance.errors import InputError
 from provenance.frames import hash_frame
 from provenance.match import FRAME_MATCH_MAX_DISTANCE
-from provenance.report import check_to_dict
+from provenance.reporting.results import check_to_dict
 from provenance.reporting import jsonout, markdown
 from provenance.reporting.html import link
 from tests.conftest import SAMPLES, ffmpeg

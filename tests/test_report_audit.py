@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from referencing import Registry, Resource
 
 from provenance import audit as audit_lib
-from provenance import audit_report, reporting
+from provenance import reporting
+from provenance.reporting import audit as audit_text
 from provenance.audit import AuditOptions
 from provenance.cli import cli
 from provenance.errors import InputError
@@ -106,7 +107,7 @@ def test_json_audit_report_keeps_audit_json_and_validates(audited, audit_feed):
     settings, audit_id = audited
     data = json.loads(reporting.render_audit(audit_id, settings=settings, fmt="json"))
     audit_validate(data)
-    plain = audit_report.audit_to_dict(audit_lib.load_result(audit_lib.pipeline.open_library(settings), audit_id))
+    plain = audit_text.audit_to_dict(audit_lib.load_result(audit_lib.pipeline.open_library(settings), audit_id))
     # Every field of `audit --json`, same values, items in listing order.
     for k, v in plain.items():
         if k != "items":

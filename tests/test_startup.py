@@ -44,6 +44,6 @@ def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
     cp, modules = _imported(["check", str(SAMPLES / "bikes.mp4"), "--no-record", "--json", "--db", db], env)
     assert cp.returncode == 0, cp.stderr[-2000:]
     assert "provenance.pipeline" in modules and "provenance.diskindex" in modules
-    unneeded = {"provenance.audit", "provenance.audit_report", "provenance.listing", "provenance.reporting",
-                "provenance.folder", "provenance.attest", "provenance.bundle", "jinja2", "alembic", "yt_dlp", "scipy"}
+    unneeded = {"provenance.audit", "provenance.reporting.audit", "provenance.listing", "provenance.reporting.build",
+                "provenance.reporting.html", "provenance.reporting.model", "provenance.folder", "provenance.attest", "provenance.bundle", "jinja2", "alembic", "yt_dlp", "scipy"}
     assert not unneeded & modules, unneeded & modules

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from provenance import timestamps
 from provenance.db import connect, session_scope
 from provenance.db import models as orm
+from provenance.fetch import sha256_file
 from tests.conftest import SAMPLES
 
 
@@ -41,7 +42,7 @@ def test_openssl_verifies_the_token_over_the_file_itself(tsa, tmp_path) -> None:
     """The token is over the file's own SHA-256: anyone can check it without this tool."""
     clip = tmp_path / "clip.mp4"
     shutil.copyfile(SAMPLES / "carphone_pristine.mp4", clip)
-    token = timestamps.stamp(timestamps.sha256_of(clip), tsa.url)
+    token = timestamps.stamp(sha256_file(clip), tsa.url)
     (tmp_path / "clip.tsr").write_bytes(token.response)
     result = subprocess.run(["openssl", "ts", "-verify", "-data", str(clip), "-in", str(tmp_path / "clip.tsr"),
                              "-CAfile", str(tsa.ca)], capture_output=True, text=True)
@@ -68,7 +69,7 @@ def _checked(run, tsa, tmp_path) -> tuple[Path, Path]:
 def test_check_with_a_tsa_stamps_clip_and_report_and_verify_passes(run, settings, tsa, tmp_path) -> None:
     report, token_file = _checked(run, tsa, tmp_path)
     assert len(tsa.requests) == 2  # the clip, then the report
-    assert timestamps.verify(token_file.read_bytes(), timestamps.sha256_of(report), tsa.ca).ok
+    assert timestamps.verify(token_file.read_bytes(), sha256_file(report), tsa.ca).ok
     result = run("verify", "1", "--tsa-ca", str(tsa.ca))
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
@@ -91,7 +92,7 @@ def test_verify_finds_one_changed_byte_in_the_evidence_file(run, settings, tsa, 
 def test_verify_finds_a_swapped_token_and_another_tsa(run, settings, tsa, other_tsa, tmp_path) -> None:
     report, _ = _checked(run, tsa, tmp_path)
     engine = connect(settings.db_url)
-    foreign = timestamps.stamp(timestamps.sha256_of(report), other_tsa.url).response
+    foreign = timestamps.stamp(sha256_file(report), other_tsa.url).response
     with session_scope(engine) as session:
         clip_token, report_token = session.scalars(select(orm.Timestamp.response).order_by(orm.Timestamp.id)).all()
         # The report's row now holds the clip's token, and the clip's row a token from another TSA.

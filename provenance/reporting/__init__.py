@@ -1,8 +1,13 @@
-"""Reports of recorded checks: one model (model.CheckReport), built from the database, rendered as
-self-contained HTML, JSON (with a published JSON Schema) or Markdown.
+"""The report step: every text the tool gives a person or a machine. Reports of recorded checks are
+one model (model.CheckReport), built from the database, rendered as self-contained HTML, JSON (with a
+published JSON Schema) or Markdown.
 
+    text.py      untrusted text made safe to show (every terminal line goes through text.safe); ISO times
+    results.py   what check, ingest and ingest DIR print when they finish (the result as JSON, or a summary)
+    library.py   what db status, export and import print
     build.py     StoredCheck (db.repository.load_check_for_report) -> CheckReport
-    audit.py     a stored audit -> AuditReport: its rows, reused first, each with its CheckReport
+    audit.py     what audit and audits print; a stored audit -> AuditReport: its rows, reused first,
+                 each with its CheckReport
     evidence.py  frame pairs from the stored hashes, thumbnails from the evidence files
     flags.py     how post times are known; red flags
     html.py, jsonout.py, markdown.py   one renderer per format
@@ -13,12 +18,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 from ..errors import InputError
 from ..settings import Settings
-from . import html, jsonout, markdown
-from .audit import AUDIT_PAIRED_MATCHES, AuditReport, build_audit_report
-from .build import build_check_report
-from .model import CheckReport
+
+if TYPE_CHECKING:
+    from .audit import AuditReport, build_audit_report
+    from .build import build_check_report
+    from .model import CheckReport
+
+# The report pages (Jinja2, the database, OpenCV for thumbnails) load when a page is made, not when a
+# command only needs text.safe or results: a check's summary then loads none of it (tests/test_startup.py).
+_LAZY = {"AuditReport": ".audit", "build_audit_report": ".audit", "build_check_report": ".build",
+         "CheckReport": ".model", "html": None, "jsonout": None, "markdown": None}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(_LAZY[name] or f".{name}", __name__)
+    return module if _LAZY[name] is None else getattr(module, name)
 
 FORMATS = ("html", "json", "md")
 _SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".md": "md", ".markdown": "md"}
@@ -45,6 +67,8 @@ def format_for(path: Path | str | None, fmt: str | None, *, option: str = "--for
 
 
 def render(report: CheckReport, fmt: str) -> str:
+    from . import html, jsonout, markdown
+
     if fmt == "html":
         return html.render(report)
     if fmt == "json":
@@ -56,6 +80,8 @@ def render(report: CheckReport, fmt: str) -> str:
 
 def render_check(check_id: int, *, settings: Settings, fmt: str) -> str:
     """A recorded check's report as text in `fmt` (html, json or md)."""
+    from .build import build_check_report
+
     fmt = format_for(None, fmt)
     return render(build_check_report(check_id, settings=settings, images=fmt == "html"), fmt)
 
@@ -69,6 +95,9 @@ def write_check_report(check_id: int, path: Path, *, settings: Settings, fmt: st
 
 def render_audit(audit_id: int, *, settings: Settings, fmt: str) -> str:
     """A stored audit's report as text in `fmt`: html (one page, every check's section), json or md."""
+    from . import html, jsonout, markdown
+    from .audit import AUDIT_PAIRED_MATCHES, build_audit_report
+
     fmt = format_for(None, fmt)
     # JSON has every match's frame pairs (hashes and distances); Markdown shows none; the HTML page the
     # first-seen and strongest matches' (with pictures), the check's own report the rest.

@@ -15,9 +15,9 @@ from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
 from .flags import entry_info, post_time, red_flags, signals_of
-from ..report import method_words, region_words
-from .model import (Answer, CheckReport, Clip, FirstSeen, Match, Post, Reproducibility, Scene, Stream,
-                    TimelineEntry)
+from .results import method_words, region_words
+from .model import (Answer, CheckReport, ClipView, FirstSeenView, MatchView, PostView, Reproducibility, Scene,
+                    Stream, TimelineEntry)
 
 # Platform counts worth showing, as yt-dlp names them.
 COUNT_FIELDS = ("view_count", "like_count", "dislike_count", "repost_count", "comment_count", "concurrent_view_count")
@@ -59,8 +59,8 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
         first_post = this_post
     else:
         first_post = _post(stored.first_seen_sighting) if stored.first_seen_sighting is not None else None
-    first_seen = FirstSeen(sha256=stored.first_seen_sha256 or stored.clip.sha256,
-                           is_this_post=stored.verdict != Verdict.REUSED, post=first_post, at=stored.first_seen_at)
+    first_seen = FirstSeenView(sha256=stored.first_seen_sha256 or stored.clip.sha256,
+                               is_this_post=stored.verdict != Verdict.REUSED, post=first_post, at=stored.first_seen_at)
     clip = _clip(stored.clip)
     scenes = tuple(Scene(sha256=str(h.get("sha256")), similarity=float(h.get("similarity") or 0.0),
                          query_frames=int(h.get("query_frames") or 0), reason=str(h.get("reason") or ""))
@@ -83,12 +83,12 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     )
 
 
-def _post(s: StoredSighting) -> Post:
+def _post(s: StoredSighting) -> PostView:
     info = entry_info(s.info) or {}
     duration = info.get("duration")
     counts = {k: int(v) for k in COUNT_FIELDS if isinstance(v := info.get(k), (int, float)) and not isinstance(v, bool)}
     media_id = info.get("id")
-    return Post(
+    return PostView(
         sighting_id=s.sighting_id, clip_sha256=s.clip_sha256, source=s.source, url=s.url, platform=s.platform,
         post_id=s.post_id, media_id=str(media_id) if media_id not in (None, "") and str(media_id) != s.post_id else None,
         uploader=s.uploader, uploader_id=s.uploader_id,
@@ -99,14 +99,14 @@ def _post(s: StoredSighting) -> Post:
         post_created_at=s.post_created_at, media_created_at=s.media_created_at, counts=counts)
 
 
-def _clip(c: StoredClip) -> Clip:
+def _clip(c: StoredClip) -> ClipView:
     probe = c.probe
     streams = tuple(Stream(kind=str(s.get("kind")), codec=s.get("codec"), width=s.get("width"), height=s.get("height"),
                            fps=s.get("fps"), bit_rate=s.get("bit_rate"))
                     for s in probe.get("streams") or [] if isinstance(s, dict))
     video = next((s for s in probe.get("streams") or [] if isinstance(s, dict) and s.get("kind") == "video"), {})
     duration = probe.get("duration_s")
-    return Clip(
+    return ClipView(
         sha256=c.sha256, size_bytes=c.size_bytes, evidence_path=c.evidence_path,
         evidence_present=bool(c.evidence_path) and Path(c.evidence_path).is_file(),
         duration_s=round(float(duration), 3) if isinstance(duration, (int, float)) else round(c.duration_s, 3),
@@ -118,7 +118,7 @@ def _clip(c: StoredClip) -> Clip:
         first_observed_at=c.first_observed_at)
 
 
-def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: bool, pairs: bool = True) -> Match:
+def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: bool, pairs: bool = True) -> MatchView:
     sightings = tuple(_post(s) for s in m.sightings)
     frame_pairs = evidence.frame_pairs(m, stored.frames, stored.clip.evidence_path, images=images) if pairs else ()
     mirror_note = None
@@ -132,16 +132,17 @@ def _match(m: StoredMatch, stored: StoredCheck, this_when: datetime, *, images: 
         mirror_note = ("Mirrored: this clip shows the mirror image of the reference clip (left and right swapped). "
                        "Frames are shown as each file has them; which of the two was flipped cannot be told from "
                        "the pictures alone." + later)
-    return Match(rank=m.rank + 1, sha256=m.reference.sha256, reference=_clip(m.reference), similarity=m.similarity,
-                 query_coverage=m.query_coverage, reference_coverage=m.reference_coverage, transforms=m.transforms,
-                 matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed, segments=m.segments,
-                 sightings=sightings, pairs=frame_pairs, mirror_note=mirror_note, method=m.method,
-                 method_text=method_words(m.method, m.confidence), confidence=m.confidence, region=m.region,
-                 region_text=region_words(m.region), pairs_omitted=not pairs)
+    return MatchView(rank=m.rank + 1, sha256=m.reference.sha256, reference=_clip(m.reference), similarity=m.similarity,
+                     query_coverage=m.query_coverage, reference_coverage=m.reference_coverage, transforms=m.transforms,
+                     matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed, segments=m.segments,
+                     sightings=sightings, pairs=frame_pairs, mirror_note=mirror_note, method=m.method,
+                     method_text=method_words(m.method, m.confidence), confidence=m.confidence, region=m.region,
+                     region_text=region_words(m.region), pairs_omitted=not pairs)
 
 
-def _timeline(this_post: Post | None, matches: tuple[Match, ...], first_seen: FirstSeen) -> tuple[TimelineEntry, ...]:
-    items: dict[int, tuple[Post, int | None]] = {}
+def _timeline(this_post: PostView | None, matches: tuple[MatchView, ...],
+              first_seen: FirstSeenView) -> tuple[TimelineEntry, ...]:
+    items: dict[int, tuple[PostView, int | None]] = {}
     for m in matches:
         for s in m.sightings:
             items.setdefault(s.sighting_id, (s, m.rank))
@@ -174,7 +175,7 @@ def day(dt: datetime | None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d") if dt else "an unknown date"
 
 
-def _answer(verdict: str, matches: tuple[Match, ...], first_seen: FirstSeen, this_post: Post | None,
+def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenView, this_post: PostView | None,
             library_clips: int | None, library_now: int, scenes: tuple[Scene, ...] = ()) -> Answer:
     library = (f"a library of {library_clips} clips" if library_clips is not None else
                f"this library (its size when the check ran was not recorded; it holds {library_now} clips now)")

@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..records import Post as PostRecord
+from ..records import Post, Signal
 from ..pipeline import post_signals
 from ..stored import StoredSighting
+from ..utc import parse_iso
 from ..wording import gap_words
 from ..ytinfo import info_day, info_timestamp
-from .model import Flag, PostTime, Signal
+from .model import Flag, PostTime
+from .text import iso
 
 # A phone writes the container's creation_time when it stops recording, and eyewitness footage of
 # news is usually posted within hours or days. A file made more than a week before its post suggests
@@ -43,8 +45,8 @@ def post_time(s: StoredSighting) -> PostTime:
     snowflake = ""
     if s.post_created_at is not None:
         agree = s.posted_at is not None and abs((s.posted_at - s.post_created_at).total_seconds()) < 2
-        snowflake = (f" The X post id also encodes a creation time (snowflake): {_iso(s.post_created_at)}"
-                     + (", which agrees." if agree else "."))
+        snowflake = (" The X post id also encodes a creation time (snowflake): "
+                     f"{iso(s.post_created_at, whole_seconds=True)}" + (", which agrees." if agree else "."))
     if s.posted_at is None:
         return PostTime(at=s.observed_at, source="observed", label="unknown; our own observation",
                         detail=("Neither the platform nor the user gave a post time. The time shown is when this "
@@ -63,7 +65,7 @@ def post_time(s: StoredSighting) -> PostTime:
         return PostTime(at=s.posted_at, source="platform_date", label="platform date (day only)",
                         detail=("The platform gave only the day of the post (yt-dlp `upload_date`), shown as "
                                 "midnight UTC." + snowflake))
-    said = _iso(stamp or day)
+    said = iso(stamp or day, whole_seconds=True)
     return PostTime(at=s.posted_at, source="user_given", label="given by the user (--posted-at)",
                     detail=(f"Given with --posted-at; the platform said {said}." if said else
                             "Given with --posted-at; the platform gave no post time.") + snowflake)
@@ -76,18 +78,19 @@ def red_flags(post: StoredSighting | None, tags: dict[str, str], signals: tuple[
     created = _creation_time(tags.get("creation_time"))
     if created is not None and posted is not None:
         gap = posted - created
+        created_at, posted_at = iso(created, whole_seconds=True), iso(posted, whole_seconds=True)
         if gap > CREATION_TIME_MAX_GAP:
             flags.append(Flag(
                 kind="creation_time_before_post", title="The file says it was made long before the post",
-                detail=(f"The container's creation_time is {_iso(created)}, {gap_words(gap)} before the post "
-                        f"({_iso(posted)}). The footage may be older than the post suggests; some cameras and "
+                detail=(f"The container's creation_time is {created_at}, {gap_words(gap)} before the post "
+                        f"({posted_at}). The footage may be older than the post suggests; some cameras and "
                         "editors also write a wrong or reset clock."),
                 data={"creation_time": created, "posted_at": posted, "gap_s": gap.total_seconds()}))
         elif -gap > CREATION_TIME_MAX_GAP:
             flags.append(Flag(
                 kind="creation_time_after_post", title="The file was written after the post",
-                detail=(f"The container's creation_time is {_iso(created)}, {gap_words(-gap)} after the post "
-                        f"({_iso(posted)}): this file was re-written later (by a platform, a downloader or an "
+                detail=(f"The container's creation_time is {created_at}, {gap_words(-gap)} after the post "
+                        f"({posted_at}): this file was re-written later (by a platform, a downloader or an "
                         "editor), so its creation_time says nothing about when the footage was filmed."),
                 data={"creation_time": created, "posted_at": posted, "gap_s": gap.total_seconds()}))
     encoder = tags.get("encoder")
@@ -108,9 +111,9 @@ def signals_of(s: StoredSighting | None) -> tuple[Signal, ...]:
     """The check's signals, rebuilt from the stored post exactly as the check made them."""
     if s is None:
         return ()
-    post = PostRecord(url=s.url, platform=s.platform, post_id=s.post_id, posted_at=s.posted_at,
-                      post_created_at=s.post_created_at, media_created_at=s.media_created_at)
-    return tuple(Signal(kind=x.kind, detail=x.detail, data=dict(x.data)) for x in post_signals(post))
+    post = Post(url=s.url, platform=s.platform, post_id=s.post_id, posted_at=s.posted_at,
+                post_created_at=s.post_created_at, media_created_at=s.media_created_at)
+    return post_signals(post)
 
 
 def entry_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -128,14 +131,7 @@ def _creation_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        dt = parse_iso(value)
+    except (ValueError, OverflowError):
         return None
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return dt if dt >= _EARLIEST_REAL_CREATION else None
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

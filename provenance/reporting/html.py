@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from ..records import Verdict
-from ..report import iso, visible
+from .text import iso, visible
 from ..wording import human_size
 from .audit import AuditReport
 from .build import span
-from .model import CheckReport, Match
+from .model import CheckReport, MatchView
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -67,7 +67,7 @@ def size(n: int | None) -> str:
     return "unknown" if n is None else human_size(n)
 
 
-def segment_map(m: Match, query_duration: float) -> list[dict[str, float]]:
+def segment_map(m: MatchView, query_duration: float) -> list[dict[str, float]]:
     """Each segment as x positions on the query bar (top) and the reference bar (bottom)."""
     q_total = max(query_duration, 1e-6)
     r_total = max(m.reference.duration_s, m.reference.decoded_s, 1e-6)

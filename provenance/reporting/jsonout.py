@@ -13,10 +13,10 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from .. import audit_report
-from ..report import SCHEMA_VERSION, iso, region_to_dict
-from .audit import AuditReport
-from .model import CheckReport, Clip, FramePair, Match, Post, TimelineEntry
+from .audit import AuditReport, audit_to_dict
+from .results import SCHEMA_VERSION, region_to_dict
+from .text import iso
+from .model import CheckReport, ClipView, FramePair, MatchView, PostView, TimelineEntry
 
 SCHEMA_FILE = "report.v1.schema.json"
 REPORT_SCHEMA_ID = "urn:provenance:report:v1"
@@ -32,9 +32,9 @@ def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
     return json.loads(text)
 
 
-def audit_to_dict(a: AuditReport) -> dict[str, Any]:
+def audit_report_to_dict(a: AuditReport) -> dict[str, Any]:
     """`provenance audit --json` with each post's full check report (items in listing order, as there)."""
-    base = audit_report.audit_to_dict(a.audit)
+    base = audit_to_dict(a.audit)
     reports = {r.item.item_id: r.report for r in a.rows}
     items = [{**item, "check_report": to_dict(rep) if (rep := reports.get(i.item_id)) is not None else None}
              for i, item in zip(a.audit.items, base["items"], strict=True)]
@@ -45,7 +45,7 @@ def audit_to_dict(a: AuditReport) -> dict[str, Any]:
 
 
 def render_audit(a: AuditReport) -> str:
-    return json.dumps(audit_to_dict(a), indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(audit_report_to_dict(a), indent=2, ensure_ascii=True) + "\n"
 
 
 def to_dict(r: CheckReport) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def render(r: CheckReport) -> str:
     return json.dumps(to_dict(r), indent=2, ensure_ascii=True) + "\n"
 
 
-def _clip(c: Clip) -> dict[str, Any]:
+def _clip(c: ClipView) -> dict[str, Any]:
     box = c.content_box
     return {
         # The fields of `check --json`:
@@ -109,7 +109,7 @@ def _clip(c: Clip) -> dict[str, Any]:
     }
 
 
-def _post(p: Post) -> dict[str, Any]:
+def _post(p: PostView) -> dict[str, Any]:
     return {
         # The fields of `check --json`:
         "url": p.url, "platform": p.platform, "post_id": p.post_id, "uploader": p.uploader,
@@ -122,19 +122,19 @@ def _post(p: Post) -> dict[str, Any]:
     }
 
 
-def _post_time(p: Post) -> dict[str, Any]:
+def _post_time(p: PostView) -> dict[str, Any]:
     t = p.post_time
     return {"at": iso(t.at), "source": t.source, "label": t.label, "detail": t.detail}
 
 
-def _sighting(p: Post) -> dict[str, Any]:
+def _sighting(p: PostView) -> dict[str, Any]:
     # `check --json`'s sighting fields first, then the rest of the post.
     return {"url": p.url, "platform": p.platform, "post_id": p.post_id, "uploader": p.uploader,
             "posted_at": iso(p.posted_at), "observed_at": iso(p.observed_at),
             "uploader_id": p.uploader_id, "title": p.title, "post_time": _post_time(p)}
 
 
-def _match(m: Match) -> dict[str, Any]:
+def _match(m: MatchView) -> dict[str, Any]:
     return {
         "sha256": m.sha256, "similarity": m.similarity, "query_coverage": m.query_coverage,
         "reference_coverage": m.reference_coverage, "transforms": list(m.transforms),

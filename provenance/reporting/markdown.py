@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from ..match import SPEED_CHANGE_MIN
 from ..records import Verdict
-from ..report import safe
+from .text import safe
 from .audit import AuditReport
 from .build import span
-from .model import CheckReport, Post
+from .model import CheckReport, PostView
 
 # Markdown's inline punctuation; ( ) . - + : need no escape once [ ] are escaped and the text never
 # starts a line (every untrusted value follows a label of ours).
@@ -52,11 +52,11 @@ def _when(dt: datetime | None) -> str:
     return "unknown" if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _posted(p: Post) -> str:
+def _posted(p: PostView) -> str:
     return _when(p.posted_at) if p.posted_at else f"unknown (observed {_when(p.observed_at)})"
 
 
-def _who(p: Post) -> str:
+def _who(p: PostView) -> str:
     return text(p.uploader, 80) if p.uploader else "unknown"
 
 

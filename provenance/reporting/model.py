@@ -1,7 +1,9 @@
 """The report model: everything a check report shows, built once, rendered as HTML, JSON or Markdown.
 
 Untrusted text (titles, descriptions, uploader names, URLs) is kept as it came; each renderer
-escapes it for its own format.
+escapes it for its own format. A class named `...View` is what a report shows of a record found
+elsewhere (records.Post, stored.StoredClip, stored.StoredMatch, pipeline.FirstSeen): the same thing,
+worded and dated for a reader, so the two are never mistaken for one another.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..records import ContentBox, Region, Segment
+from ..records import ContentBox, Region, Segment, Signal
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,8 @@ class PostTime:
 
 
 @dataclass(frozen=True)
-class Post:
-    """A clip seen in a post (a stored sighting), with what the platform said about it."""
+class PostView:
+    """A clip seen in a post (a stored.StoredSighting), with what the platform said about it."""
 
     sighting_id: int
     clip_sha256: str
@@ -63,7 +65,9 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class Clip:
+class ClipView:
+    """A clip as a report shows it (from a stored.StoredClip), the checked one or a matched reference."""
+
     sha256: str
     size_bytes: int
     evidence_path: str | None
@@ -106,10 +110,12 @@ class FramePair:
 
 
 @dataclass(frozen=True)
-class Match:
+class MatchView:
+    """A match as a report shows it (from a stored.StoredMatch), with its frame pairs and words."""
+
     rank: int  # 1 = strongest
     sha256: str
-    reference: Clip
+    reference: ClipView
     similarity: float
     query_coverage: float
     reference_coverage: float
@@ -118,7 +124,7 @@ class Match:
     offset_s: float
     speed: float
     segments: tuple[Segment, ...]
-    sightings: tuple[Post, ...]  # as the check saw them, earliest first
+    sightings: tuple[PostView, ...]  # as the check saw them, earliest first
     pairs: tuple[FramePair, ...]
     mirror_note: str | None
     method: str  # how the match was established: "frames" | "motion" | "region" | "local_features"
@@ -147,17 +153,19 @@ class Scene:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    post: Post
+    post: PostView
     role: str  # "first_seen" | "earlier" | "this_post" | "later"
     reuse: bool  # a later appearance of footage seen before it
     match_rank: int | None  # which match this clip is (None: the checked clip itself)
 
 
 @dataclass(frozen=True)
-class FirstSeen:
+class FirstSeenView:
+    """Where and when the footage was first seen, as a report shows it."""
+
     sha256: str
     is_this_post: bool
-    post: Post | None
+    post: PostView | None
     at: datetime | None
 
 
@@ -190,22 +198,15 @@ class Reproducibility:
 
 
 @dataclass(frozen=True)
-class Signal:
-    kind: str
-    detail: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class CheckReport:
     check_id: int
     verdict: str
     checked_at: datetime
     answer: Answer
-    clip: Clip
-    post: Post | None
-    first_seen: FirstSeen
-    matches: tuple[Match, ...]
+    clip: ClipView
+    post: PostView | None
+    first_seen: FirstSeenView
+    matches: tuple[MatchView, ...]
     scenes: tuple[Scene, ...]
     timeline: tuple[TimelineEntry, ...]
     signals: tuple[Signal, ...]

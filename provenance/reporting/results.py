@@ -1,58 +1,25 @@
-"""Report step: a check's result as JSON for machines or a short verdict for people.
+"""What `check`, `ingest` and `ingest DIR` print when they finish: a check's result as JSON for
+machines (`--json`) or a short verdict for people; an ingest's in a few lines.
 
-Titles, uploaders and URLs come from the internet: in terminal text, control characters (which
-could forge or hide lines with ANSI escapes) are replaced; JSON escapes them itself.
+Untrusted text goes through text.safe in terminal lines; JSON escapes it itself.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import printable
-from .records import Match, Post, Region, SceneHint, Sighting, Verdict
+from ..errors import printable
+from ..records import Match, Post, Region, SceneHint, Sighting, Signal, Verdict
+from .text import iso, safe
 
-if TYPE_CHECKING:  # annotations only: error lines (safe) are printed without loading the pipeline
-    from .attest import FileVerification
-    from .folder import FolderResult
-    from .pipeline import CheckResult, FirstSeen, IngestResult, Signal
+if TYPE_CHECKING:  # annotations only: a check's summary is printed without loading audits, folders, attest
+    from ..attest import FileVerification
+    from ..folder import FolderResult
+    from ..pipeline import CheckResult, FirstSeen, IngestResult
 
 SCHEMA_VERSION = 1
-# Whole terminal escape sequences, 7-bit (ESC ...) and 8-bit (C1 introducers): CSI (colours, cursor
-# moves), OSC (window title, clipboard, hyperlinks), DCS/SOS/PM/APC strings, and lone ESC + one byte.
-_ESCAPE_SEQUENCE = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[ -~]?"
-)
-# What is left that a terminal or a page would obey instead of show: C0 and C1 controls, and the
-# invisible and bidi formatting characters (U+202E turns text around, and can hide what follows).
-_INVISIBLE = "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
-_CONTROL_BUT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]")
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z; whole seconds as given, else milliseconds."""
-    if dt is None:
-        return None
-    spec = "seconds" if dt.microsecond == 0 else "milliseconds"
-    return dt.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def visible(text: str, *, keep_lines: bool = False) -> str:
-    """Untrusted text with every escape sequence, control, invisible and bidi character replaced by
-    U+FFFD, so it shows as what it is (`keep_lines`: tabs and line breaks stay)."""
-    s = _ESCAPE_SEQUENCE.sub("\N{REPLACEMENT CHARACTER}", text)
-    return (_CONTROL_BUT_LINES if keep_lines else _CONTROL).sub("\N{REPLACEMENT CHARACTER}", s)
-
-
-def safe(text: object, limit: int = 200) -> str:
-    """Untrusted text made safe for one terminal line: every line the CLI prints goes through this."""
-    s = visible(str(text))
-    return s if len(s) <= limit else s[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
 
 
 def check_to_dict(result: CheckResult) -> dict[str, Any]:
@@ -109,7 +76,7 @@ def scene_to_dict(h: SceneHint) -> dict[str, Any]:
             "sightings": [_sighting(s) for s in h.sightings]}
 
 
-def _clip(clip: Any) -> dict[str, Any]:  # pipeline.Clip
+def _clip(clip: Any) -> dict[str, Any]:  # pipeline.AnalysedClip
     probe, fp, video = clip.probe, clip.fingerprint, clip.probe.video
     return {
         "sha256": clip.media.sha256,
@@ -189,7 +156,7 @@ _HEADLINE = {
 
 
 def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
-    from .match import SPEED_CHANGE_MIN  # loaded by the check already; not by an error line
+    from ..match import SPEED_CHANGE_MIN  # loaded by the check already; not by an error line
 
     clip, post = result.clip, result.post
     lines = [_HEADLINE[result.verdict]]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .db import DatabaseStatus
-from .report import safe
-from .wording import human_size
+from ..db import DatabaseStatus
+from .text import safe
+from ..wording import human_size
 
 if TYPE_CHECKING:
     from .diskindex import IndexStatus
