@@ -115,7 +115,7 @@ def location(url: str | URL) -> Path | None:
 
 
 @dataclass(frozen=True)
-class Segment:
+class TableSegment:
     """Rows [start, end) with multi-index tables of their own."""
 
     id: int
@@ -146,7 +146,7 @@ class Manifest:
     clip_id_sum: int
     first_clip: tuple[int, str] | None  # (id, sha256) of the lowest and highest clip id held
     last_clip: tuple[int, str] | None
-    segments: tuple[Segment, ...]
+    segments: tuple[TableSegment, ...]
     next_segment: int
     built_at: str
     updated_at: str
@@ -177,7 +177,7 @@ class Manifest:
     def from_json(cls, text: str) -> "Manifest":
         data = json.loads(text)
         data["segments"] = tuple(
-            Segment(id=s["id"], start=s["start"], end=s["end"], index_dtype=s["index_dtype"],
+            TableSegment(id=s["id"], start=s["start"], end=s["end"], index_dtype=s["index_dtype"],
                     fields=tuple(tuple(f) for f in s["fields"]))  # type: ignore[misc]
             for s in data["segments"])
         for key in ("first_clip", "last_clip"):
@@ -281,7 +281,7 @@ def _clips_from_records(records: np.ndarray) -> dict[int, ReferenceClip]:
     return out
 
 
-def _write_tables(folder: Path, segment_id: int, hashes: np.ndarray) -> Segment | None:
+def _write_tables(folder: Path, segment_id: int, hashes: np.ndarray) -> TableSegment | None:
     """Build the tables over `hashes` (a segment's rows) and write them; None when comparing every
     row is cheaper (hashindex.best_plan)."""
     plan = hashindex.best_plan(int(hashes.size), SEARCH_DISTANCE)
@@ -289,7 +289,7 @@ def _write_tables(folder: Path, segment_id: int, hashes: np.ndarray) -> Segment 
         return None
     built = hashindex.MultiIndex(np.ascontiguousarray(hashes), plan)
     index_dtype = built.tables[0][0].dtype.str
-    segment = Segment(id=segment_id, start=0, end=int(hashes.size), fields=plan.fields, index_dtype=index_dtype)
+    segment = TableSegment(id=segment_id, start=0, end=int(hashes.size), fields=plan.fields, index_dtype=index_dtype)
     names = iter(segment.files())
     for order, sorted_hashes, starts, counts in built.tables:
         for array, dtype in ((order, index_dtype), (sorted_hashes, "<u8"), (starts, index_dtype), (counts, "<i4")):
@@ -297,7 +297,7 @@ def _write_tables(folder: Path, segment_id: int, hashes: np.ndarray) -> Segment 
     return segment
 
 
-def _open_tables(folder: Path, segment: Segment, hashes: np.ndarray) -> hashindex.MultiIndex:
+def _open_tables(folder: Path, segment: TableSegment, hashes: np.ndarray) -> hashindex.MultiIndex:
     names = iter(segment.files())
     tables = []
     for _, width, _ in segment.fields:
@@ -359,7 +359,7 @@ def _now() -> str:
 
 
 def _manifest_for(engine: Engine, frames_clips: dict[int, ReferenceClip], *, revision: str | None,
-                  min_quality: float, generation: int, rows: int, segments: tuple[Segment, ...],
+                  min_quality: float, generation: int, rows: int, segments: tuple[TableSegment, ...],
                   next_segment: int, built_at: str, catch_ups: int) -> Manifest:
     ids = sorted(frames_clips)
     return Manifest(
@@ -382,7 +382,7 @@ def _rebuild(folder: Path, engine: Engine, session: Any, old: Manifest | None, *
         _write_new(names[name], getattr(frames, name), dtype)
     _write_new(folder / f"g{generation}-clips.bin", _clip_records(frames.clips), CLIP_DTYPE)
     rows = int(frames.hashes.size)
-    segments: tuple[Segment, ...] = ()
+    segments: tuple[TableSegment, ...] = ()
     if rows > TAIL_MAX_ROWS:
         built = _write_tables(folder, next_segment, frames.hashes)
         if built is not None:
@@ -419,7 +419,7 @@ def _catch_up(folder: Path, engine: Engine, session: Any, old: Manifest, new_ids
     return manifest, added
 
 
-def _compacted(folder: Path, old: Manifest, rows: int) -> tuple[tuple[Segment, ...], int]:
+def _compacted(folder: Path, old: Manifest, rows: int) -> tuple[tuple[TableSegment, ...], int]:
     """The segments once `rows` are held: unchanged while the rows after the last segment are at most
     TAIL_MAX_ROWS; else those rows become a segment, absorbing the segments before it that are at most
     MERGE_RATIO times its size."""
@@ -433,7 +433,7 @@ def _compacted(folder: Path, old: Manifest, rows: int) -> tuple[tuple[Segment, .
     built = _write_tables(folder, old.next_segment, hashes)
     if built is None:  # too few rows to be worth tables: they stay compared one by one
         return tuple(old.segments), old.next_segment
-    built = Segment(id=built.id, start=start, end=rows, fields=built.fields, index_dtype=built.index_dtype)
+    built = TableSegment(id=built.id, start=start, end=rows, fields=built.fields, index_dtype=built.index_dtype)
     return (*segments, built), old.next_segment + 1
 
 

@@ -89,7 +89,7 @@ class Pictures:
 
 
 @dataclass(frozen=True)
-class Placement:
+class KeypointFit:
     """Where the reference's picture sits in the query's, found from keypoints."""
 
     mirrored: bool
@@ -175,7 +175,7 @@ def _probes(frames: Frames, n: int) -> Frames:
     return [frames[int(i)] for i in np.linspace(0, len(frames) - 1, n).round()]
 
 
-def locate(query: Frames, reference: Frames, *, mirrored_first: bool = False) -> Placement | None:
+def locate(query: Frames, reference: Frames, *, mirrored_first: bool = False) -> KeypointFit | None:
     """Where the reference's picture sits in the query's, or in the mirrored query's (tried first with
     `mirrored_first`, the other way only when the first finds none): the transform with the most
     RANSAC inliers over every pairing of probe frames, if it is believable."""
@@ -191,9 +191,9 @@ def locate(query: Frames, reference: Frames, *, mirrored_first: bool = False) ->
     return None
 
 
-def _locate(query: Frames, refs: list[_Keypoints], orb: cv2.ORB, *, mirrored: bool) -> Placement | None:
+def _locate(query: Frames, refs: list[_Keypoints], orb: cv2.ORB, *, mirrored: bool) -> KeypointFit | None:
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    best: Placement | None = None
+    best: KeypointFit | None = None
     for _, grey in _probes(query, LOCAL_QUERY_PROBES):
         q = _keypoints(grey[:, ::-1].copy() if mirrored else grey, orb)
         if q.descriptors is None or len(q.points) < LOCAL_MIN_INLIERS:
@@ -207,7 +207,7 @@ def _locate(query: Frames, refs: list[_Keypoints], orb: cv2.ORB, *, mirrored: bo
     return best
 
 
-def _fit(q: _Keypoints, r: _Keypoints, matcher: cv2.BFMatcher, *, mirrored: bool) -> Placement | None:
+def _fit(q: _Keypoints, r: _Keypoints, matcher: cv2.BFMatcher, *, mirrored: bool) -> KeypointFit | None:
     pairs = matcher.knnMatch(r.descriptors, q.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < LOCAL_RATIO * p[1].distance]
     if len(good) < LOCAL_MIN_INLIERS:
@@ -242,7 +242,7 @@ def _fit(q: _Keypoints, r: _Keypoints, matcher: cv2.BFMatcher, *, mirrored: bool
     if mirrored:  # found on the mirrored query: back to the query's own left and right
         in_query = (1.0 - in_query[2], in_query[1], 1.0 - in_query[0], in_query[3])
     in_reference = (rl / rw, rt / rh, rr / rw, rb / rh)
-    return Placement(mirrored=mirrored, inliers=inliers, scale=round(scale, 4), in_query=_rounded(in_query),
+    return KeypointFit(mirrored=mirrored, inliers=inliers, scale=round(scale, 4), in_query=_rounded(in_query),
                      in_reference=_rounded(in_reference))
 
 

@@ -490,7 +490,7 @@ def _hash_boxes(frames: localfeat.Frames, box: tuple[float, float, float, float]
 
 
 def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localfeat.Frames,
-                 reference: localfeat.Frames, placement: localfeat.Placement, *, same_file: bool) -> Match | None:
+                 reference: localfeat.Frames, placement: localfeat.KeypointFit, *, same_file: bool) -> Match | None:
     """Place in time the footage a local-features placement located: the query's rectangle (mirrored
     back when it was mirrored) against the reference's, frame by frame, with the first look's rules."""
     tq, hq = _hash_boxes(query_pictures, localfeat.inner(placement.in_query), mirrored=placement.mirrored)
