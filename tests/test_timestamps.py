@@ -136,3 +136,15 @@ def test_verify_without_stamps_checks_the_bytes_and_says_not_timestamped(run, se
 def test_verify_of_an_unknown_check_is_one_line_exit_2(run, settings) -> None:
     result = run("verify", "7")
     assert result.exit_code == 2 and result.output.strip().startswith("error: no check with id 7")
+
+
+def test_the_python_api_stamps_with_its_tsa(settings, tsa) -> None:
+    from provenance import Library
+
+    with Library(settings.db_url, store=settings.store_dir, tsa_url=tsa.url) as library:
+        result = library.ingest(str(SAMPLES / "carphone_pristine.mp4"))
+    assert result.new_clip and len(tsa.requests) == 1
+    engine = connect(settings.db_url)
+    with session_scope(engine) as session:
+        (row,) = session.scalars(select(orm.Timestamp)).all()
+        assert row.sha256 == result.clip.media.sha256 and row.subject == "clip"
