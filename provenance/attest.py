@@ -55,13 +55,18 @@ def stamp_report(check_id: int, path: Path, *, settings: Settings) -> Stamp:
 def verify_check(check_id: int, *, settings: Settings, roots_file: Path | None = None) -> tuple[FileVerification, ...]:
     """Each file of check `check_id`, re-hashed and with every token verified against the roots in
     `roots_file` (PEM; default: this machine's CA bundle)."""
+    return tuple(_verify_file(f, roots_file) for f in files_of_check(check_id, settings=settings))
+
+
+def files_of_check(check_id: int, *, settings: Settings) -> tuple[stored_stamps.StampedFile, ...]:
+    """The files check `check_id` stands on (its clip, its stamped reports) with their stamps."""
     engine = connect(settings.db_url)
     ensure_schema(engine)
     with session_scope(engine) as session:
         files = stored_stamps.files_of_check(check_id, session=session)
     if files is None:
-        raise InputError(f"no check with id {check_id}; list them with: provenance report --help")
-    return tuple(_verify_file(f, roots_file) for f in files)
+        raise InputError(f"no check with id {check_id}; give the id a check printed (\"recorded as check N\")")
+    return files
 
 
 def _verify_file(file: stored_stamps.StampedFile, roots_file: Path | None) -> FileVerification:

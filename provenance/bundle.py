@@ -22,8 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .attest import FileVerification
-from .db import connect, ensure_schema, session_scope, timestamps as stored_stamps
+from .attest import FileVerification, files_of_check
+from .db import timestamps as stored_stamps
 from .errors import InputError
 from .fetch import sha256_file
 from .reporting import FORMATS, render_check
@@ -53,12 +53,7 @@ def make_bundle(check_id: int, out: Path, *, settings: Settings) -> Bundle:
         raise InputError(f"{out} already exists; give a new name for the bundle")
     if not out.parent.is_dir():
         raise InputError(f"cannot write the bundle to {out}: no folder {out.parent}; create it or choose another path")
-    engine = connect(settings.db_url)
-    ensure_schema(engine)
-    with session_scope(engine) as session:
-        files = stored_stamps.files_of_check(check_id, session=session)
-    if files is None:
-        raise InputError(f"no check with id {check_id}; give the id a check printed (\"recorded as check N\")")
+    files = files_of_check(check_id, settings=settings)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp_name:
         root = Path(tmp_name) / f"case-{check_id}"
         root.mkdir()
