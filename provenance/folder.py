@@ -146,6 +146,8 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
             clip_id, added = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
                                                     observed_at=observed_at, min_quality=MIN_QUALITY)
             repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+            if clip.credentials is not None:
+                repository.add_credentials(clip_id, clip.credentials, session=session)
         if not added:
             done(FileOutcome(path, "known", "stored by another process meanwhile", sha256=sha, clip_id=clip_id))
             continue

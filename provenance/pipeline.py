@@ -14,7 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from . import __version__
-from .db import connect, ensure_schema, repository, session_scope, timestamps as stored_stamps
+from .credentials import CredentialsReading, credential_signals, read_credentials
+from .db import connect, ensure_schema, repository, session_scope
+from .db import timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
 from . import index, localfeat, match
@@ -43,6 +45,7 @@ class AnalysedClip:
     media: FetchedMedia
     probe: ProbeInfo
     fingerprint: Fingerprint
+    credentials: CredentialsReading | None = None  # None: not read (e.g. an AnalysedClip made by hand)
 
     @property
     def usable_frames(self) -> int:
@@ -118,15 +121,19 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
                   named_by_user=named_by_user, limits=settings.download_limits)
-    try:
-        info = probe(media.path)
-        fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
-    except ProvenanceError:
-        # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
-        # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
-        discard(media)
-        raise
-    return AnalysedClip(media=media, probe=info, fingerprint=fp), media.post
+    # The manifest is read beside the decode: loading the C2PA reader costs ~0.4 s the first time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(read_credentials, media.path)
+        try:
+            info = probe(media.path)
+            fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+        except ProvenanceError:
+            # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
+            # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
+            discard(media)
+            raise
+        credentials = reading.result()
+    return AnalysedClip(media=media, probe=info, fingerprint=fp, credentials=credentials), media.post
 
 
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
@@ -143,6 +150,8 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
                                                        observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
                                                                    observed_at=observed_at, session=session)
+            if clip.credentials is not None:
+                repository.add_credentials(clip_id, clip.credentials, session=session)
             stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=None,
                                      path=str(clip.media.path), session=session)
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
@@ -258,6 +267,8 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                                           observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id = repository.add_sighting(clip_id, post, source="check", observed_at=observed_at,
                                                   session=session)
+            if clip.credentials is not None:
+                repository.add_credentials(clip_id, clip.credentials, session=session)
             check_id = repository.add_check(
                 session=session, clip_id=clip_id, sighting_id=sighting_id, created_at=observed_at, verdict=verdict,
                 first_seen_clip_id=clip_ids.get(first_seen.sha256) if not first_seen.is_this_post else clip_id,
@@ -269,7 +280,8 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
             if on_recorded is not None:
                 on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
-                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=params,
+                       first_seen=first_seen, matches=tuple(matches),
+                       signals=_signals(post, clip.credentials), params=params,
                        scenes=scenes)
 
 
@@ -323,11 +335,12 @@ def _verdict(clip: AnalysedClip, post: Post, observed_at: datetime,
     return Verdict.REUSED, first, earliest.sighting_id
 
 
-def _signals(post: Post) -> tuple[Signal, ...]:
+def _signals(post: Post, credentials: CredentialsReading | None) -> tuple[Signal, ...]:
+    found = credential_signals(credentials.credentials if credentials else None, post.posted_at)
     gap = media_predates_post(post.post_created_at, post.media_created_at)
     if gap is None:
-        return ()
-    return (Signal(
+        return found
+    return found + (Signal(
         kind="x_media_predates_post",
         detail=(f"the video's media id dates from {post.media_created_at:%Y-%m-%d %H:%M} UTC, "
                 f"{gap_words(gap)} before the post: it was uploaded earlier, probably by someone else"),
@@ -335,6 +348,7 @@ def _signals(post: Post) -> tuple[Signal, ...]:
               "gap_s": gap.total_seconds()}),)
 
 
-def post_signals(post: Post) -> tuple[Signal, ...]:
-    """The signals beside the frame matches for a post; reports rebuild them from the stored post."""
-    return _signals(post)
+def post_signals(post: Post, credentials: CredentialsReading | None = None) -> tuple[Signal, ...]:
+    """The signals beside the frame matches for a post and its clip's credentials; reports rebuild
+    them from the stored post and reading."""
+    return _signals(post, credentials)

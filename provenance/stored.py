@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .credentials import CredentialsReading
 from .records import ContentBox, Region, Segment
 
 
@@ -98,3 +99,4 @@ class StoredCheck:
     scenes: tuple[dict[str, Any], ...]  # same-scene hints: {"sha256", "similarity", "query_frames", "reason"}
     frames: tuple[StoredFrame, ...]  # the checked clip's stored frame hashes (all views, all qualities)
     library_clips_now: int  # clips in the library when the report is made (not when the check ran)
+    credentials: CredentialsReading | None = None  # the clip's C2PA reading; None: recorded before they were read

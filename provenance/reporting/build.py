@@ -65,7 +65,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     scenes = tuple(Scene(sha256=str(h.get("sha256")), similarity=float(h.get("similarity") or 0.0),
                          query_frames=int(h.get("query_frames") or 0), reason=str(h.get("reason") or ""))
                    for h in stored.scenes)
-    signals = signals_of(stored.sighting)
+    signals = signals_of(stored.sighting, stored.credentials)
     library_clips = stored.params.get("library_clips")
     return CheckReport(
         check_id=stored.check_id, verdict=stored.verdict, checked_at=stored.created_at,
@@ -80,6 +80,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
             library_clips_now=stored.library_clips_now, generated_at=now or datetime.now(UTC),
             database_url=shown_url(database_url)),
         thumbnail=evidence.clip_thumbnail(stored.frames, stored.clip.evidence_path) if images else None,
+        credentials=stored.credentials,
     )
 
 

@@ -121,6 +121,7 @@ def render(r: CheckReport) -> str:
         out += [f"- **{text(f.title)}**: {text(f.detail, 600)}" for f in r.flags]
         out.append("")
 
+    out += _credentials(r)
     c = r.clip
     rep = r.reproducibility
     out += ["## The clip", "",
@@ -135,6 +136,25 @@ def render(r: CheckReport) -> str:
             f"- Report made {_when(rep.generated_at)} by provenance {text(rep.report_tool_version)} from "
             f"`{rep.database_url.replace('`', '')}`", ""]
     return "\n".join(out)
+
+
+def _credentials(r: CheckReport) -> list[str]:
+    out = ["## Content credentials (C2PA)", ""]
+    reading = r.credentials
+    if reading is None:
+        return out + ["Not read: this check was made before provenance read content credentials.", ""]
+    c = reading.credentials
+    if c is None:
+        return out + [f"None: the clip carries no C2PA manifest. Read {_when(reading.read_at)} by {text(reading.reader)}.", ""]
+    out += ["A valid manifest proves who signed these claims about these exact bytes, not that the claims are true.", "",
+            f"- Validation: **{text(c.state)}**",
+            f"- Signer: {text(c.signer or 'unknown')}" + (f", issued by {text(c.issuer)}" if c.issuer else ""),
+            f"- Claim generator: {text(c.claim_generator or 'unknown')}"]
+    out += [f"- Failure: {text(f, 400)}" for f in c.failures]
+    out += [f"- Action: {text(a.action)}" + (f" at {text(a.when)}" if a.when else "")
+            + (f" by {text(a.software_agent)}" if a.software_agent else "") for a in c.actions]
+    out += [f"- Made from: {text(i)}" for i in c.ingredients]
+    return out + [f"- Read {_when(reading.read_at)} by {text(reading.reader)}", ""]
 
 
 def _cell(value: object, limit: int = 120) -> str:

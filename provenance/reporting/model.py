@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..credentials import CredentialsReading
 from ..records import ContentBox, Region, Segment, Signal
 
 
@@ -214,6 +215,7 @@ class CheckReport:
     reproducibility: Reproducibility
     # A frame from the middle of the checked clip, data: URI (HTML only; an audit row's thumbnail too).
     thumbnail: str | None = None
+    credentials: CredentialsReading | None = None  # the clip's C2PA reading; None: not read (older checks)
 
     @property
     def anchor(self) -> str:
