@@ -346,3 +346,15 @@ class ContentCredential(Base):
     state: Mapped[str] = mapped_column(NulFreeString(16))  # "none" | "valid" | "trusted" | "invalid"
     summary: Mapped[dict[str, Any] | None] = mapped_column(NulFreeJSON)  # ContentCredentials.to_dict()
     manifest: Mapped[dict[str, Any] | None] = mapped_column(NulFreeJSON)  # the reader's whole manifest store
+
+
+class ClipShot(Base):
+    """One shot of a clip, found while it was hashed (provenance.shots), with the keyframe to search for."""
+
+    __tablename__ = "clip_shots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    keyframe_s: Mapped[float] = mapped_column(Float)

@@ -20,6 +20,7 @@ from provenance import records, stored
 from provenance.credentials import CredentialsReading, credentials_from_dict
 from provenance.frames import REFERENCE_VARIANTS
 from provenance.motion import MOTION_GRID, MotionProfile
+from provenance.shots import Shot
 from provenance.db import models as orm
 
 HASH_ALGO = "phash64"
@@ -165,6 +166,10 @@ def upsert_clip(
                 for variant, h in enumerate((f.phash, *f.variants)[: len(REFERENCE_VARIANTS)])
             ],
         )
+    if fingerprint.shots:
+        session.execute(insert(orm.ClipShot), [
+            {"clip_id": clip_id, "start_s": s.start_s, "end_s": s.end_s, "keyframe_s": s.keyframe_s}
+            for s in fingerprint.shots])
     profile = fingerprint.motion
     if profile is not None and profile.cells.shape[0]:
         session.execute(insert(orm.ClipMotion), [{
@@ -185,6 +190,13 @@ def add_credentials(clip_id: int, reading: CredentialsReading, *, session: Sessi
         summary=json_safe(credentials.to_dict()) if credentials else None,
         manifest=json_safe(credentials.manifest) if credentials else None,
     ).on_conflict_do_nothing(index_elements=["clip_id"]))
+
+
+def shots_of(clip_id: int, *, session: Session) -> tuple[Shot, ...]:
+    """A clip's shots in time order; none for a clip recorded before shots were found."""
+    rows = session.execute(select(orm.ClipShot.start_s, orm.ClipShot.end_s, orm.ClipShot.keyframe_s)
+                           .where(orm.ClipShot.clip_id == clip_id).order_by(orm.ClipShot.start_s, orm.ClipShot.id))
+    return tuple(Shot(start_s=a, end_s=b, keyframe_s=k) for a, b, k in rows)
 
 
 def credentials_of(clip_id: int, *, session: Session) -> CredentialsReading | None:
@@ -574,6 +586,7 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         frames=_stored_frames(check.clip_id, session=session),
         library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
         credentials=credentials_of(check.clip_id, session=session),
+        shots=shots_of(check.clip_id, session=session),
     )
 
 

@@ -323,6 +323,30 @@ def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> No
                             "do not verify (see above)")
 
 
+@cli.command("keyframes")
+@click.argument("check_id", metavar="ID", type=id_type)
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="The folder to write the JPEG files to (made if missing; existing files are never overwritten).")
+@db_option
+def keyframes_command(check_id: int, output: Path, db_url: str | None) -> None:
+    """Write one frame per shot of a checked clip as JPEG, for reverse image search (Google Lens,
+    Yandex, Bing, TinEye): how to find earlier copies that are not in your own library.
+
+    Example:
+
+    \b
+        provenance keyframes 42 -o keyframes-42/
+    """
+    from . import keyframes
+
+    written = keyframes.write_keyframes(check_id, output, settings=Settings.resolve(db_url=db_url))
+    for k in written:
+        click.echo(f"{k.path}  shot {k.shot.start_s:.2f}-{k.shot.end_s:.2f} s, frame at {k.shot.keyframe_s:.2f} s  "
+                   f"sha256 {k.sha256}")
+    click.echo(f"{len(written)} keyframe{'s' if len(written) != 1 else ''} written; search each by upload: "
+               + "; ".join(f"{engine} {page}" for engine, page, _ in keyframes.UPLOAD_STEPS), err=True)
+
+
 @cli.command("bundle")
 @click.argument("check_id", metavar="ID", type=id_type)
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path), metavar="PATH",

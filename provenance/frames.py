@@ -15,6 +15,7 @@ from . import motion
 from .content import content_box, fill_box, inset_box
 from .errors import MediaError
 from .records import ContentBox, Fingerprint, FrameHash
+from .shots import ShotTracker
 
 log = logging.getLogger("provenance.frames")
 
@@ -115,6 +116,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
     frames: list[FrameHash] = []
     moves = _MotionTrack()
+    cuts = ShotTracker()
     window: list[tuple[float, np.ndarray]] = []
     fill = FULL_FRAME
     step = 1.0 / sample_fps
@@ -135,6 +137,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
             if not ok or image is None:
                 continue
             grey = small_grey(image)
+            cuts.add(t, image, grey)
             if window and (len(window) >= FILL_WINDOW_FRAMES or grey.shape != window[0][1].shape):
                 fill = _hash_window(window, frames, variants, fill, moves)
                 window = []
@@ -155,7 +158,8 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
                          " download it again")
     boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
     return Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
-                       decoded_duration_s=max(last_t, 0.0), motion=moves.profile())
+                       decoded_duration_s=max(last_t, 0.0), motion=moves.profile(),
+                       shots=cuts.shots(end_s=max(last_t, 0.0) + step))
 
 
 def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], variants: tuple[Variant, ...],

@@ -78,6 +78,10 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
         "timeline": [_entry(e) for e in r.timeline],
         "red_flags": [{"kind": f.kind, "title": f.title, "detail": f.detail, "data": _plain(f.data)} for f in r.flags],
         "content_credentials": credentials_to_dict(r.credentials),
+        "keyframes": [{"start_s": k.shot.start_s, "end_s": k.shot.end_s, "keyframe_s": k.shot.keyframe_s}
+                      for k in r.keyframes],
+        "platform_thumbnail": r.platform_thumbnail,
+        "thumbnail_searches": [{"engine": engine, "url": url} for engine, url in r.thumbnail_searches],
         "reproducibility": {
             "tool_version": r.reproducibility.tool_version,
             "report_tool_version": r.reproducibility.report_tool_version,

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 
 from ..match import SPEED_CHANGE_MIN
+from ..keyframes import UPLOAD_STEPS
 from ..records import Verdict
 from .text import safe
 from .audit import AuditReport
@@ -122,6 +123,7 @@ def render(r: CheckReport) -> str:
         out.append("")
 
     out += _credentials(r)
+    out += _keyframes(r)
     c = r.clip
     rep = r.reproducibility
     out += ["## The clip", "",
@@ -155,6 +157,22 @@ def _credentials(r: CheckReport) -> list[str]:
             + (f" by {text(a.software_agent)}" if a.software_agent else "") for a in c.actions]
     out += [f"- Made from: {text(i)}" for i in c.ingredients]
     return out + [f"- Read {_when(reading.read_at)} by {text(reading.reader)}", ""]
+
+
+def _keyframes(r: CheckReport) -> list[str]:
+    out = ["## Keyframes for reverse image search", ""]
+    if not r.keyframes:
+        out += ["None: this clip was recorded before shots were found.", ""]
+    else:
+        out += [f"One frame per shot; save them with `provenance keyframes {r.check_id} -o DIR` and search each by "
+                "upload: " + "; ".join(f"{engine} ({url(page)}: {step})" for engine, page, step in UPLOAD_STEPS) + ".", ""]
+        out += [f"- Shot {n}: {k.shot.start_s:.2f}-{k.shot.end_s:.2f} s, keyframe at {k.shot.keyframe_s:.2f} s"
+                for n, k in enumerate(r.keyframes, start=1)]
+        out.append("")
+    if r.thumbnail_searches:
+        out += [f"The post's own thumbnail on the platform ({url(r.platform_thumbnail)}), searched directly: "
+                + ", ".join(f"{engine} {url(link)}" for engine, link in r.thumbnail_searches), ""]
+    return out
 
 
 def _cell(value: object, limit: int = 120) -> str:
