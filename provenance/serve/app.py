@@ -8,7 +8,6 @@ as a job (jobs.py); requests only read and queue.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
 import tempfile
@@ -23,11 +22,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ..errors import InputError, ProvenanceError
-from . import auth, inputs, jobs, openapi, pages
+from . import auth, inputs, jobs, pages
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,6 +45,9 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 _COMMON_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 _UPLOAD_PATHS = {"/api/checks", "/api/ingest", "/checks"}
 _COPY_CHUNK = 1 << 20
+# A body refused for its size is read and dropped up to this much more before the 413 goes out, so
+# that a client still sending sees the answer rather than a reset connection; beyond, it is cut off.
+_DRAIN_MAX = 64 * 1024**2
 _MAX_FORM_FIELDS = 8
 
 
@@ -257,6 +259,7 @@ def build_app(library: "Library", config: ServeConfig, runner: jobs.JobRunner | 
         return pages.error_page(status, exc.message)
 
     async def body_too_large(request: Request, exc: Exception) -> Response:
+        await drain(request.receive)
         message = desk.too_large() if request.url.path in _UPLOAD_PATHS else "the request body is too large"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message}, status_code=413)
@@ -278,6 +281,18 @@ def build_app(library: "Library", config: ServeConfig, runner: jobs.JobRunner | 
                                         HTTPException: http_error, inputs.BodyTooLarge: body_too_large})
     app.state.desk = desk
     return BodyLimit(app, max_upload=config.max_upload)
+
+
+async def drain(receive: "Receive") -> None:
+    """Read and drop what is left of a request body, up to _DRAIN_MAX."""
+    dropped = 0
+    while dropped <= _DRAIN_MAX:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class BodyLimit:
@@ -302,17 +317,19 @@ class BodyLimit:
             await send(message)
 
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            body = json.dumps({"error": f"the request body is larger than this server takes ({limit} bytes)"})
-            response = JSONResponse(json.loads(body), status_code=413, headers={"connection": "close"})
+            await drain(receive)
+            response = JSONResponse({"error": f"the request body is larger than this server takes ({limit} bytes)"},
+                                    status_code=413, headers={"connection": "close"})
             return await response(scope, receive, send_with_headers)
-        seen = 0
+        seen, refused = 0, False
 
         async def counting_receive() -> "Message":
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not refused:
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    refused = True  # raised once; the handler of the 413 then drains the rest
                     raise inputs.BodyTooLarge()
             return message
 
