@@ -42,7 +42,11 @@ REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; bas
               "form-action 'none'; frame-ancestors 'self'; sandbox")
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-_COMMON_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+_COMMON_HEADERS = [(b"x-content-type-options", b"nosniff")]
+# Links out of a report or the API never tell the site where they came from; the desk's own pages
+# send their origin to themselves (a browser sends "Origin: null" under no-referrer, and the
+# cross-site check needs the real one).
+_DEFAULT_REFERRER = (b"referrer-policy", b"no-referrer")
 _UPLOAD_PATHS = {"/api/checks", "/api/ingest", "/checks"}
 _COPY_CHUNK = 1 << 20
 # A body refused for its size is read and dropped up to this much more before the 413 goes out, so
@@ -313,7 +317,10 @@ class BodyLimit:
 
         async def send_with_headers(message: "Message") -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_COMMON_HEADERS]
+                headers = [*message.get("headers", []), *_COMMON_HEADERS]
+                if not any(k.lower() == b"referrer-policy" for k, _ in headers):
+                    headers.append(_DEFAULT_REFERRER)
+                message["headers"] = headers
             await send(message)
 
         if declared is not None and declared.isdigit() and int(declared) > limit:

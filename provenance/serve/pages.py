@@ -63,7 +63,8 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
     html = environment().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers={"content-security-policy": PAGE_CSP,
-                                                           "cache-control": "no-store"})
+                                                           "cache-control": "no-store",
+                                                           "referrer-policy": "same-origin"})
 
 
 def error_page(status: int, message: str) -> Response:
