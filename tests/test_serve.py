@@ -262,3 +262,17 @@ def test_sniffing():
     assert inputs.sniff(b"\x1a\x45\xdf\xa3" + b"\0" * 60) == "mkv"
     assert inputs.sniff(b"<!DOCTYPE html><html>") is None and inputs.sniff(b"") is None
     assert inputs.sniff(b"%PDF-1.7" + b"\0" * 200) is None
+
+
+def test_the_listing_of_a_server_audit_exempts_not_even_the_named_host(media_server):
+    from datetime import UTC, datetime
+
+    from provenance.listing import list_url
+    from tests.conftest_http import rss_feed
+
+    (media_server.root / "serve-feed.xml").write_text(rss_feed(
+        "posts", media_server.base, [("one", media_server.url("bikes.mp4"), datetime(2021, 1, 1, tzinfo=UTC))]))
+    url = media_server.url("serve-feed.xml")
+    assert len(list_url(url).posts) == 1  # typed on the command line: its own host may be loopback
+    with pytest.raises(InputError, match="refused to connect"):
+        list_url(url, trust_named=False)
