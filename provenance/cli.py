@@ -746,7 +746,7 @@ SERVE_DEFAULT_MAX_UPLOAD = "2G"  # serve.inputs.DEFAULT_MAX_UPLOAD
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
-def _size(text: str) -> int:
+def parse_size(text: str) -> int:
     """Bytes from "2G", "500M", "1048576" (binary units, as the README says)."""
     value = text.strip().upper().removesuffix("B")
     unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
@@ -789,7 +789,7 @@ def serve(host: str, port: int, allow_private_urls: bool, max_upload: str, worke
     from . import serve as serve_lib
     from .serve.app import ServeConfig
 
-    config = ServeConfig(allow_private_urls=allow_private_urls, max_upload=_size(max_upload),
+    config = ServeConfig(allow_private_urls=allow_private_urls, max_upload=parse_size(max_upload),
                          secure_cookie=behind_tls_proxy)
     if serve_lib.exposed(host) and not behind_tls_proxy:
         click.echo(f"warning: listening on {host}: other machines can connect, and tokens and the login cookie "

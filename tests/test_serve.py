@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import html
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -276,3 +281,45 @@ def test_the_listing_of_a_server_audit_exempts_not_even_the_named_host(media_ser
     assert len(list_url(url).posts) == 1  # typed on the command line: its own host may be loopback
     with pytest.raises(InputError, match="refused to connect"):
         list_url(url, trust_named=False)
+
+
+def _serve_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "provenance.cli", "serve", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_provenance_serve_on_the_command_line(sqlite_settings, tmp_path):
+    env = dict(os.environ, PROVENANCE_DB=sqlite_settings.db_url, PROVENANCE_STORE=str(sqlite_settings.store_dir))
+    token = subprocess.run([sys.executable, "-m", "provenance.cli", "token", "create", "desk"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = _serve_cli("--port", str(port), env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/checks", headers={"authorization": f"Bearer {token}"})
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json() == {"checks": []}
+        assert httpx.get(f"http://127.0.0.1:{port}/api/checks").status_code == 401
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert "warning" not in err  # loopback: nothing to warn about
+    assert token not in err  # the log names no token
+
+
+def test_serve_warns_when_other_machines_can_connect_and_refuses_bad_sizes(sqlite_settings):
+    env = dict(os.environ, PROVENANCE_DB=sqlite_settings.db_url, PROVENANCE_STORE=str(sqlite_settings.store_dir))
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the warning comes, then the bind fails.
+    server = _serve_cli("--host", "192.0.2.1", "--port", "8700", env=env)
+    _, err = server.communicate(timeout=60)
+    assert "warning: listening on 192.0.2.1" in err and "TLS" in err
+    bad = subprocess.run([sys.executable, "-m", "provenance.cli", "serve", "--max-upload", "lots"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "bad size 'lots'" in bad.stderr

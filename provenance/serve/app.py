@@ -107,7 +107,7 @@ class Desk:
             raise ApiError(401, "a valid token is needed: send 'Authorization: Bearer TOKEN' "
                                 "(provenance token create NAME makes one)")
         if request.method not in ("GET", "HEAD") and caller.by_cookie:
-            _same_origin(request)
+            same_origin(request)
             if not auth.csrf_ok(self.csrf_key, caller.token, request.headers.get("x-csrf-token")):
                 ct = request.headers.get("content-type", "")
                 if not ct.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -199,7 +199,7 @@ def _posted(value: object) -> str | None:
     return inputs.parse_time_field(value if value != "" else None)
 
 
-def _same_origin(request: Request) -> None:
+def same_origin(request: Request) -> None:
     """A browser names the page a POST comes from; one from another site is refused (CSRF)."""
     origin = request.headers.get("origin")
     if origin is None:  # not sent by older browsers for same-origin POSTs; the CSRF value still holds

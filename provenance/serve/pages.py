@@ -84,9 +84,9 @@ def routes(desk: "Desk") -> list[Route]:
         return render("login.html.j2", caller=None, error=None)
 
     async def login(request: Request) -> Response:
-        from .app import _same_origin
+        from .app import same_origin
 
-        _same_origin(request)
+        same_origin(request)
         form = await request.form(max_files=0, max_fields=_LOGIN_FIELDS)
         token = form.get("token")
         token = token.strip() if isinstance(token, str) else ""
