@@ -323,3 +323,26 @@ def test_serve_warns_when_other_machines_can_connect_and_refuses_bad_sizes(sqlit
     bad = subprocess.run([sys.executable, "-m", "provenance.cli", "serve", "--max-upload", "lots"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "bad size 'lots'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_an_audit_through_the_api(sqlite_settings, start_desk, media_server):
+    from datetime import UTC, datetime
+
+    from tests.conftest_http import rss_feed
+
+    (media_server.root / "serve-audit.xml").write_text(rss_feed(
+        "posts", media_server.base, [("one", media_server.url("bikes.mp4"), datetime(2021, 1, 1, tzinfo=UTC))]))
+    desk = start_desk(sqlite_settings, allow_private_urls=True)
+    with desk.client() as c:
+        assert c.post("/api/audits", json={}).status_code == 400
+        r = c.post("/api/audits", json={"source": media_server.url("serve-audit.xml"), "limit": 5})
+        assert r.status_code == 202 and r.json()["status_url"].startswith("/api/jobs/")
+        job = desk.wait(c, r.json()["status_url"])
+        assert job["status"] == "done", job
+        audits = c.get("/api/audits").json()
+        assert [a["audit_id"] for a in audits["audits"]] == [job["audit_id"]] and audits["running"] == []
+        assert audits["audits"][0]["counts"]["posts"] == 1
+        report = c.get(f"/api/audits/{job['audit_id']}/report?format=json")
+        assert report.status_code == 200 and report.json()["audit_id"] == job["audit_id"]
+        assert c.get(f"/api/audits/{job['audit_id']}/report").headers["content-security-policy"] == REPORT_CSP

@@ -5,6 +5,7 @@ Nothing may run that the app did not write, nothing load from elsewhere, no cons
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ def test_log_in_check_a_link_read_the_verdict_and_the_report(new_database, tmp_p
             page.fill("#url", media_server.url("hostile.html"))
             page.fill("#posted_at", "2024-10-19T08:00:00Z")
             page.click("#submit")
+            page.wait_for_url(re.compile(r".*/jobs/\d+$"))  # the job's page: progress, then the verdict
             page.wait_for_selector("#verdict", timeout=180_000)
             assert page.text_content("#verdict").strip() == "NO MATCH"
             assert page.text_content("#post-title").replace("\ufffd", "") == HOSTILE.replace("\u202e", "")

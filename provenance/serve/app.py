@@ -248,12 +248,12 @@ def build_app(library: "Library", config: ServeConfig, runner: jobs.JobRunner | 
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        if request.url.path.startswith("/api/") or exc.status != 401:
-            if not request.url.path.startswith("/api/"):
-                return pages.error_page(exc.status, exc.message)
+        if request.url.path.startswith("/api/"):
             headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
             return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
-        return RedirectResponse("/login", status_code=303)
+        if exc.status == 401:  # a person without a token: to the login form
+            return RedirectResponse("/login", status_code=303)
+        return pages.error_page(exc.status, exc.message)
 
     async def provenance_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProvenanceError)
