@@ -107,11 +107,15 @@ class Desk:
             raise ApiError(401, "a valid token is needed: send 'Authorization: Bearer TOKEN' "
                                 "(provenance token create NAME makes one)")
         if request.method not in ("GET", "HEAD") and caller.by_cookie:
+            # Every POST a browser makes with the cookie: from this origin, with the page's CSRF value
+            # (header from the script, field from a form; Starlette keeps the parsed form for the route).
             same_origin(request)
-            if not auth.csrf_ok(self.csrf_key, caller.token, request.headers.get("x-csrf-token")):
-                ct = request.headers.get("content-type", "")
-                if not ct.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-                    raise ApiError(403, "missing or wrong CSRF value; reload the page")
+            sent = request.headers.get("x-csrf-token")
+            if sent is None and request.headers.get("content-type", "").startswith(
+                    ("multipart/form-data", "application/x-www-form-urlencoded")):
+                sent = _text((await request.form(max_files=1, max_fields=_MAX_FORM_FIELDS)).get("csrf"))
+            if not auth.csrf_ok(self.csrf_key, caller.token, sent):
+                raise ApiError(403, "missing or wrong CSRF value; reload the page")
         return caller
 
     def csrf_form_ok(self, caller: Caller, request: Request, form: Any) -> None:
