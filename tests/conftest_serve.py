@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ class RunningDesk:
     base: str
     token: str  # an active token, named "editor"
     library: Library
+    upload_dir: Path  # where the server keeps uploads until their jobs end
 
     def client(self, token: str | None = "default", **kw: object) -> httpx.Client:
         token = self.token if token == "default" else token
@@ -66,7 +68,8 @@ def start_desk() -> Iterator[Callable[..., RunningDesk]]:
                 raise RuntimeError("the desk did not start")
             time.sleep(0.05)
         started.append((server, thread, library))
-        return RunningDesk(base=f"http://127.0.0.1:{port}", token=token, library=library)
+        return RunningDesk(base=f"http://127.0.0.1:{port}", token=token, library=library,
+                           upload_dir=app.app.state.desk.upload_dir)
 
     yield start
     for server, thread, library in started:

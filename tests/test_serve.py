@@ -148,7 +148,7 @@ def test_an_upload_is_told_by_its_bytes_not_its_name(settings, start_desk):
         r = c.post("/api/checks", files={"file": ("clip.mp4", b"<html><script>alert(1)</script>", "video/mp4")})
         assert r.status_code == 400 and "not a video" in r.json()["error"]
         assert c.get("/api/checks").json()["checks"] == []
-    assert not list(desk.library.settings.store_dir.glob("**/*.html"))
+    assert not list(desk.upload_dir.iterdir())  # the refused upload is not kept
 
 
 def test_bad_requests_say_what_is_wrong(settings, start_desk):
@@ -239,7 +239,7 @@ def test_ingest_and_check_uploads_then_read_the_report_and_search(sqlite_setting
             "https://example.org/repost"
         assert c.get("/api/clips", params={"url": "nothing-like-this"}).json()["sightings"] == []
     # The uploads were the jobs' own temporary copies: gone once the jobs ended.
-    assert not any(desk.library.settings.store_dir.parent.glob("provenance-serve-*/upload-*"))
+    assert desk.upload_dir.is_dir() and not list(desk.upload_dir.iterdir())
 
 
 @pytest.mark.slow
@@ -346,3 +346,15 @@ def test_an_audit_through_the_api(sqlite_settings, start_desk, media_server):
         report = c.get(f"/api/audits/{job['audit_id']}/report?format=json")
         assert report.status_code == 200 and report.json()["audit_id"] == job["audit_id"]
         assert c.get(f"/api/audits/{job['audit_id']}/report").headers["content-security-policy"] == REPORT_CSP
+
+
+def test_a_full_queue_is_503_and_keeps_no_upload(sqlite_settings, start_desk, monkeypatch):
+    from provenance.serve import jobs
+
+    desk = start_desk(sqlite_settings)
+    monkeypatch.setattr(jobs, "MAX_QUEUED_UPLOADS", 0)
+    with desk.client() as c:
+        r = c.post("/api/checks", files={"file": ("b.mp4", (SAMPLES / "bikes.mp4").read_bytes())})
+        assert r.status_code == 503 and "uploads waiting" in r.json()["error"]
+        assert c.get("/api/checks").json()["checks"] == []
+    assert desk.upload_dir.is_dir() and not list(desk.upload_dir.iterdir())

@@ -73,7 +73,7 @@ def routes(desk: Desk) -> list[Route]:
     async def submit(request: Request, kind: str) -> Response:
         caller = await desk.require(request)
         spec = await desk.read_spec(request, kind, caller)
-        job = desk.runner.submit(spec)
+        job = desk.submit(spec)
         return JSONResponse({"id": job.job_id, "status_url": STATUS_URLS[kind].format(job.job_id)}, status_code=202)
 
     async def post_check(request: Request) -> Response:
@@ -129,7 +129,7 @@ def routes(desk: Desk) -> list[Route]:
     async def post_audit(request: Request) -> Response:
         caller = await desk.require(request)
         spec = await audit_spec(desk, request, caller)
-        job = desk.runner.submit(spec)
+        job = desk.submit(spec)
         return JSONResponse({"id": job.job_id, "status_url": STATUS_URLS[jobs.AUDIT].format(job.job_id)},
                             status_code=202)
 

@@ -89,6 +89,15 @@ class Desk:
         self.runner.close()
         shutil.rmtree(self.upload_dir, ignore_errors=True)
 
+    def submit(self, spec: jobs.JobSpec) -> jobs.JobView:
+        """Queue a job; an upload the queue refuses is removed at once."""
+        try:
+            return self.runner.submit(spec)
+        except jobs.QueueFull:
+            if spec.uploaded and spec.target:
+                Path(spec.target).unlink(missing_ok=True)
+            raise
+
     # --- who is calling ------------------------------------------------------------------------
 
     async def caller(self, request: Request) -> Caller | None:

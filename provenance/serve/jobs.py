@@ -29,6 +29,9 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 DEFAULT_WORKERS = 2
 # Jobs waiting beyond this are refused (503): a client in a loop cannot fill the memory.
 MAX_QUEUED = 1000
+# Uploads waiting for a worker each hold a file of up to --max-upload in the temporary folder: beyond
+# this many, new uploads are refused (503) so that clients cannot fill the disk faster than checks run.
+MAX_QUEUED_UPLOADS = 16
 # Finished jobs kept in the table (the checks themselves stay in the library for good).
 MAX_KEPT = 5000
 
@@ -71,10 +74,10 @@ class JobRunner(Protocol):
 
 
 class QueueFull(ProvenanceError):
-    exit_code = 3
+    """Too many jobs waiting; the app answers 503."""
 
-    def __init__(self) -> None:
-        super().__init__(f"the server has {MAX_QUEUED} jobs waiting; try again in a few minutes")
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the server has {what} waiting; try again in a few minutes")
 
 
 @dataclass(frozen=True)
@@ -118,11 +121,16 @@ class ThreadJobRunner:
         self._lock = threading.Lock()
         self._jobs: OrderedDict[int, JobView] = OrderedDict()
         self._next_id = 1
+        self._queued = self._queued_uploads = 0  # jobs (and uploads among them) not yet started
 
     def submit(self, spec: JobSpec) -> JobView:
         with self._lock:
-            if sum(1 for j in self._jobs.values() if j.status == QUEUED) >= MAX_QUEUED:
-                raise QueueFull()
+            if self._queued >= MAX_QUEUED:
+                raise QueueFull(f"{MAX_QUEUED} jobs")
+            if spec.uploaded and self._queued_uploads >= MAX_QUEUED_UPLOADS:
+                raise QueueFull(f"{MAX_QUEUED_UPLOADS} uploads")
+            self._queued += 1
+            self._queued_uploads += spec.uploaded
             job = JobView(job_id=self._next_id, kind=spec.kind, status=QUEUED, shown=spec.shown,
                           created_at=datetime.now(UTC))
             self._next_id += 1
@@ -154,6 +162,9 @@ class ThreadJobRunner:
             del self._jobs[job_id]
 
     def _run(self, job_id: int, spec: JobSpec) -> None:
+        with self._lock:
+            self._queued -= 1
+            self._queued_uploads -= spec.uploaded
         self._update(job_id, status=RUNNING, stage="starting")
 
         def progress(stage: str, fraction: float | None) -> None:

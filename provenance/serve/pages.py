@@ -115,7 +115,7 @@ def routes(desk: "Desk") -> list[Route]:
     async def submit(request: Request) -> Response:
         caller = await page_caller(request)
         spec = await desk.read_spec(request, jobs.CHECK, caller)
-        job = desk.runner.submit(spec)
+        job = desk.submit(spec)
         return RedirectResponse(f"/jobs/{job.job_id}", status_code=303)
 
     async def job_page(request: Request) -> Response:
@@ -148,7 +148,7 @@ def routes(desk: "Desk") -> list[Route]:
 
     async def start_audit(request: Request) -> Response:
         caller = await page_caller(request)
-        job = desk.runner.submit(await audit_spec(desk, request, caller))
+        job = desk.submit(await audit_spec(desk, request, caller))
         return RedirectResponse(f"/jobs/{job.job_id}", status_code=303)
 
     async def audit_report(request: Request) -> Response:
