@@ -358,3 +358,17 @@ class ClipShot(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     keyframe_s: Mapped[float] = mapped_column(Float)
+
+
+class ApiToken(Base):
+    """A token of `provenance serve` (provenance.serve.auth). Only its SHA-256 is kept: the token is a
+    random 256-bit secret printed once, so the hash cannot be turned back into it."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(NulFreeString(64), unique=True)  # who holds it: a person or a script
+    token_sha256: Mapped[str] = mapped_column(NulFreeString(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set by `token revoke`; never reopened
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

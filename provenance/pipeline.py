@@ -120,7 +120,8 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
-                  named_by_user=named_by_user, limits=settings.download_limits)
+                  named_by_user=named_by_user, limits=settings.download_limits,
+                  trust_named=settings.trust_named_host)
     # The manifest is read beside the decode: loading the C2PA reader costs ~0.4 s the first time.
     with ThreadPoolExecutor(max_workers=1) as pool:
         reading = pool.submit(read_credentials, media.path)
