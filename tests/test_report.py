@@ -336,6 +336,7 @@ def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(setting
             badImages: [...document.images].filter(i => !i.src.startsWith('data:')).length,
             jsLinks: [...document.links].filter(a => !/^https?:/i.test(a.href)).length,
             dataImages: [...document.images].filter(i => i.src.startsWith('data:image/jpeg')).length,
+            keyframes: [...document.images].filter(i => i.alt.startsWith('keyframe of shot')).length,
             heading: document.querySelector('h1').textContent,
         })""")
         shot = tmp_path / "report.png"
@@ -345,7 +346,8 @@ def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(setting
     assert dialogs == [] and errors == []
     assert requests == [out.as_uri()]
     assert counts["scripts"] == 0 and counts["badImages"] == 0 and counts["jsLinks"] == 0
-    assert counts["dataImages"] == 9  # 4 frame pairs of the one match, and the clip's thumbnail
+    # 4 frame pairs of the one match, the clip's thumbnail and one per keyframe
+    assert counts["keyframes"] >= 1 and counts["dataImages"] == 9 + counts["keyframes"]
     assert EVIL_TITLE in counts["heading"]
     assert shot.stat().st_size > 10_000
 
