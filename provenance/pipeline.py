@@ -138,9 +138,10 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
 
 
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-           progress: ProgressFn | None = None) -> IngestResult:
-    """Add a clip to the library as known footage, with the post it was seen in."""
-    engine = open_library(settings)
+           progress: ProgressFn | None = None, engine: Engine | None = None) -> IngestResult:
+    """Add a clip to the library as known footage, with the post it was seen in. `engine`: the
+    library's, already open (a long-running caller keeps one); else it is opened here."""
+    engine = engine if engine is not None else open_library(settings)
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
     with evidence_kept_if_recorded(clip.media, engine):
@@ -176,9 +177,10 @@ def load_library(engine: Engine) -> ReferenceFrames:
 
 
 def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-          record: bool = True, progress: ProgressFn | None = None) -> CheckResult:
-    """Compare a clip with all known footage; with `record`, add it and this check to the library."""
-    engine = open_library(settings)
+          record: bool = True, progress: ProgressFn | None = None, engine: Engine | None = None) -> CheckResult:
+    """Compare a clip with all known footage; with `record`, add it and this check to the library.
+    `engine`: as for `ingest`."""
+    engine = engine if engine is not None else open_library(settings)
     # The library loads while the clip downloads and decodes: on a large library that is most of
     # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
