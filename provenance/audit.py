@@ -332,7 +332,11 @@ class _Run:
         try:
             clip, post = analysed.result()
             post = _with_listed_time(post, item)
-            pipeline.check_analysed(clip, post, engine=self.engine, library=library, on_recorded=mark_done)
+            # With a TSA, each post's clip is stamped before its check is recorded, as `check --tsa`
+            # does; a TSA that fails fails this post (exit 3, retried by --retry-failed).
+            stamps = pipeline.stamp_clip(clip, settings=self.settings)
+            pipeline.check_analysed(clip, post, engine=self.engine, library=library, on_recorded=mark_done,
+                                    stamps=stamps)
         except _AlreadyDone:
             log.info("%s was checked by another run of audit %d meanwhile", item.url, self.audit_id)
             return library

@@ -238,7 +238,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
               help="Write the report to FILE (format from its name: .html, .json, .md) instead of printing it.")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS),
               help="html (one self-contained page with the evidence frames), json (schema: "
-                   "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
+                   "provenance/schemas/report.v2.schema.json; audits: audit-report.v2.schema.json) or md "
                    "[default: from FILE's name; md when printing].")
 @tsa_option
 @db_option
@@ -410,9 +410,6 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
 
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
-        if settings.tsa_url:
-            raise InputError("--tsa (or PROVENANCE_TSA) timestamps one file's ingest; not yet a folder's: "
-                             "ingest the folder without it, or the files one by one")
         with FolderBar(quiet) as bar:
             result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
         click.echo(result_text.folder_summary(result, verbose=not quiet))
@@ -483,12 +480,14 @@ class AuditProgressView:
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
+@tsa_option
 @db_option
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
           lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None,
-          cookies: Path | None, allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
+          cookies: Path | None, allow_private_urls: bool, tsa_url: str | None, db_url: str | None,
+          quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
 
     yt-dlp lists the posts, or gallery-dl where yt-dlp cannot (X profiles, their /media tab,
@@ -518,7 +517,8 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
 
     if report_path is not None:
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
+                                tsa_url=tsa_url)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
                                      backoff_s=backoff_s, retry_failed=retry_failed, lister=lister)
     view = AuditProgressView(quiet)
