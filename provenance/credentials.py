@@ -126,20 +126,21 @@ def credential_signals(credentials: ContentCredentials | None, posted_at: dateti
     created = credentials.created_at
     if created is not None and posted_at is not None:
         if posted_at - created > CREATED_BEFORE_POST_MAX_GAP:
-            signals.append(Signal(
-                kind="c2pa_created_before_post",
-                detail=(f"the clip's content credentials say it was created {created:%Y-%m-%d %H:%M} UTC, "
-                        f"{gap_words(posted_at - created)} before the post: older footage, if the signer's clock "
-                        "was right"),
-                data={"created_at": created, "posted_at": posted_at, "gap_s": (posted_at - created).total_seconds()}))
+            signals.append(_created_signal("c2pa_created_before_post", created, posted_at,
+                                           "before the post: older footage, if the signer's clock was right"))
         elif created - posted_at > CREATED_AFTER_POST_MAX_GAP:
-            signals.append(Signal(
-                kind="c2pa_created_after_post",
-                detail=(f"the clip's content credentials say it was created {created:%Y-%m-%d %H:%M} UTC, "
-                        f"{gap_words(created - posted_at)} after the post: a clock was wrong, or the file was "
-                        "signed again after it was posted"),
-                data={"created_at": created, "posted_at": posted_at, "gap_s": (created - posted_at).total_seconds()}))
+            signals.append(_created_signal("c2pa_created_after_post", created, posted_at,
+                                           "after the post: a clock was wrong, or the file was signed again after "
+                                           "it was posted"))
     return tuple(signals)
+
+
+def _created_signal(kind: str, created: datetime, posted_at: datetime, meaning: str) -> Signal:
+    gap = abs(posted_at - created)
+    return Signal(kind=kind,
+                  detail=(f"the clip's content credentials say it was created {created:%Y-%m-%d %H:%M} UTC, "
+                          f"{gap_words(gap)} {meaning}"),
+                  data={"created_at": created, "posted_at": posted_at, "gap_s": gap.total_seconds()})
 
 
 def credentials_from_dict(data: dict[str, Any], manifest: dict[str, Any] | None = None) -> ContentCredentials:

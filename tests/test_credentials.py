@@ -188,3 +188,18 @@ def test_bundle_carries_the_manifest(run, settings, signing, tmp_path) -> None:
     manifest = json.loads((out / "data" / "content-credentials.json").read_text())
     assert manifest["active_manifest"] in manifest["manifests"]
     shutil.rmtree(out)
+
+
+def test_created_times_far_from_the_post_are_flagged_both_ways(signing) -> None:
+    from datetime import timedelta
+
+    from provenance.credentials import CREATED_BEFORE_POST_MAX_GAP, credential_signals
+
+    c = read_credentials(signing.sign(SAMPLES / "bikes.mp4", "signed7.mp4", created="2024-05-01T12:00:00Z")).credentials
+    created = c.created_at
+    assert credential_signals(c, created + CREATED_BEFORE_POST_MAX_GAP / 2) == ()  # posted the same day
+    (before,) = credential_signals(c, created + timedelta(days=3))
+    assert before.kind == "c2pa_created_before_post" and before.data["gap_s"] == 3 * 86400
+    (after,) = credential_signals(c, created - timedelta(days=2))
+    assert after.kind == "c2pa_created_after_post" and "signed again" in after.detail
+    assert credential_signals(c, None) == () and credential_signals(None, created) == ()

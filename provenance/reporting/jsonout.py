@@ -1,4 +1,4 @@
-"""The report as JSON (schema: provenance/schemas/report.v1.schema.json).
+"""The report as JSON (schema: provenance/schemas/report.v2.schema.json).
 
 Every field of `provenance check --json` (schema_version 1) is here with the same meaning and value,
 so a consumer of that output can read a report; the report adds the answer, post times and how they
