@@ -102,7 +102,7 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
     engine = pipeline.open_library(settings)
     with session_scope(engine) as session:
         known = repository.clip_sha256s(session=session)
-    files = sorted(_files_below(folder))
+    files = sorted(files_below(folder))
     outcomes: list[FileOutcome] = []
     counts = {"ingested": 0, "known": 0, "skipped": 0, "failed": 0}
 
@@ -179,7 +179,7 @@ def available_memory() -> int | None:
     return None
 
 
-def _files_below(folder: Path) -> Iterator[Path]:
+def files_below(folder: Path) -> Iterator[Path]:
     for root, dirs, names in os.walk(folder):
         dirs.sort()
         for name in names:
