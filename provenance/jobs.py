@@ -193,6 +193,7 @@ def queue_audit(source: str | None, *, settings: Settings, urls_file: Path | Non
     post that has no job queued or running, in processing order."""
     from . import audit as audit_lib, pipeline
     from .db import audits, session_scope
+    from .records import AuditItemState
 
     require_postgresql(settings.db_url)
     engine = pipeline.open_library(settings)
@@ -203,29 +204,36 @@ def queue_audit(source: str | None, *, settings: Settings, urls_file: Path | Non
         with session_scope(engine) as session:
             audits.retry_failed(audit_id, session=session)
     with session_scope(engine) as session:
-        items = audit_lib.processing_order(audits.pending_items(audit_id, session=session))
-        posts = sum(audits.state_counts(audit_id, session=session).values())
+        every = audits.audit_result(audit_id, session=session).items
+    # Workers take jobs by priority: each post's is its place in the processing order of the whole
+    # audit (oldest first), so that a post queued again (handed over, retried, --retry-failed) takes
+    # its place in the line, not the end of it.
+    order = audit_lib.processing_order([AuditItemState(item_id=i.item_id, position=i.position, url=i.url,
+                                                       posted_at=i.listed_posted_at, title=i.title,
+                                                       attempts=i.attempts) for i in every])
+    priority = {item.item_id: -rank for rank, item in enumerate(order)}
+    pending = {i.item_id for i in every if i.state == audits.PENDING}
     taken = _items_with_jobs(engine, audit_id)
     args = {"audit_id": audit_id, "sleep_s": options.sleep_s, "backoff_s": options.backoff_s,
             "allow_private": settings.allow_private_urls}
-    todo = [i.item_id for i in items if i.item_id not in taken]
+    todo = [i.item_id for i in order if i.item_id in pending and i.item_id not in taken]
     if todo:
         app = make_app(settings.db_url)
         with app.open():
             for item_id in todo:
-                _defer_audit_post(app, {**args, "item_id": item_id})
-    if not items:
+                _defer_audit_post(app, {**args, "item_id": item_id}, priority=priority[item_id])
+    if not pending:
         with session_scope(engine) as session:
             audits.finish_audit(audit_id, session=session, at=_now())
-    return QueuedAudit(audit_id=audit_id, posts=posts, queued=len(todo))
+    return QueuedAudit(audit_id=audit_id, posts=len(every), queued=len(todo))
 
 
-def _defer_audit_post(app: "procrastinate.App", args: dict[str, Any]) -> None:
+def _defer_audit_post(app: "procrastinate.App", args: dict[str, Any], *, priority: int) -> None:
     from procrastinate.exceptions import AlreadyEnqueued
 
     try:
         # One queued job per post: queueing the audit again never queues a post twice.
-        app.configure_task(TASK_AUDIT_POST, queue=QUEUE_AUDIT,
+        app.configure_task(TASK_AUDIT_POST, queue=QUEUE_AUDIT, priority=priority,
                            queueing_lock=f"audit-item-{args['item_id']}").defer(**args)
     except AlreadyEnqueued:
         pass
@@ -448,9 +456,13 @@ def _audit_post_task(context: Any, *, audit_id: int, item_id: int, sleep_s: floa
     try:
         return run_audit_post(item_id, sleep_s=sleep_s, backoff_s=backoff_s, allow_private=allow_private)
     except _HandedOver as e:
-        _defer_audit_post(_worker().app, args)
+        # Back in the line at its own place; the earlier posts no worker runs are queued (again)
+        # before it, one step higher each, in case their jobs were lost.
+        priority = context.job.priority
+        _defer_audit_post(_worker().app, args, priority=priority)
         for earlier in e.args[0]:
-            _defer_audit_post(_worker().app, {**args, "item_id": earlier})
+            _defer_audit_post(_worker().app, {**args, "item_id": earlier}, priority=priority + 1)
+        log.info("post %d waits for posts %s that no worker runs: handed its place over", item_id, e.args[0])
         return "handed over"
 
 
