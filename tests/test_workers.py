@@ -182,3 +182,87 @@ def test_workers_drain_an_audit_despite_a_kill_and_find_what_one_process_finds(
         engine.dispose()
     listed = invoke(shared, "audits")
     assert listed.exit_code == 0 and f"{audit_id}" in listed.output
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_a_429_rests_the_site_for_every_worker(new_database, tmp_path: Path) -> None:
+    """Two pacers on two engines stand for two workers on two machines: one's 429 rests the host for
+    the other, and the spacing between downloads holds across both."""
+    from provenance.jobs import SharedPacer, install_schema
+
+    url = new_database("postgresql")
+    engines = [pipeline.open_library(Settings(db_url=url, store_dir=tmp_path)) for _ in range(2)]
+    try:
+        install_schema(engines[0])
+        one, other = SharedPacer(engines[0], 0.5, 60.0), SharedPacer(engines[1], 0.5, 60.0)
+        started = time.monotonic()
+        one.wait("site.example")
+        other.wait("site.example")  # its turn comes --sleep after the first's
+        assert time.monotonic() - started >= 0.45
+        assert one.rate_limited("site.example", retry_after=2.0) == 2.0
+        rested = time.monotonic()
+        other.wait("site.example")
+        assert time.monotonic() - rested >= 1.9
+        other.wait("elsewhere.example")  # another site is not held up
+        # Without Retry-After: the back-off, doubling with each 429 in a row, whoever got them.
+        assert other.rate_limited("site.example", retry_after=None) == 120.0
+        one.succeeded("site.example")
+        assert other.rate_limited("site.example", retry_after=None) == 60.0
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def job_of(settings: Settings, item_id: int) -> tuple[str, int] | None:
+    """(status, attempts) of the newest job of an audit post."""
+    engine = connect(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT status::text, attempts FROM procrastinate_jobs WHERE "
+                                    "(args->>'item_id')::int = :i ORDER BY id DESC LIMIT 1"), {"i": item_id}).first()
+        return tuple(row) if row else None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgresql
+def test_a_post_that_kills_its_worker_every_time_fails_and_the_queue_goes_on(
+        audit_feed: AuditFeed, new_database, tmp_path: Path, index_cache: Path) -> None:
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    assert invoke(settings, "db", "upgrade").exit_code == 0
+    posts = {p.name: p.url for p in audit_feed.posts}
+    urls = tmp_path / "posts.txt"
+    # Undated posts are checked from the end of the list up: p01 first.
+    urls.write_text(f"{posts['p08-testcard']}\n{posts['p01-bunny']}\n", encoding="utf-8")
+    queued = invoke(settings, "audit", "--urls", str(urls), "--queue", "--detach", "--sleep", "0")
+    assert queued.exit_code == 0, queued.output
+    audit_id = int(queued.output.split("audit ", 1)[1].split(":", 1)[0])
+    result = audit_lib.load_result(pipeline.open_library(settings), audit_id)
+    poisoned = next(i.item_id for i in result.items if i.url == posts["p01-bunny"])
+    with workers(settings, tmp_path, index_cache) as start:
+        # The post "crashes" each worker that takes it: killed with SIGKILL while it holds the job.
+        # One job at a time, so that the kill hits that post alone (a job in the same worker at each
+        # of its tries would be failed with it: README, Limits).
+        for death in range(3):
+            worker = start(f"w{death}", "--concurrency", "1")
+            wait_for(lambda: job_of(settings, poisoned) == ("doing", death), 60,
+                     f"a worker to take the post for the {death + 1}. time", tmp_path)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        start("w-last", "--concurrency", "2")
+        wait_for(lambda: states(settings, audit_id).get("pending", 0) == 0, 90, "the audit to end", tmp_path)
+    result = audit_lib.load_result(pipeline.open_library(settings), audit_id)
+    by_url = {i.url: i for i in result.items}
+    failed = by_url[posts["p01-bunny"]]
+    assert failed.state == "failed" and failed.error_code == 4
+    assert "a worker died on this post 3 times" in failed.error
+    assert by_url[posts["p08-testcard"]].state == "done"  # the queue went on
+    assert result.status == "done"
+    assert job_of(settings, poisoned)[0] == "failed"
+    # --retry-failed queues it again, like an audit in one process would check it again.
+    again = invoke(settings, "audit", "--resume", str(audit_id), "--queue", "--detach", "--retry-failed")
+    assert "1 jobs queued" in again.output, again.output
