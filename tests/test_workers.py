@@ -266,3 +266,47 @@ def test_a_post_that_kills_its_worker_every_time_fails_and_the_queue_goes_on(
     # --retry-failed queues it again, like an audit in one process would check it again.
     again = invoke(settings, "audit", "--resume", str(audit_id), "--queue", "--detach", "--retry-failed")
     assert "1 jobs queued" in again.output, again.output
+
+
+@pytest.mark.slow
+@pytest.mark.postgresql
+def test_ingest_queue_survives_a_database_restart(audit_feed: AuditFeed, media_server, pg_server, new_database,
+                                                  tmp_path: Path, index_cache: Path) -> None:
+    import hashlib
+    import shutil
+
+    from tests.conftest_pg import ENV_URL, restart_server
+
+    if os.environ.get(ENV_URL):
+        pytest.skip("restarts the throwaway server only")
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    assert invoke(settings, "db", "upgrade").exit_code == 0
+    archive = tmp_path / "archive"  # a folder every worker reads at the same path
+    (archive / "feed").mkdir(parents=True)
+    for clip in SAMPLES.glob("*.mp4"):
+        shutil.copy(clip, archive)
+    for clip in (media_server.root / "audit").glob("*.mp4"):
+        shutil.copy(clip, archive / "feed")
+    (archive / "notes.txt").write_text("not a video", encoding="utf-8")
+    files = sorted(archive.rglob("*.mp4"))
+    distinct = {hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.name != "p04-not-a-video.mp4"}
+    queued = invoke(settings, "ingest", str(archive), "--queue", "--detach")
+    assert queued.exit_code == 0 and f"{len(files)} ingest jobs queued" in queued.output, queued.output
+    batch = queued.output.split("(batch ", 1)[1].split(")", 1)[0]
+    engine = connect(settings.db_url)
+    try:
+        from provenance.jobs import batch_state
+
+        with workers(settings, tmp_path, index_cache) as start:
+            worker = start("w1", "--concurrency", "1")
+            wait_for(lambda: batch_state(engine, batch).succeeded >= 2, 120, "two files ingested", tmp_path)
+            restart_server(pg_server.admin_url.render_as_string(hide_password=False))
+            engine.dispose()  # its pooled connections died with the server
+            wait_for(lambda: batch_state(engine, batch).finished, 240, "the ingest to end after the restart", tmp_path)
+            assert worker.poll() is None  # it reconnected and went on
+        state = batch_state(engine, batch)
+        assert (state.succeeded, state.failed) == (len(files) - 1, 1)  # only the text file with a video's name
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM clips")) == len(distinct)
+    finally:
+        engine.dispose()
