@@ -213,10 +213,13 @@ def pending_before(audit_id: int, item: records.AuditItemState, *, session: Sess
 
 
 def state_counts(audit_id: int, *, session: Session) -> dict[str, int]:
-    """How many of the audit's posts are pending, done and failed."""
+    """How many of the audit's posts are pending, done and failed, and how many were found reused."""
     rows = session.execute(select(orm.AuditItem.state, func.count()).where(orm.AuditItem.audit_id == audit_id)
                            .group_by(orm.AuditItem.state)).all()
-    return {PENDING: 0, DONE: 0, FAILED: 0, **{state: n for state, n in rows}}
+    reused = session.scalar(select(func.count()).select_from(orm.AuditItem)
+                            .join(orm.Check, orm.Check.id == orm.AuditItem.check_id)
+                            .where(orm.AuditItem.audit_id == audit_id, orm.Check.verdict == records.Verdict.REUSED))
+    return {PENDING: 0, DONE: 0, FAILED: 0, **{state: n for state, n in rows}, "reused": reused or 0}
 
 
 def item_states(audit_id: int, *, session: Session) -> dict[int, str]:

@@ -266,6 +266,18 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                                initializer=_worker_start, initargs=(os.getpid(),))
 
 
+def decoder_pool(workers: int) -> ProcessPoolExecutor:
+    """Decoder processes that end with this process, as `ingest DIR` uses: for provenance.jobs, whose
+    workers decode each post in one, so that a decoder crash ends that process, not the worker."""
+    return _pool(workers)
+
+
+def submit_decoding(pool: ProcessPoolExecutor, fn: Callable[..., object], *args: object) -> Future:
+    """pool.submit with SIGINT blocked while the pool may start processes (see _submit)."""
+    with _sigint_blocked():
+        return pool.submit(fn, *args)
+
+
 # linux/prctl.h: ask the kernel for a signal when the parent dies.
 _PR_SET_PDEATHSIG = 1
 # Where there is no prctl, a worker looks for its parent this often.

@@ -156,11 +156,12 @@ def make_app(db_url: str) -> "procrastinate.App":
 @dataclass
 class WorkerState:
     """What the tasks of one worker process share: its settings (evidence store, cookies), the
-    library's engine, and its app (to queue jobs again). Set by provenance.worker."""
+    library's engine, its app (to queue jobs again) and its decoder processes. Set by provenance.worker."""
 
     settings: Settings
     engine: Engine
     app: "procrastinate.App"
+    decoders: "DecoderPool"
 
 
 _state: WorkerState | None = None
@@ -255,9 +256,8 @@ def follow_audit(settings: Settings, audit_id: int, *,
     """Wait until no post of the audit is pending, sending progress as posts finish (on whichever
     machine). Returns when the audit is done; interrupting it stops only the following."""
     from . import pipeline
-    from .audit import AuditProgress, load_result
+    from .audit import AuditProgress
     from .db import audits, session_scope
-    from .records import Verdict
 
     engine = pipeline.open_library(settings)
     with session_scope(engine) as session:
@@ -268,10 +268,11 @@ def follow_audit(settings: Settings, audit_id: int, *,
     def report(url: str | None = None, outcome: str | None = None, detail: str | None = None) -> None:
         if progress is None:
             return
-        result = load_result(engine, audit_id)
+        with session_scope(engine) as session:
+            counts = audits.state_counts(audit_id, session=session)
         progress(AuditProgress(audit_id=audit_id, total=len(seen), to_do=to_do, processed=processed,
-                               reused=result.count(verdict=Verdict.REUSED), failed=result.count(state=audits.FAILED),
-                               url=url, outcome=outcome, detail=detail))
+                               reused=counts["reused"], failed=counts[audits.FAILED], url=url, outcome=outcome,
+                               detail=detail))
 
     report()
     while True:
@@ -442,6 +443,89 @@ class SharedPacer:
         return scope()
 
 
+# --- decoding in child processes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    """Why a post could not be fetched or decoded, sent back from a decoder process (exceptions
+    with extra fields do not survive pickling whole)."""
+
+    message: str
+    exit_code: int
+    rate_limited: bool = False
+    retry_after: float | None = None
+
+
+def _analyse_in_child(url: str, settings: Settings, named_by_user: str | None) -> object:
+    from . import pipeline
+
+    try:
+        return pipeline.analyse(url, settings=settings, query=True, named_by_user=named_by_user)
+    except RateLimitedError as e:
+        return DecodeFailure(e.message, e.exit_code, rate_limited=True, retry_after=e.retry_after)
+    except ProvenanceError as e:
+        return DecodeFailure(e.message, e.exit_code)
+    except Exception as e:  # noqa: BLE001 - one post's surprise is that post's failure
+        log.exception("unexpected error on %s", url)
+        return DecodeFailure(f"unexpected error: {type(e).__name__}: {e}", 1)
+
+
+class DecoderPool:
+    """Each post is fetched and decoded in a child process of the worker: a decoder that crashes
+    (or is killed, or runs out of memory) ends that process only. The posts it had in flight are
+    then decoded again, each alone in a new process; the one that ends that process too is the
+    culprit, and fails with that reason, while the worker and its other jobs go on."""
+
+    def __init__(self, size: int) -> None:
+        import threading
+
+        self.size = size
+        self._lock = threading.Lock()
+        self._pool: Any = None
+
+    def analyse(self, url: str, settings: Settings, named_by_user: str | None) -> object:
+        """(AnalysedClip, Post), or a DecodeFailure."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        from .folder import decoder_pool, submit_decoding
+
+        pool = self._current()
+        try:
+            return submit_decoding(pool, _analyse_in_child, url, settings, named_by_user).result()
+        except BrokenProcessPool:
+            self._discard(pool)
+        log.info("a decoder process died with %s in flight; decoding it again alone", url)
+        alone = decoder_pool(1)
+        try:
+            return submit_decoding(alone, _analyse_in_child, url, settings, named_by_user).result()
+        except BrokenProcessPool:
+            return DecodeFailure("the decoder process died on it (a decoder crash, or out of memory); the "
+                                 "file may be damaged or too large: check it alone with: provenance check URL", 4)
+        finally:
+            alone.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _current(self) -> Any:
+        from .folder import decoder_pool
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = decoder_pool(self.size)
+            return self._pool
+
+    def _discard(self, pool: Any) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 # --- the tasks -----------------------------------------------------------------------------------
 
 
@@ -488,26 +572,19 @@ def run_audit_post(item_id: int, *, sleep_s: float, backoff_s: float, allow_priv
     pacer = SharedPacer(engine, sleep_s, backoff_s)
     host = (urlsplit(item.url).hostname or "").lower()
     analysed = error = None
-    try:
-        for attempt in range(1, RATE_LIMIT_TRIES + 1):
-            pacer.wait(host)
-            try:
-                analysed = pipeline.analyse(item.url, settings=settings, query=True, named_by_user=named_by_user)
-            except RateLimitedError as e:
-                if attempt == RATE_LIMIT_TRIES:
-                    raise
-                rest = pacer.rate_limited(host, e.retry_after)
-                log.info("HTTP 429 from %s; every worker rests it %.0f s; then %s", host, rest, item.url)
-                continue
+    for attempt in range(1, RATE_LIMIT_TRIES + 1):
+        pacer.wait(host)
+        outcome = w.decoders.analyse(item.url, settings, named_by_user)
+        if not isinstance(outcome, DecodeFailure):
             pacer.succeeded(host)
+            analysed = outcome
             break
-    except StoreError:
-        raise
-    except ProvenanceError as e:
-        error = (e.message, e.exit_code)
-    except Exception as e:  # noqa: BLE001 - one post's surprise is that post's failure, logged in full
-        log.exception("unexpected error on %s", item.url)
-        error = (f"unexpected error: {type(e).__name__}: {e}", 1)
+        if outcome.rate_limited and attempt < RATE_LIMIT_TRIES:
+            rest = pacer.rate_limited(host, outcome.retry_after)
+            log.info("HTTP 429 from %s; every worker rests it %.0f s; then %s", host, rest, item.url)
+            continue
+        error = (outcome.message, outcome.exit_code)
+        break
     _wait_for_turn(engine, audit_id, item)
 
     def mark_done(session: Any, check_id: int) -> None:

@@ -6,7 +6,9 @@ matched) and runs `concurrency` jobs at once, in threads (downloads, ffmpeg and 
 GIL for the heavy parts).
 
 Faults:
-- A worker killed mid-job (SIGKILL, the OOM killer, a decoder crash) stops sending its heartbeat;
+- Each post is fetched and decoded in a child process (jobs.DecoderPool): a decoder crash ends that
+  process, the post is decoded again alone, and fails when that ends too; the worker goes on.
+- A worker killed mid-job (SIGKILL, the OOM killer) stops sending its heartbeat;
   every other worker looks for such jobs every few seconds and queues them again once the worker
   has been silent `stall_timeout_s`. A job taken MAX_TRIES times is failed instead, and its audit
   post recorded as failed: a poisoned post never blocks the queue.
@@ -59,11 +61,13 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     jobs.require_schema(engine)
     pipeline.load_library(engine)  # warm before the first job: the index is built or caught up now
     app = jobs.make_app(settings.db_url)
-    jobs.set_worker_state(jobs.WorkerState(settings=settings, engine=engine, app=app))
+    decoders = jobs.DecoderPool(options.concurrency)
+    jobs.set_worker_state(jobs.WorkerState(settings=settings, engine=engine, app=app, decoders=decoders))
     try:
         asyncio.run(_serve(app, engine, options))
     finally:
         jobs.set_worker_state(None)
+        decoders.close()
         engine.dispose()
 
 

@@ -310,3 +310,50 @@ def test_ingest_queue_survives_a_database_restart(audit_feed: AuditFeed, media_s
             assert conn.scalar(text("SELECT count(*) FROM clips")) == len(distinct)
     finally:
         engine.dispose()
+
+
+def decoders_of(worker: subprocess.Popen) -> set[int]:
+    """The decoder processes (multiprocessing spawn children) of a worker process."""
+    found = set()
+    for task in Path(f"/proc/{worker.pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:
+                found.add(int(pid))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.postgresql
+def test_a_decoder_that_dies_fails_its_post_alone_and_the_worker_goes_on(
+        audit_feed: AuditFeed, new_database, tmp_path: Path, index_cache: Path) -> None:
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    assert invoke(settings, "db", "upgrade").exit_code == 0
+    posts = {p.name: p.url for p in audit_feed.posts}
+    urls = tmp_path / "posts.txt"
+    urls.write_text(f"{posts['p08-testcard']}\n{posts['p01-bunny']}\n", encoding="utf-8")
+    queued = invoke(settings, "audit", "--urls", str(urls), "--queue", "--detach", "--sleep", "0")
+    audit_id = int(queued.output.split("audit ", 1)[1].split(":", 1)[0])
+    result = audit_lib.load_result(pipeline.open_library(settings), audit_id)
+    poisoned = next(i.item_id for i in result.items if i.url == posts["p01-bunny"])
+    with workers(settings, tmp_path, index_cache) as start:
+        worker = start("w1", "--concurrency", "1")
+        # The post's decoder "crashes" (SIGKILL) while it decodes; then again when it is decoded alone.
+        killed: set[int] = set()
+        for _ in range(2):
+            wait_for(lambda: job_of(settings, poisoned) == ("doing", 0) and decoders_of(worker) - killed, 60,
+                     "a decoder process for the post", tmp_path)
+            for pid in decoders_of(worker) - killed:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+        wait_for(lambda: states(settings, audit_id).get("pending", 0) == 0, 90, "the audit to end", tmp_path)
+        assert worker.poll() is None  # the worker itself never died
+    result = audit_lib.load_result(pipeline.open_library(settings), audit_id)
+    by_url = {i.url: i for i in result.items}
+    failed = by_url[posts["p01-bunny"]]
+    assert failed.state == "failed" and failed.error_code == 4 and "decoder process died" in failed.error
+    assert by_url[posts["p08-testcard"]].state == "done" and result.status == "done"
+    assert job_of(settings, poisoned)[0] == "succeeded"  # its job ended, once (the post is failed)
