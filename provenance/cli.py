@@ -424,6 +424,8 @@ def _ingest_queued(target: str, *, settings: Settings, detach: bool, quiet: bool
         raise InputError("--tsa (or PROVENANCE_TSA) timestamps one file's ingest; not a queued folder's")
     queued = jobs.queue_ingest(Path(target), settings=settings)
     click.echo(f"{queued.queued} ingest jobs queued (batch {queued.batch})", err=True)
+    if not jobs.live_workers(settings):
+        click.echo("no worker is running on this library yet: start some with: provenance worker", err=True)
     if detach or not queued.queued:
         return
 
@@ -581,6 +583,8 @@ def _audit_queued(source: str | None, *, settings: Settings, urls_file: Path | N
     queued = jobs.queue_audit(source, settings=settings, urls_file=urls_file, resume=resume, options=options)
     click.echo(f"audit {queued.audit_id}: {queued.posts} posts, {queued.queued} jobs queued for the workers",
                err=True)
+    if not jobs.live_workers(settings):
+        click.echo("no worker is running on this library yet: start some with: provenance worker", err=True)
     if detach:
         click.echo(f"follow it with: provenance audit --resume {queued.audit_id} --queue", err=True)
         return None

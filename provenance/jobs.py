@@ -250,6 +250,16 @@ def _items_with_jobs(engine: Engine, audit_id: int) -> set[int]:
     return set(rows)
 
 
+def live_workers(settings: Settings, *, within_s: float = 60.0) -> int:
+    """Workers on this library that sent a heartbeat within `within_s` seconds."""
+    from . import pipeline
+
+    engine = pipeline.open_library(settings)
+    with engine.connect() as conn:
+        return conn.scalar(text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > "
+                                "now() - make_interval(secs => :s)"), {"s": within_s}) or 0
+
+
 def follow_audit(settings: Settings, audit_id: int, *,
                  progress: Callable[["AuditProgress"], None] | None = None,
                  poll_s: float = FOLLOW_POLL_S) -> None:

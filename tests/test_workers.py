@@ -357,3 +357,12 @@ def test_a_decoder_that_dies_fails_its_post_alone_and_the_worker_goes_on(
     assert failed.state == "failed" and failed.error_code == 4 and "decoder process died" in failed.error
     assert by_url[posts["p08-testcard"]].state == "done" and result.status == "done"
     assert job_of(settings, poisoned)[0] == "succeeded"  # its job ended, once (the post is failed)
+
+
+@pytest.mark.postgresql
+def test_queueing_with_no_worker_running_says_how_to_start_one(new_database, tmp_path: Path) -> None:
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    assert invoke(settings, "db", "upgrade").exit_code == 0
+    result = invoke(settings, "ingest", str(SAMPLES), "--queue", "--detach")
+    assert result.exit_code == 0, result.output
+    assert "4 ingest jobs queued" in result.output and "start some with: provenance worker" in result.output
