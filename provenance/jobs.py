@@ -481,6 +481,16 @@ def _analyse_in_child(url: str, settings: Settings, named_by_user: str | None) -
         return DecodeFailure(f"unexpected error: {type(e).__name__}: {e}", 1)
 
 
+# A warm-up task holds its process this long, so that each lands in a process of its own.
+_WARM_HOLD_S = 0.5
+
+
+def _warm_child() -> None:
+    from . import pipeline  # noqa: F401 - the imports are the point
+
+    time.sleep(_WARM_HOLD_S)
+
+
 class DecoderPool:
     """Each post is fetched and decoded in a child process of the worker: a decoder that crashes
     (or is killed, or runs out of memory) ends that process only. The posts it had in flight are
@@ -514,6 +524,15 @@ class DecoderPool:
                                  "file may be damaged or too large: check it alone with: provenance check URL", 4)
         finally:
             alone.shutdown(wait=True, cancel_futures=True)
+
+    def warm(self) -> None:
+        """Start every decoder process now, its imports done (OpenCV, numpy: seconds each on a busy
+        machine), so that the first jobs do not wait for them."""
+        from .folder import submit_decoding
+
+        pool = self._current()
+        for future in [submit_decoding(pool, _warm_child) for _ in range(self.size)]:
+            future.result()
 
     def close(self) -> None:
         with self._lock:

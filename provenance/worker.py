@@ -62,6 +62,7 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     pipeline.load_library(engine)  # warm before the first job: the index is built or caught up now
     app = jobs.make_app(settings.db_url)
     decoders = jobs.DecoderPool(options.concurrency)
+    decoders.warm()
     jobs.set_worker_state(jobs.WorkerState(settings=settings, engine=engine, app=app, decoders=decoders))
     try:
         asyncio.run(_serve(app, engine, options))
