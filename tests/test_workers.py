@@ -3,6 +3,7 @@ draining an audit of the local feed (tests/conftest_http.py), one of them killed
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -163,8 +164,11 @@ def test_workers_drain_an_audit_despite_a_kill_and_find_what_one_process_finds(
         start("w2", "--concurrency", "1")
         start("w3", "--concurrency", "1")
         # `audit --queue` follows the audit to its end, then prints the summary as an audit in one process does.
-        followed = invoke(shared, "audit", "--resume", str(audit_id), "--queue", "--json")
+        followed = invoke(shared, "audit", "--resume", str(audit_id), "--queue", "--json",
+                          "--report", str(tmp_path / "audit.md"))
         assert followed.exit_code == 0, followed.output
+        assert json.loads(followed.stdout)["status"] == "done"
+        assert "Someone's posts" in (tmp_path / "audit.md").read_text(encoding="utf-8")
 
     result = audit_lib.load_result(pipeline.open_library(shared), audit_id)
     assert result.status == "done"
@@ -182,6 +186,13 @@ def test_workers_drain_an_audit_despite_a_kill_and_find_what_one_process_finds(
         engine.dispose()
     listed = invoke(shared, "audits")
     assert listed.exit_code == 0 and f"{audit_id}" in listed.output
+    # Evidence files are where the workers wrote them (the shared store); a machine that makes the
+    # report without that folder is told each file is absent, and still gets the findings.
+    check_id = next(i.check_id for i in result.items if i.check_id)
+    assert json.loads(invoke(shared, "report", str(check_id), "--format", "json").stdout)["clip"]["evidence_present"]
+    shared.store_dir.rename(tmp_path / "store-not-mounted")
+    report = json.loads(invoke(shared, "report", str(check_id), "--format", "json").stdout)
+    assert report["clip"]["evidence_present"] is False and report["verdict"]
 
 
 # --- faults --------------------------------------------------------------------------------------
