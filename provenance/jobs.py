@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,6 +142,9 @@ def require_schema(engine: Engine) -> None:
 
 def make_app(db_url: str) -> "procrastinate.App":
     """The app with provenance's tasks, connected to the library's PostgreSQL (not opened yet)."""
+    if not queue_available():
+        raise InputError("the job queue needs procrastinate, which is not installed here: "
+                         "pip install 'provenance[postgres]'")
     import procrastinate
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(db_url)))
@@ -437,20 +441,15 @@ class SharedPacer:
             conn.execute(text(f"UPDATE {PACE_TABLE} SET strikes = 0 WHERE host = :host AND strikes > 0"),
                          {"host": host})
 
-    def _begin(self) -> Any:
-        from contextlib import contextmanager
+    @contextmanager
+    def _begin(self) -> Iterator[Any]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            from .db.engine import driver_message
 
-        @contextmanager
-        def scope() -> Iterator[Any]:
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-            except SQLAlchemyError as e:
-                from .db.engine import driver_message
-
-                raise StoreError(f"database error while pacing downloads: {driver_message(e)}") from e
-
-        return scope()
+            raise StoreError(f"database error while pacing downloads: {driver_message(e)}") from e
 
 
 # --- decoding in child processes -----------------------------------------------------------------
