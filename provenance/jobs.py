@@ -619,7 +619,6 @@ def run_audit_post(item_id: int, *, sleep_s: float, backoff_s: float, allow_priv
         if not audits.finish_item(item.item_id, session=session, check_id=check_id, at=_now()):
             raise AlreadyDone  # rolls the check back with it
 
-    outcome = "done"
     if error is None:
         assert analysed is not None
         clip, post = analysed
@@ -638,10 +637,9 @@ def run_audit_post(item_id: int, *, sleep_s: float, backoff_s: float, allow_priv
             error = (f"unexpected error: {type(e).__name__}: {e}", 1)
     if error is not None:
         fail_post(engine, item.item_id, *error)
-        outcome = "failed"
     with session_scope(engine) as session:
         audits.finish_audit(audit_id, session=session, at=_now())
-    return outcome
+    return "failed" if error is not None else "done"
 
 
 def fail_post(engine: Engine, item_id: int, message: str, code: int) -> None:

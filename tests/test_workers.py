@@ -377,3 +377,28 @@ def test_queueing_with_no_worker_running_says_how_to_start_one(new_database, tmp
     result = invoke(settings, "ingest", str(SAMPLES), "--queue", "--detach")
     assert result.exit_code == 0, result.output
     assert "4 ingest jobs queued" in result.output and "start some with: provenance worker" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.postgresql
+def test_a_check_submitted_as_a_job_is_recorded_by_a_worker(new_database, tmp_path: Path, index_cache: Path) -> None:
+    from provenance import jobs
+
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    assert invoke(settings, "db", "upgrade").exit_code == 0
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://example.org/original")
+    job_id = jobs.submit_check(settings, str(SAMPLES / "bikes.mp4"), post_url="https://example.org/repost")
+    assert jobs.job_status(settings, job_id) == "todo"
+    with workers(settings, tmp_path, index_cache) as start:
+        start("w1", "--queues", "check")
+        wait_for(lambda: jobs.job_status(settings, job_id) in ("succeeded", "failed"), 120, "the check", tmp_path)
+    assert jobs.job_status(settings, job_id) == "succeeded"
+    assert per_url_counts(settings, ["https://example.org/repost"]) == {"https://example.org/repost": (1, 1)}
+    assert jobs.job_status(settings, 10**6) is None
+
+
+@pytest.mark.postgresql
+def test_a_worker_refuses_an_unknown_queue(new_database, tmp_path: Path) -> None:
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    result = invoke(settings, "worker", "--queues", "audit,nope")
+    assert result.exit_code == 2 and "no queue named nope; the queues are audit, ingest, check" in result.output
