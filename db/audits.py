@@ -179,3 +179,50 @@ def _matches(check_ids: Sequence[int], *, session: Session) -> dict[int, list[or
         for m in session.scalars(stmt):
             out.setdefault(m.check_id, []).append(m)
     return out
+
+
+# --- for audits run as jobs (provenance.jobs) ---------------------------------------------------
+
+
+def item_for_job(item_id: int, *, session: Session) -> tuple[records.AuditItemState, str, int, str, str] | None:
+    """One post of an audit as a job needs it: (the post, its state, audit id, audit kind, audit
+    source); None when the post is gone (its audit was deleted, or another library)."""
+    row = session.execute(select(orm.AuditItem, orm.Audit.kind, orm.Audit.source)
+                          .join(orm.Audit, orm.Audit.id == orm.AuditItem.audit_id)
+                          .where(orm.AuditItem.id == item_id)).first()
+    if row is None:
+        return None
+    i, kind, source = row
+    state = records.AuditItemState(item_id=i.id, position=i.position, url=i.url, posted_at=i.posted_at,
+                                   title=i.title, attempts=i.attempts)
+    return state, i.state, i.audit_id, kind, source
+
+
+def pending_before(audit_id: int, item: records.AuditItemState, *, session: Session) -> list[int]:
+    """The ids of the audit's pending posts that come before `item` in processing order (as
+    provenance.audit orders them: dated posts oldest first, then undated ones from the end of the
+    listing up), so that a post is recorded only after every post before it."""
+    i = orm.AuditItem
+    if item.posted_at is not None:
+        before = (i.posted_at.is_not(None)
+                  & ((i.posted_at < item.posted_at) | ((i.posted_at == item.posted_at) & (i.position < item.position))))
+    else:
+        before = i.posted_at.is_not(None) | (i.position > item.position)
+    stmt = select(i.id).where(i.audit_id == audit_id, i.state == PENDING, i.id != item.item_id, before)
+    return list(session.scalars(stmt.order_by(i.id)))
+
+
+def state_counts(audit_id: int, *, session: Session) -> dict[str, int]:
+    """How many of the audit's posts are pending, done and failed, and how many were found reused."""
+    rows = session.execute(select(orm.AuditItem.state, func.count()).where(orm.AuditItem.audit_id == audit_id)
+                           .group_by(orm.AuditItem.state)).all()
+    reused = session.scalar(select(func.count()).select_from(orm.AuditItem)
+                            .join(orm.Check, orm.Check.id == orm.AuditItem.check_id)
+                            .where(orm.AuditItem.audit_id == audit_id, orm.Check.verdict == records.Verdict.REUSED))
+    return {PENDING: 0, DONE: 0, FAILED: 0, **{state: n for state, n in rows}, "reused": reused or 0}
+
+
+def item_states(audit_id: int, *, session: Session) -> dict[int, str]:
+    """Each post's state by item id, for following an audit that workers run."""
+    return dict(session.execute(select(orm.AuditItem.id, orm.AuditItem.state)
+                                .where(orm.AuditItem.audit_id == audit_id)).all())

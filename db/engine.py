@@ -31,6 +31,7 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 # pg_advisory_xact_lock key serialising schema changes between processes: any constant works as long
 # as it is the same everywhere; this is b"prov" read as an integer.
 _PG_SCHEMA_LOCK = 0x70726F76
+PG_SCHEMA_LOCK = _PG_SCHEMA_LOCK  # for the job queue's tables (provenance.jobs), created under the same lock
 
 
 def default_database_url(data_dir: Path) -> str:

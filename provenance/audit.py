@@ -183,6 +183,19 @@ def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resu
             created_at=_now(), tool_version=__version__, posts=[(p.url, p.posted_at, p.title) for p in posts])
 
 
+def resolve_audit(engine: Engine, *, source: str | None, urls_file: Path | None, resume: int | None,
+                  options: AuditOptions, settings: Settings) -> int:
+    """The audit `audit` would run: `resume`, else the newest unfinished audit of the same source
+    and listing options, else a new one with the posts listed now. For audits run by workers
+    (provenance.jobs), which list here and check elsewhere."""
+    if sum(x is not None for x in (source, urls_file, resume)) != 1:
+        raise InputError("give exactly one of: a URL to list, --urls FILE, or --resume ID")
+    if options.lister is not None and source is None:
+        raise InputError("--lister chooses how a URL is listed; drop it with --urls or --resume")
+    return _resolve(engine, source=source, urls_file=urls_file, resume=resume, options=options,
+                    cookies=settings.cookies, allow_private=settings.allow_private_urls)
+
+
 def lister_of(result: AuditResult) -> str | None:
     """Which tool listed the audit's posts: None for a URL list; audits from before gallery-dl
     was a lister were all listed by yt-dlp."""
@@ -196,7 +209,7 @@ def _select(listing: Listing, *, since: datetime | None, limit: int | None) -> l
     return posts[:limit] if limit is not None else posts
 
 
-def _processing_order(items: list[AuditItemState]) -> list[AuditItemState]:
+def processing_order(items: list[AuditItemState]) -> list[AuditItemState]:
     """Oldest post first, so that a post reusing the account's earlier footage finds it recorded.
     Posts the listing gave no date come last, from the end of the listing up: channels and feeds
     list their newest post first."""
@@ -264,7 +277,7 @@ class _Run:
 
     def run(self) -> None:
         with session_scope(self.engine) as session:
-            items = _processing_order(audits.pending_items(self.audit_id, session=session))
+            items = processing_order(audits.pending_items(self.audit_id, session=session))
             so_far = audits.audit_result(self.audit_id, session=session)
         total = len(so_far.items)
         # A listing's posts were found in a page, not typed: only the listing's own host may be private.
@@ -327,17 +340,17 @@ class _Run:
         """Check and record one analysed post, or record its failure; returns the library to match the next with."""
         def mark_done(session: Session, check_id: int) -> None:
             if not audits.finish_item(item.item_id, session=session, check_id=check_id, at=_now()):
-                raise _AlreadyDone  # rolls the check back with it
+                raise AlreadyDone  # rolls the check back with it
 
         try:
             clip, post = analysed.result()
-            post = _with_listed_time(post, item)
+            post = with_listed_time(post, item)
             # With a TSA, each post's clip is stamped before its check is recorded, as `check --tsa`
             # does; a TSA that fails fails this post (exit 3, retried by --retry-failed).
             stamps = pipeline.stamp_clip(clip, settings=self.settings)
             pipeline.check_analysed(clip, post, engine=self.engine, library=library, on_recorded=mark_done,
                                     stamps=stamps)
-        except _AlreadyDone:
+        except AlreadyDone:
             log.info("%s was checked by another run of audit %d meanwhile", item.url, self.audit_id)
             return library
         except StoreError:
@@ -373,11 +386,11 @@ class _Run:
                                         url=item.url if item else None, outcome=outcome, detail=detail))
 
 
-class _AlreadyDone(Exception):
+class AlreadyDone(Exception):
     """Another process running the same audit recorded this post first."""
 
 
-def _with_listed_time(post: Post, item: AuditItemState) -> Post:
+def with_listed_time(post: Post, item: AuditItemState) -> Post:
     """The listing's date (a feed's pubDate) when the post itself has none, or when the post comes
     from yt-dlp's generic extractor, whose only date may be a web server's Last-Modified header."""
     if item.posted_at is not None and (post.posted_at is None or post.platform == "Generic"):

@@ -27,6 +27,8 @@ REPORT_FORMATS = ("html", "json", "md")  # reporting.FORMATS
 AUDIT_DEFAULT_WORKERS, AUDIT_MAX_WORKERS = 2, 16  # audit.DEFAULT_WORKERS, audit.MAX_WORKERS
 AUDIT_DEFAULT_SLEEP_S, AUDIT_DEFAULT_BACKOFF_S = 1.0, 60.0  # audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S
 AUDIT_LISTERS = ("yt-dlp", "gallery-dl")  # gallerylist.LISTERS
+WORKER_DEFAULT_CONCURRENCY, WORKER_MAX_CONCURRENCY = 2, 32  # worker.DEFAULT_CONCURRENCY, worker.MAX_CONCURRENCY
+WORKER_DEFAULT_STALL_S = 30.0  # worker.DEFAULT_STALL_TIMEOUT_S
 
 
 class Progress:
@@ -382,12 +384,16 @@ def bundle_command(check_id: int, output: Path, tsa_url: str | None, db_url: str
 @click.option("--workers", "-j", type=click.IntRange(min=1), metavar="N",
               help="For a folder: files decoded and hashed at once [default: the number of CPUs; "
                    "capped by free memory].")
+@click.option("--queue", "queued", is_flag=True,
+              help="For a folder on storage every worker reads at the same path: queue one job per video file "
+                   "for `provenance worker` processes (PostgreSQL library) and follow them.")
+@click.option("--detach", is_flag=True, help="With --queue: return once the jobs are queued.")
 @tsa_option
 @db_option
 @quiet_option
 def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None,
-           allow_private_urls: bool, workers: int | None, tsa_url: str | None, db_url: str | None,
-           quiet: bool) -> None:
+           allow_private_urls: bool, workers: int | None, queued: bool, detach: bool, tsa_url: str | None,
+           db_url: str | None, quiet: bool) -> None:
     """Add a video URL or file, or every video file below a folder, to the library as known footage.
 
     A folder is searched recursively; files already in the library (same SHA-256) are skipped, as
@@ -399,12 +405,18 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         provenance ingest samples/bikes.mp4 --url https://example.org/original-post --posted-at 2019-05-01T10:00:00Z
         provenance ingest https://www.youtube.com/watch?v=...
         provenance ingest ~/archive/2024/ --workers 2
+        provenance ingest /shared/archive/ --queue --db postgresql+psycopg://me@dbhost/provenance
     """
     from .reporting import results as result_text
     from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
                                 tsa_url=tsa_url)
+    if detach and not queued:
+        raise InputError("--detach goes with --queue")
+    if queued:
+        _ingest_queued(target, settings=settings, detach=detach, quiet=quiet)
+        return
     if Path(target).expanduser().is_dir():
         from . import folder
 
@@ -422,6 +434,41 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
         progress.done()
     if not quiet:
         click.echo(result_text.ingest_summary(result))
+
+
+def _ingest_queued(target: str, *, settings: Settings, detach: bool, quiet: bool) -> None:
+    from . import jobs
+
+    if not Path(target).expanduser().is_dir():
+        raise InputError("--queue ingests a folder; give a folder every worker can read at the same path")
+    if settings.tsa_url:
+        raise InputError("--tsa (or PROVENANCE_TSA) timestamps one file's ingest; not a queued folder's")
+    queued = jobs.queue_ingest(Path(target), settings=settings)
+    click.echo(f"{queued.queued} ingest jobs queued (batch {queued.batch})", err=True)
+    if not jobs.live_workers(settings):
+        click.echo("no worker is running on this library yet: start some with: provenance worker", err=True)
+    if detach or not queued.queued:
+        return
+
+    def show(state: jobs.BatchState) -> None:
+        if not quiet and sys.stderr.isatty():
+            sys.stderr.write(f"\r\x1b[2Kingest: {state.succeeded + state.failed} of {queued.queued} done, "
+                             f"{state.doing} running, {state.failed} failed")
+            sys.stderr.flush()
+
+    try:
+        state = jobs.follow_batch(settings, queued.batch, progress=show)
+    except KeyboardInterrupt:
+        _stopped_following("the ingest jobs")
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    click.echo(f"{state.succeeded} files ingested or already known, {state.failed} failed "
+               "(the workers' logs say why)")
+
+
+def _stopped_following(what: str, again: str = "") -> None:
+    click.echo(f"stopped following; {what} go on in the workers{again}", err=True)
+    raise click.exceptions.Exit(130)
 
 
 class AuditProgressView:
@@ -473,6 +520,10 @@ class AuditProgressView:
 @click.option("--lister", type=click.Choice(AUDIT_LISTERS),
               help="The tool that lists the URL's posts [default: yt-dlp, or gallery-dl where yt-dlp cannot "
                    "list: X profiles, their /media tab, searches, lists].")
+@click.option("--queue", "queued", is_flag=True,
+              help="Queue one job per post for `provenance worker` processes on any machine (PostgreSQL "
+                   "library), then follow the audit until it is done.")
+@click.option("--detach", is_flag=True, help="With --queue: return once the posts are queued.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole audit as JSON (schema_version 1).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the audit's report to FILE (format from its name: .html, .json, .md).")
@@ -485,9 +536,9 @@ class AuditProgressView:
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
-          lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None,
-          cookies: Path | None, allow_private_urls: bool, tsa_url: str | None, db_url: str | None,
-          quiet: bool) -> None:
+          lister: str | None, queued: bool, detach: bool, as_json: bool, report_path: Path | None,
+          report_format: str | None, cookies: Path | None, allow_private_urls: bool, tsa_url: str | None,
+          db_url: str | None, quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
 
     yt-dlp lists the posts, or gallery-dl where yt-dlp cannot (X profiles, their /media tab,
@@ -508,14 +559,24 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
         provenance audit --urls posts.txt --workers 4
         provenance audit --resume 12 --retry-failed
         provenance audit https://example.org/feed.xml --report audit.html
+        provenance audit https://example.org/feed.xml --queue --db postgresql+psycopg://me@dbhost/provenance
     """
     if resume_id is not None and (since is not None or limit is not None):
         raise InputError("--since and --limit choose the posts of a new audit; drop them with --resume")
+    if detach and not queued:
+        raise InputError("--detach goes with --queue")
+    if queued and tsa_url:
+        # A TSA URL may carry a login, and jobs are rows anyone with the database can read.
+        raise InputError("--tsa (or PROVENANCE_TSA) stamps the posts of an audit run here; queued posts are not "
+                         "stamped yet: drop --queue, or unset the TSA")
     from . import audit as audit_lib, reporting
     from .reporting import audit as audit_text
     from .api import Library
 
     if report_path is not None:
+        if detach:
+            raise InputError("--report needs the finished audit; with --detach, write it later with: "
+                             "provenance report --audit ID -o FILE")
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
                                 tsa_url=tsa_url)
@@ -523,8 +584,15 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
                                      backoff_s=backoff_s, retry_failed=retry_failed, lister=lister)
     view = AuditProgressView(quiet)
     try:
-        with Library.from_settings(settings) as library:
-            result = library.audit(source, urls_file=urls_file, resume=resume_id, options=options, progress=view)
+        if queued:
+            result = _audit_queued(source, settings=settings, urls_file=urls_file, resume=resume_id,
+                                   options=options, detach=detach, view=view)
+            if result is None:
+                return
+        else:
+            with Library.from_settings(settings) as library:
+                result = library.audit(source, urls_file=urls_file, resume=resume_id, options=options,
+                                       progress=view)
     finally:
         view.done()
     click.echo(audit_text.audit_to_json(result) if as_json else audit_text.audit_summary(result))
@@ -532,6 +600,74 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
         written = reporting.write_audit_report(result.audit_id, report_path, settings=settings, fmt=report_format)
         if not quiet:
             click.echo(f"{written} report of audit {result.audit_id} written to {report_path}", err=True)
+
+
+def _audit_queued(source: str | None, *, settings: Settings, urls_file: Path | None, resume: int | None,
+                  options: audit_lib.AuditOptions, detach: bool, view: AuditProgressView):  # noqa: ANN202
+    """Queue the audit's posts for the workers; follow it unless `detach` (then None)."""
+    from . import audit as audit_lib, jobs
+
+    queued = jobs.queue_audit(source, settings=settings, urls_file=urls_file, resume=resume, options=options)
+    click.echo(f"audit {queued.audit_id}: {queued.posts} posts, {queued.queued} jobs queued for the workers",
+               err=True)
+    if not jobs.live_workers(settings):
+        click.echo("no worker is running on this library yet: start some with: provenance worker", err=True)
+    if detach:
+        click.echo(f"follow it with: provenance audit --resume {queued.audit_id} --queue", err=True)
+        return None
+    try:
+        jobs.follow_audit(settings, queued.audit_id, progress=view)
+    except KeyboardInterrupt:
+        view.done()
+        _stopped_following(f"the posts of audit {queued.audit_id}",
+                           f"; follow again with: provenance audit --resume {queued.audit_id} --queue")
+    from . import pipeline
+
+    return audit_lib.load_result(pipeline.open_library(settings), queued.audit_id)
+
+
+@cli.command()
+@click.option("--concurrency", "-c", type=click.IntRange(1, WORKER_MAX_CONCURRENCY),
+              default=WORKER_DEFAULT_CONCURRENCY, show_default=True, help="Jobs this worker runs at once.")
+@click.option("--queues", "queues", multiple=True, metavar="NAMES",
+              help="Only these queues, comma-separated: audit, ingest, check [default: all].")
+@click.option("--stall-timeout", "stall_timeout_s", type=click.FloatRange(min=1), default=WORKER_DEFAULT_STALL_S,
+              show_default=True, metavar="SECONDS",
+              help="A worker silent this long is taken for dead, and its jobs are run again by others.")
+@cookies_option
+@db_option
+def worker(concurrency: int, queues: tuple[str, ...], stall_timeout_s: float, cookies: Path | None,
+           db_url: str | None) -> None:
+    """Run the library's queued jobs (audit posts, folder ingests, checks) until stopped.
+
+    Start any number, on any number of machines, against one PostgreSQL library (after
+    `provenance db upgrade`). Evidence files go to the evidence store (PROVENANCE_STORE): give
+    every worker the same shared folder, so reports made anywhere find them. A worker killed
+    mid-job has its job run again by another after --stall-timeout. Ctrl-C or SIGTERM stops it.
+
+    Example:
+
+    \b
+        provenance worker --db postgresql+psycopg://me@dbhost/provenance --concurrency 2
+        provenance worker --queues audit --cookies cookies.txt
+    """
+    import logging
+
+    from .jobs import require_postgresql
+    from .worker import WorkerOptions, queues_of, run_worker
+
+    settings = Settings.resolve(db_url=db_url, cookies=cookies)
+    require_postgresql(settings.db_url, "provenance worker")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    click.echo(f"worker on {_shown(settings.db_url)}, {concurrency} jobs at once; Ctrl-C stops it", err=True)
+    run_worker(settings, WorkerOptions(concurrency=concurrency, queues=queues_of(queues),
+                                       stall_timeout_s=stall_timeout_s))
+
+
+def _shown(db_url: str) -> str:
+    from .db import shown_url
+
+    return shown_url(db_url)
 
 
 @cli.command()
@@ -569,6 +705,9 @@ def db() -> None:
 def db_upgrade_command(db_url: str | None) -> None:
     """Create or migrate the database schema to the latest version.
 
+    On PostgreSQL it also creates the job queue's tables (procrastinate's, for `provenance worker`),
+    once, when procrastinate is installed (pip install 'provenance[postgres]').
+
     Example:
 
     \b
@@ -579,6 +718,13 @@ def db_upgrade_command(db_url: str | None) -> None:
     settings = Settings.resolve(db_url=db_url)
     before, after = db_upgrade(settings.db_url)
     click.echo(f"database at {after} (was {before or 'empty'})")
+    if settings.db_url.startswith("postgresql"):
+        from . import jobs, pipeline
+
+        if not jobs.queue_available():
+            click.echo("no job queue: procrastinate is not installed (pip install 'provenance[postgres]')", err=True)
+        elif jobs.install_schema(pipeline.open_library(settings)):
+            click.echo("job queue created (procrastinate): start workers with: provenance worker")
 
 
 @db.command("status")

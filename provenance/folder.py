@@ -102,7 +102,7 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
     engine = pipeline.open_library(settings)
     with session_scope(engine) as session:
         known = repository.clip_sha256s(session=session)
-    files = sorted(_files_below(folder))
+    files = sorted(files_below(folder))
     outcomes: list[FileOutcome] = []
     counts = {"ingested": 0, "known": 0, "skipped": 0, "failed": 0}
 
@@ -187,7 +187,7 @@ def available_memory() -> int | None:
     return None
 
 
-def _files_below(folder: Path) -> Iterator[Path]:
+def files_below(folder: Path) -> Iterator[Path]:
     for root, dirs, names in os.walk(folder):
         dirs.sort()
         for name in names:
@@ -272,6 +272,18 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     # Worker processes start with the first file submitted.
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_start, initargs=(os.getpid(),))
+
+
+def decoder_pool(workers: int) -> ProcessPoolExecutor:
+    """Decoder processes that end with this process, as `ingest DIR` uses: for provenance.jobs, whose
+    workers decode each post in one, so that a decoder crash ends that process, not the worker."""
+    return _pool(workers)
+
+
+def submit_decoding(pool: ProcessPoolExecutor, fn: Callable[..., object], *args: object) -> Future:
+    """pool.submit with SIGINT blocked while the pool may start processes (see _submit)."""
+    with _sigint_blocked():
+        return pool.submit(fn, *args)
 
 
 # linux/prctl.h: ask the kernel for a signal when the parent dies.

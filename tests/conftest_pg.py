@@ -167,3 +167,16 @@ def pg_server() -> Iterator[PgServer]:
                 server.dispose()
     except ServerUnavailable as e:
         _unavailable(str(e))
+
+
+def restart_server(admin_url: str) -> None:
+    """Restart the throwaway server (pg_ctl restart -m fast: every connection is cut, as in a real
+    restart), for tests of clients that must reconnect. Not for PROVENANCE_TEST_PG_URL servers."""
+    from sqlalchemy.engine import make_url
+
+    root = Path(make_url(admin_url).query["host"])
+    bindir = _server_binaries()
+    assert bindir is not None
+    user = _SERVER_USER if os.geteuid() == 0 else None
+    subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"),
+                                    "-w", "-m", "fast", "restart"], user), check=True, capture_output=True, text=True)

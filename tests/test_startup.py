@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from provenance import audit, cli, reporting
+from provenance import audit, cli, reporting, worker
 from tests.conftest import SAMPLES
 
 
@@ -31,6 +31,9 @@ def test_the_option_copies_in_the_command_line_agree_with_their_modules():
 
     assert (cli.SERVE_DEFAULT_HOST, cli.SERVE_DEFAULT_PORT) == (serve.DEFAULT_HOST, serve.DEFAULT_PORT)
     assert cli.parse_size(cli.SERVE_DEFAULT_MAX_UPLOAD) == inputs.DEFAULT_MAX_UPLOAD
+    assert (cli.WORKER_DEFAULT_CONCURRENCY, cli.WORKER_MAX_CONCURRENCY) == (worker.DEFAULT_CONCURRENCY,
+                                                                             worker.MAX_CONCURRENCY)
+    assert cli.WORKER_DEFAULT_STALL_S == worker.DEFAULT_STALL_TIMEOUT_S
 
 
 def test_a_missing_file_is_refused_before_the_library_or_any_heavy_module_loads(tmp_path):
@@ -50,5 +53,6 @@ def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
     assert cp.returncode == 0, cp.stderr[-2000:]
     assert "provenance.pipeline" in modules and "provenance.diskindex" in modules
     unneeded = {"provenance.audit", "provenance.reporting.audit", "provenance.listing", "provenance.reporting.build",
-                "provenance.reporting.html", "provenance.reporting.model", "provenance.folder", "provenance.attest", "provenance.bundle", "jinja2", "alembic", "yt_dlp", "scipy"}
+                "provenance.reporting.html", "provenance.reporting.model", "provenance.folder", "provenance.attest", "provenance.bundle", "provenance.jobs", "provenance.worker",
+                "procrastinate", "jinja2", "alembic", "yt_dlp", "scipy"}
     assert not unneeded & modules, unneeded & modules
