@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import netguard
-from .fetch import sha256_file
+from .fetch import place_in_store, sha256_file
 from .timestamps import Stamp, stamp
 
 log = logging.getLogger("provenance.capture")
@@ -339,11 +339,9 @@ def _write_warc(path: Path, responses: list[Any], page_url: str) -> int:
 
 
 def _store(src: Path, ext: str, store_dir: Path) -> CapturedFile:
-    from .fetch import _place  # the evidence store's one rule for naming and never overwriting
-
     sha = sha256_file(src)
     store_dir.mkdir(parents=True, exist_ok=True)
-    dest, new = _place(src, sha, ext, store_dir)
+    dest, new = place_in_store(src, sha, ext, store_dir)
     return CapturedFile(path=dest, sha256=sha, size_bytes=dest.stat().st_size, newly_stored=new)
 
 
