@@ -188,3 +188,23 @@ def test_only_the_given_cookies_go_and_none_is_archived(media_server, tmp_path) 
     with gzip.open(outcome.capture.archive.path, "rb") as f:
         warc = f.read()
     assert b"secret-" + MARKER.encode() not in warc  # the Cookie header is not kept
+
+
+def test_with_a_tsa_both_capture_files_are_timestamped_and_verified(run, new_database, media_server, tsa, tmp_path,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("PROVENANCE_DB", new_database("sqlite"))
+    monkeypatch.setenv("PROVENANCE_STORE", str(tmp_path / "evidence"))
+    result = run("check", _page(media_server, "stamped.html", "A post"), "--tsa", tsa.url, "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    check_id = json.loads(result.stdout)["check_id"]
+    result = run("verify", str(check_id), "--tsa-ca", str(tsa.ca))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for subject, suffix in (("screenshot", ".png"), ("web_archive", ".warc.gz")):
+        (line,) = [x for x in lines if subject in x]
+        assert line.startswith("ok") and line.split(":")[0].endswith(suffix) and "timestamped" in line
+    bundle = tmp_path / "case"
+    assert run("bundle", str(check_id), "-o", str(bundle)).exit_code == 0
+    tokens = sorted(p.name for p in (bundle / "data" / "timestamps" / "page").iterdir())
+    assert len(tokens) == 2 and all(t.endswith(".1.tsr") for t in tokens)
+    assert run("verify", str(bundle), "--tsa-ca", str(tsa.ca)).exit_code == 0
