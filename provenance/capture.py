@@ -28,6 +28,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -46,6 +47,8 @@ log = logging.getLogger("provenance.capture")
 # finishes loading gets what it showed so far. 30 s is yt-dlp's socket timeout (fetch.py); a post
 # page loads in a few seconds, and the capture runs beside the clip's download and decode.
 CAPTURE_TIMEOUT_S = 30
+# Closing the browser after the deadline (Playwright ends Chromium's processes): a few seconds at most.
+CLOSE_GRACE_S = 10
 # After the load event, how long to wait for the network to go quiet (lazy images, a feed's
 # first posts). Playwright calls it idle after 500 ms without requests; 3 s bounds a busy page.
 SETTLE_TIMEOUT_S = 3
@@ -118,6 +121,7 @@ class Capturing:
         self._abandoned = False
         self._lock = threading.Lock()
         self._store_dir = store_dir
+        self._timeout_s = timeout_s
         self._work = Path(tempfile.mkdtemp(prefix="provenance-capture-"))
         self._thread = threading.Thread(
             target=self._run, name="capture", daemon=True,
@@ -137,16 +141,23 @@ class Capturing:
                 shutil.rmtree(self._work, ignore_errors=True)
 
     def result(self) -> CaptureOutcome:
-        """Wait for the capture and move its files into the evidence store."""
-        self._thread.join()
-        assert self._outcome is not None
+        """Wait for the capture (no longer than its time limit and a grace period for closing the
+        browser) and move its files into the evidence store."""
+        self._thread.join(self._timeout_s + CLOSE_GRACE_S)
+        with self._lock:
+            outcome = self._outcome
+            if outcome is None:  # hung past its deadline: leave it to end on its own
+                self._abandoned = True
+                return CaptureOutcome(note=f"page not captured: it took longer than {self._timeout_s:g} s")
         try:
-            captured = self._outcome.capture
+            captured = outcome.capture
             if captured is None:
-                return self._outcome
+                return outcome
             screenshot = _store(captured.screenshot.path, ".png", self._store_dir)
             archive = _store(captured.archive.path, "." + ARCHIVE_FORMAT, self._store_dir)
-            return replace(self._outcome, capture=replace(captured, screenshot=screenshot, archive=archive))
+            return replace(outcome, capture=replace(captured, screenshot=screenshot, archive=archive))
+        except OSError as e:
+            return CaptureOutcome(note=f"page not captured: cannot store it in {self._store_dir} ({e.strerror or e})")
         finally:
             shutil.rmtree(self._work, ignore_errors=True)
 
@@ -205,11 +216,16 @@ def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guar
     except ImportError:
         return CaptureOutcome(note="page not captured: Playwright is not installed "
                                    "(pip install 'provenance[capture]'); --no-capture skips the capture")
-    deadline_ms = timeout_s * 1000
+    deadline = time.monotonic() + timeout_s
+
+    def left_ms() -> float:
+        """What is left of the capture's time limit, for the next step (at least 1 s to fail cleanly)."""
+        return max(1000.0, (deadline - time.monotonic()) * 1000)
+
     responses: list[Any] = []
     with sync_playwright() as pw:
         try:
-            browser = pw.chromium.launch(executable_path=executable, args=list(BROWSER_ARGS), timeout=deadline_ms)
+            browser = pw.chromium.launch(executable_path=executable, args=list(BROWSER_ARGS), timeout=left_ms())
         except PlaywrightError as e:
             return CaptureOutcome(note=f"page not captured: Chromium did not start ({_one_line(e)})")
         try:
@@ -219,10 +235,10 @@ def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guar
                 context.add_cookies(_cookies(cookies))
             context.route("**/*", lambda route: _guarded(route, guard))
             page = context.new_page()
-            page.set_default_timeout(deadline_ms)
+            page.set_default_timeout(left_ms())
             page.on("response", lambda r: responses.append(r))
             try:
-                main = page.goto(url, wait_until="load", timeout=deadline_ms)
+                main = page.goto(url, wait_until="load", timeout=left_ms())
             except PlaywrightError as e:
                 if "Download is starting" in str(e):
                     return CaptureOutcome()  # a media file, not a page: nothing to capture
@@ -231,15 +247,15 @@ def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guar
             if main is None or not _is_page(main.headers.get("content-type", "")):
                 return CaptureOutcome()  # a bare media URL: no post page to keep
             try:
-                page.wait_for_load_state("networkidle", timeout=SETTLE_TIMEOUT_S * 1000)
+                page.wait_for_load_state("networkidle", timeout=min(SETTLE_TIMEOUT_S * 1000, left_ms()))
             except PlaywrightError:
                 pass  # still busy: capture what it shows now
             title = page.title() or None
             final_url = page.url
             shot = work / "page.png"
-            page.screenshot(path=str(shot), full_page=True, type="png", animations="disabled")
+            page.screenshot(path=str(shot), full_page=True, type="png", animations="disabled", timeout=left_ms())
             archived = work / f"page.{ARCHIVE_FORMAT}"
-            count = _write_warc(archived, responses, final_url)
+            count = _write_warc(archived, responses, final_url, deadline=deadline)
             version = f"Chromium {browser.version}"
         finally:
             browser.close()
@@ -295,7 +311,7 @@ def _cookies(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _write_warc(path: Path, responses: list[Any], page_url: str) -> int:
+def _write_warc(path: Path, responses: list[Any], page_url: str, *, deadline: float) -> int:
     """Every response the page loaded, with its request, as WARC records (bodies as Chromium decoded
     them: the Content-Encoding header is dropped so the record says what it holds)."""
     from warcio.statusandheaders import StatusAndHeaders
@@ -314,7 +330,8 @@ def _write_warc(path: Path, responses: list[Any], page_url: str) -> int:
             if not url.startswith(("http://", "https://")):
                 continue
             try:
-                body = response.body()
+                # Past the deadline, the remaining responses keep their headers only.
+                body = response.body() if time.monotonic() < deadline else b""
             except Exception:  # a redirect, an aborted or evicted response: headers only
                 body = b""
             if len(body) > MAX_ARCHIVED_BODY:

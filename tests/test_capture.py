@@ -25,6 +25,8 @@ from tests.test_report import chromium_path
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script> "quoted" & \u202eevil'
 MARKER = "capture-marker-4417"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The storage of captures runs on both backends in the first test; the others are about the browser.
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 
 @pytest.fixture(autouse=True)
@@ -103,12 +105,8 @@ def test_a_checked_post_page_is_captured_reported_bundled_and_verified(run, sett
     assert bad and "changed" in bad[0]
 
 
-def test_no_capture_records_none(run, new_database, media_server, tmp_path, monkeypatch) -> None:
-    from provenance.settings import Settings
-
-    settings = Settings(db_url=new_database("sqlite"), store_dir=tmp_path / "evidence")
-    monkeypatch.setenv("PROVENANCE_DB", settings.db_url)
-    monkeypatch.setenv("PROVENANCE_STORE", str(settings.store_dir))
+@SQLITE_ONLY
+def test_no_capture_records_none(run, settings, media_server, tmp_path) -> None:
     url = _page(media_server, "no-capture.html", "A post")
     result = run("check", url, "--no-capture", "--json", "--quiet")
     assert result.exit_code == 0, result.output
@@ -117,25 +115,21 @@ def test_no_capture_records_none(run, new_database, media_server, tmp_path, monk
     assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 
-def test_without_chromium_it_is_skipped_with_one_line(run, new_database, media_server, tmp_path,
-                                                      monkeypatch) -> None:
-    monkeypatch.setenv("PROVENANCE_DB", new_database("sqlite"))
-    monkeypatch.setenv("PROVENANCE_STORE", str(tmp_path / "evidence"))
+@SQLITE_ONLY
+def test_without_chromium_it_is_skipped_with_one_line(run, settings, media_server, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(capture.CHROMIUM_ENV, str(tmp_path / "no-such-chromium"))
-    monkeypatch.setattr(capture.shutil, "which", lambda name: None)
     result = run("check", _page(media_server, "no-chromium.html", "A post"), "--quiet")
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "page not captured" in line]
     assert len(notes) == 1 and "no Chromium" in notes[0] and "--no-capture" in notes[0]
 
 
-def test_a_bare_media_url_gets_no_capture(run, new_database, media_server, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("PROVENANCE_DB", new_database("sqlite"))
-    monkeypatch.setenv("PROVENANCE_STORE", str(tmp_path / "evidence"))
+@SQLITE_ONLY
+def test_a_bare_media_url_gets_no_capture(run, settings, media_server, tmp_path) -> None:
     result = run("check", media_server.url("bikes.mp4"), "--json", "--quiet")
     assert result.exit_code == 0, result.output
     assert "page not captured" not in result.stderr
-    assert sorted(p.suffix for p in (tmp_path / "evidence").rglob("*") if p.is_file()) == [".mp4"]
+    assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 
 class _Counting(SimpleHTTPRequestHandler):
@@ -190,10 +184,8 @@ def test_only_the_given_cookies_go_and_none_is_archived(media_server, tmp_path) 
     assert b"secret-" + MARKER.encode() not in warc  # the Cookie header is not kept
 
 
-def test_with_a_tsa_both_capture_files_are_timestamped_and_verified(run, new_database, media_server, tsa, tmp_path,
-                                                                    monkeypatch) -> None:
-    monkeypatch.setenv("PROVENANCE_DB", new_database("sqlite"))
-    monkeypatch.setenv("PROVENANCE_STORE", str(tmp_path / "evidence"))
+@SQLITE_ONLY
+def test_with_a_tsa_both_capture_files_are_timestamped_and_verified(run, settings, media_server, tsa, tmp_path) -> None:
     result = run("check", _page(media_server, "stamped.html", "A post"), "--tsa", tsa.url, "--json", "--quiet")
     assert result.exit_code == 0, result.output
     check_id = json.loads(result.stdout)["check_id"]
