@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import netguard
 from .fetch import place_in_store, sha256_file
@@ -65,6 +66,7 @@ BROWSER_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-c
 ARCHIVE_FORMAT = "warc.gz"
 SCREENSHOT, WEB_ARCHIVE = "screenshot", "web_archive"  # stamp subjects (db.timestamps)
 _PAGE_TYPES = ("text/html", "application/xhtml+xml")
+_MEDIA_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".m3u8", ".mpd", ".flv", ".3gp")
 # Secrets are never stored: the cookies given, the site's new session cookies, any login header.
 _SECRET_HEADERS = ("cookie", "set-cookie", "authorization", "proxy-authorization")
 _DROPPED_RESPONSE_HEADERS = ("content-encoding", "transfer-encoding", "content-length", *_SECRET_HEADERS)
@@ -108,8 +110,11 @@ def chromium_executable() -> str | None:
 
 
 def is_page_url(target: str) -> bool:
-    """Whether a check target is a URL (a local file has no page)."""
-    return target.strip().lower().startswith(("http://", "https://"))
+    """Whether a check target may be a post page: an http(s) URL (a local file has none) not naming a
+    media file or playlist by its extension (other bare media URLs are told by their Content-Type)."""
+    text = target.strip().lower()
+    path = urlsplit(text).path
+    return text.startswith(("http://", "https://")) and not path.endswith(_MEDIA_SUFFIXES)
 
 
 class Capturing:
