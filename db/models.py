@@ -372,3 +372,30 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set by `token revoke`; never reopened
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PageCapture(Base):
+    """The post's page as headless Chromium showed it when a URL was checked or ingested
+    (provenance.capture): a full-page screenshot and a web archive (WARC), both in the evidence store."""
+
+    __tablename__ = "page_captures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sightings.id", ondelete="CASCADE"), index=True)
+    # The check it was made for; None for an ingest.
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(NulFreeText)  # the URL the user gave
+    final_url: Mapped[str] = mapped_column(NulFreeText)  # after redirects
+    title: Mapped[str | None] = mapped_column(NulFreeText)  # the page's <title>: untrusted text
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    browser: Mapped[str] = mapped_column(NulFreeString(64))  # "Chromium VERSION"
+    screenshot_sha256: Mapped[str] = mapped_column(NulFreeString(64), index=True)
+    screenshot_path: Mapped[str] = mapped_column(NulFreeText)
+    screenshot_bytes: Mapped[int] = mapped_column(BigInteger)
+    archive_sha256: Mapped[str] = mapped_column(NulFreeString(64), index=True)
+    archive_path: Mapped[str] = mapped_column(NulFreeText)
+    archive_bytes: Mapped[int] = mapped_column(BigInteger)
+    archive_format: Mapped[str] = mapped_column(NulFreeString(16))  # "warc.gz"
+    resources: Mapped[int] = mapped_column(Integer)  # responses in the archive
+    refused: Mapped[list[str] | None] = mapped_column(NulFreeJSON)  # requests the address rule refused

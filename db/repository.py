@@ -21,6 +21,7 @@ from provenance.credentials import CredentialsReading, credentials_from_dict
 from provenance.frames import REFERENCE_VARIANTS
 from provenance.motion import MOTION_GRID, MotionProfile
 from provenance.shots import Shot
+from provenance.db.captures import captures_of_check
 from provenance.db import models as orm
 
 HASH_ALGO = "phash64"
@@ -587,6 +588,7 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
         credentials=credentials_of(check.clip_id, session=session),
         shots=shots_of(check.clip_id, session=session),
+        captures=captures_of_check(check_id, session=session),
     )
 
 

@@ -12,13 +12,15 @@ from provenance.db import models as orm
 from provenance.timestamps import Stamp
 
 CLIP, REPORT = "clip", "report"
+# A page capture's two files (provenance.capture): stamped, verified and bundled like the clip.
+SCREENSHOT, WEB_ARCHIVE = "screenshot", "web_archive"
 
 
 @dataclass(frozen=True)
 class StampedFile:
     """A file a check stands on, where it should be, and the stamps over its recorded SHA-256."""
 
-    subject: str  # CLIP | REPORT
+    subject: str  # CLIP | REPORT | SCREENSHOT | WEB_ARCHIVE
     path: str | None  # the evidence file or the report as written; None if the store kept none
     sha256: str  # as recorded: what the file held when it was checked or written
     stamps: tuple[Stamp, ...]
@@ -42,6 +44,13 @@ def files_of_check(check_id: int, *, session: Session) -> tuple[StampedFile, ...
     files = [StampedFile(subject=CLIP, path=clip.evidence_path, sha256=clip.sha256,
                          stamps=_stamps(session, orm.Timestamp.sha256 == clip.sha256,
                                         orm.Timestamp.subject == CLIP))]
+    for capture in session.scalars(select(orm.PageCapture).where(orm.PageCapture.check_id == check_id)
+                                   .order_by(orm.PageCapture.id)):
+        for subject, path, sha in ((SCREENSHOT, capture.screenshot_path, capture.screenshot_sha256),
+                                   (WEB_ARCHIVE, capture.archive_path, capture.archive_sha256)):
+            files.append(StampedFile(subject=subject, path=path, sha256=sha,
+                                     stamps=_stamps(session, orm.Timestamp.sha256 == sha,
+                                                    orm.Timestamp.subject == subject)))
     reports: dict[tuple[str | None, str], list[Stamp]] = {}
     for row in session.scalars(select(orm.Timestamp).where(orm.Timestamp.check_id == check_id,
                                                            orm.Timestamp.subject == REPORT)

@@ -41,14 +41,16 @@ class Library:
     PROVENANCE_DB, else the SQLite file in the user data folder, as on the command line. `store`: the
     evidence folder (default: PROVENANCE_STORE, else beside the default database). `tsa_url`: a
     Time-Stamp Authority that signs each recorded clip's SHA-256 (default: PROVENANCE_TSA, else none;
-    see provenance.timestamps). Nothing is opened
+    see provenance.timestamps). `capture_pages`: keep a screenshot and web archive of each post URL's page
+    (provenance.capture; the command line does unless --no-capture). Nothing is opened
     until the first call; `close()` (or leaving the `with` block) releases the database connections.
     """
 
     def __init__(self, url: str | None = None, *, store: str | Path | None = None, cookies: str | Path | None = None,
-                 allow_private_urls: bool = False, tsa_url: str | None = None) -> None:
+                 allow_private_urls: bool = False, tsa_url: str | None = None, capture_pages: bool = False) -> None:
         settings = Settings.resolve(db_url=url, cookies=Path(cookies) if cookies else None,
-                                    allow_private_urls=allow_private_urls, tsa_url=tsa_url)
+                                    allow_private_urls=allow_private_urls, tsa_url=tsa_url,
+                                    capture_pages=capture_pages)
         if store is not None:
             settings = replace(settings, store_dir=Path(store).expanduser().absolute())
         self.settings = settings

@@ -9,6 +9,7 @@ SHA-256 sums over every file, checked by `bagit.py --validate` or `provenance ve
     data/reports/stamped/NAME             each report timestamped when it was written, as it is now
     data/timestamps/PATH.N.tsr            RFC 3161 tokens over data/PATH (N: 1, 2... per token)
     data/content-credentials.json         the clip's C2PA manifest store as read, when it carries one
+    data/page/SHA256.png, SHA256.warc.gz  the post's page as captured: screenshot and web archive
     manifest-sha256.txt.tsr               with a TSA: a token over the manifest, so over every file
 
 The manifest alone proves nothing against someone who rewrites it with the files; the tokens do.
@@ -36,7 +37,9 @@ from .timestamps import stamp, verify
 _TOKENS = "timestamps"
 _MANIFEST = "manifest-sha256.txt"
 _MANIFEST_TOKEN = _MANIFEST + ".tsr"
-_STORED_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".ts", ".png", ".jpg"}  # compressed already
+_FOLDER_OF = {stored_stamps.CLIP: Path("clip"), stored_stamps.SCREENSHOT: Path("page"),
+              stored_stamps.WEB_ARCHIVE: Path("page")}
+_STORED_SUFFIXES = {".gz", ".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".ts", ".png", ".jpg"}  # compressed already
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def make_bundle(check_id: int, out: Path, *, settings: Settings) -> Bundle:
         bag = bagit.make_bag(str(root), bag_info={
             "Internal-Sender-Identifier": f"provenance check {check_id}",
             "External-Description": f"Evidence of provenance check {check_id}: the clip, its reports, its C2PA "
-                                    "manifest if it has one, and RFC 3161 timestamp tokens "
+                                    "manifest if it has one, the post's page as captured (screenshot and WARC) if "
+                                    "it was, and RFC 3161 timestamp tokens "
                                     "(data/timestamps/PATH.N.tsr is over data/PATH).",
         }, checksums=["sha256"])
         if settings.tsa_url is not None:
@@ -94,7 +98,7 @@ def _collect(check_id: int, files: tuple[stored_stamps.StampedFile, ...], root: 
     for file in files:
         if file.path is None or not Path(file.path).is_file():
             continue  # verify of the check says it is missing; the bundle carries what exists
-        where = (Path("clip") if file.subject == stored_stamps.CLIP else Path("reports") / "stamped") / Path(file.path).name
+        where = _FOLDER_OF.get(file.subject, Path("reports") / "stamped") / Path(file.path).name
         (root / where).parent.mkdir(parents=True, exist_ok=True)
         try:
             shutil.copyfile(file.path, root / where)

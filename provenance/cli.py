@@ -18,6 +18,7 @@ from .utc import parse_time
 
 if TYPE_CHECKING:
     from . import audit as audit_lib, folder
+    from .capture import CaptureOutcome
 
 # The command line imports what a command needs when it runs, not before: a check in a new process
 # then loads no audit, report-page or export code, and a missing file is refused before the
@@ -139,6 +140,10 @@ private_option = click.option(
     "--allow-private-urls", is_flag=True,
     help="Let a page lead to loopback or private addresses (127.0.0.1, 10.x, 192.168.x...); by default only "
          "the host and port of the URL you give may be one.")
+capture_option = click.option(
+    "--no-capture", is_flag=True,
+    help="Do not capture the post's page (a full-page screenshot and a web archive made with headless Chromium, "
+         "kept as evidence) when TARGET is a post URL.")
 tsa_option = click.option(
     "--tsa", "tsa_url", metavar="URL", envvar=ENV_TSA,
     help=f"A Time-Stamp Authority (RFC 3161), e.g. https://freetsa.org/tsr: the clip's SHA-256 (and a report "
@@ -164,7 +169,8 @@ def cli() -> None:
 @click.argument("target")
 @url_option
 @posted_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema_version 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema_version 2).")
+@capture_option
 @click.option("--no-record", is_flag=True, help="Do not add this clip and check to the library.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write a report of this check to FILE (format from its name: .html, .json, .md).")
@@ -175,7 +181,7 @@ def cli() -> None:
 @tsa_option
 @db_option
 @quiet_option
-def check(target: str, post_url: str | None, posted_at: str | None, as_json: bool, no_record: bool,
+def check(target: str, post_url: str | None, posted_at: str | None, as_json: bool, no_capture: bool, no_record: bool,
           report_path: Path | None, report_format: str | None, cookies: Path | None, allow_private_urls: bool,
           tsa_url: str | None, db_url: str | None, quiet: bool) -> None:
     """Check a video URL or file against all known footage.
@@ -205,7 +211,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
     from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
-                                tsa_url=tsa_url)
+                                tsa_url=tsa_url, capture_pages=not no_capture)
     progress = Progress(quiet)
     try:
         with Library.from_settings(settings) as library:
@@ -213,6 +219,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
                                    progress=progress)
     finally:
         progress.done()
+    _capture_note(result.clip.page)
     click.echo(result_text.check_to_json(result) if as_json else result_text.check_summary(result))
     if report_path is not None and result.check_id is not None:
         try:
@@ -388,12 +395,13 @@ def bundle_command(check_id: int, output: Path, tsa_url: str | None, db_url: str
               help="For a folder on storage every worker reads at the same path: queue one job per video file "
                    "for `provenance worker` processes (PostgreSQL library) and follow them.")
 @click.option("--detach", is_flag=True, help="With --queue: return once the jobs are queued.")
+@capture_option
 @tsa_option
 @db_option
 @quiet_option
 def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Path | None,
-           allow_private_urls: bool, workers: int | None, queued: bool, detach: bool, tsa_url: str | None,
-           db_url: str | None, quiet: bool) -> None:
+           allow_private_urls: bool, workers: int | None, queued: bool, detach: bool, no_capture: bool,
+           tsa_url: str | None, db_url: str | None, quiet: bool) -> None:
     """Add a video URL or file, or every video file below a folder, to the library as known footage.
 
     A folder is searched recursively; files already in the library (same SHA-256) are skipped, as
@@ -411,7 +419,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
     from .api import Library
 
     settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
-                                tsa_url=tsa_url)
+                                tsa_url=tsa_url, capture_pages=not no_capture)
     if detach and not queued:
         raise InputError("--detach goes with --queue")
     if queued:
@@ -432,6 +440,7 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
             result = library.ingest(target, post_url=post_url, posted_at=parse_time(posted_at), progress=progress)
     finally:
         progress.done()
+    _capture_note(result.clip.page)
     if not quiet:
         click.echo(result_text.ingest_summary(result))
 
@@ -469,6 +478,12 @@ def _ingest_queued(target: str, *, settings: Settings, detach: bool, quiet: bool
 def _stopped_following(what: str, again: str = "") -> None:
     click.echo(f"stopped following; {what} go on in the workers{again}", err=True)
     raise click.exceptions.Exit(130)
+
+
+def _capture_note(page: CaptureOutcome | None) -> None:
+    """One line on stderr when the post's page could not be captured (never an error)."""
+    if page is not None and page.note:
+        click.echo(f"note: {safe(page.note, 400)}", err=True)
 
 
 class AuditProgressView:

@@ -647,6 +647,12 @@ def _place(src: Path, sha: str, ext: str, store_dir: Path) -> tuple[Path, bool]:
     return dest, True
 
 
+def place_in_store(src: Path, sha: str, ext: str, store_dir: Path) -> tuple[Path, bool]:
+    """Another evidence file (a page capture's, provenance.capture) stored by the same rule as a clip:
+    named by its SHA-256, never overwriting; and whether this call stored it."""
+    return _place(src, sha, ext, store_dir)
+
+
 def discard(media: FetchedMedia) -> None:
     """Remove an evidence copy this run stored (`media.newly_stored`) and nothing was recorded with."""
     if not media.newly_stored:

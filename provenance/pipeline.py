@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -19,7 +19,7 @@ from .db import connect, ensure_schema, repository, session_scope
 from .db import timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from . import index, localfeat, match
+from . import capture as page_capture, index, localfeat, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_evidence, query_frames
 from .probe import probe
@@ -46,6 +46,7 @@ class AnalysedClip:
     probe: ProbeInfo
     fingerprint: Fingerprint
     credentials: CredentialsReading | None = None  # None: not read (e.g. an AnalysedClip made by hand)
+    page: page_capture.CaptureOutcome | None = None  # the post's page (provenance.capture); None: not tried
 
     @property
     def usable_frames(self) -> int:
@@ -142,10 +143,13 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     """Add a clip to the library as known footage, with the post it was seen in. `engine`: the
     library's, already open (a long-running caller keeps one); else it is opened here."""
     engine = engine if engine is not None else open_library(settings)
-    clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
+    with _page_beside(target, settings) as capturing:
+        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
+        clip = replace(clip, page=capturing.result() if capturing else None)
     observed_at = _now()
-    with evidence_kept_if_recorded(clip.media, engine):
+    with evidence_kept_if_recorded(clip.media, engine, page=clip.page):
         stamps = stamp_clip(clip, settings=settings, progress=progress)
+        clip = replace(clip, page=page_capture.stamp_capture(clip.page, settings.tsa_url))
         with session_scope(engine) as session:
             # "new" is decided by the insert itself, so two processes ingesting one file agree on it.
             clip_id, new_clip = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
@@ -156,6 +160,7 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
                 repository.add_credentials(clip_id, clip.credentials, session=session)
             stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=None,
                                      path=str(clip.media.path), session=session)
+            _record_page(clip.page, sighting_id=sighting_id, check_id=None, session=session)
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
                         new_sighting=new_sighting)
 
@@ -183,14 +188,17 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
     engine = engine if engine is not None else open_library(settings)
     # The library loads while the clip downloads and decodes: on a large library that is most of
     # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool, _page_beside(target, settings) as capturing:
         library_loading = pool.submit(load_library, engine)
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
-        with evidence_kept_if_recorded(clip.media, engine, recorded=record):
+        clip = replace(clip, page=capturing.result() if capturing else None)
+        with evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
             library = library_loading.result()
             require_enough_frames(clip, name=target)
             stamps = stamp_clip(clip, settings=settings, progress=progress) if record else ()
+            if record:
+                clip = replace(clip, page=page_capture.stamp_capture(clip.page, settings.tsa_url))
             if progress:
                 progress("match", None)
             return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps)
@@ -206,18 +214,54 @@ def stamp_clip(clip: AnalysedClip, *, settings: Settings, progress: ProgressFn |
     return (stamp(clip.media.sha256, settings.tsa_url),)
 
 
+def _page_beside(target: str, settings: Settings) -> AbstractContextManager[page_capture.Capturing | None]:
+    """The post's page captured in a thread while the clip downloads and decodes (provenance.capture)."""
+    return page_capture.beside(target, store_dir=settings.store_dir, cookies=settings.cookies,
+                               allow_private=settings.allow_private_urls, trust_named=settings.trust_named_host,
+                               enabled=settings.capture_pages)
+
+
+def _record_page(page: page_capture.CaptureOutcome | None, *, sighting_id: int, check_id: int | None,
+                 session: Session) -> None:
+    if page is None or page.capture is None:
+        return
+    from .db.captures import add_capture
+
+    add_capture(page.capture, sighting_id=sighting_id, check_id=check_id, session=session)
+    for s, (subject, f) in zip(page.stamps, ((stored_stamps.SCREENSHOT, page.capture.screenshot),
+                                             (stored_stamps.WEB_ARCHIVE, page.capture.archive))):
+        stored_stamps.add_stamps((s,), subject=subject, check_id=check_id, path=str(f.path), session=session)
+
+
 @contextmanager
-def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: bool = True) -> Iterator[None]:
+def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: bool = True,
+                              page: page_capture.CaptureOutcome | None = None) -> Iterator[None]:
     """Remove the evidence copy this command stored when the block fails or `recorded` is False: a
     failed command, a database error or --no-record leaves the store as it found it. A copy that
-    another process recorded meanwhile (the same bytes) stays."""
+    another process recorded meanwhile (the same bytes) stays. The same for the page capture's files."""
     try:
         yield
     except BaseException:
         _discard_unless_recorded(media, engine)
+        _discard_page_unless_recorded(page, engine)
         raise
     if not recorded:
         _discard_unless_recorded(media, engine)
+        _discard_page_unless_recorded(page, engine)
+
+
+def _discard_page_unless_recorded(page: page_capture.CaptureOutcome | None, engine: Engine) -> None:
+    if page is None or page.capture is None:
+        return
+    from .db.captures import recorded_sha256s
+
+    shas = (page.capture.screenshot.sha256, page.capture.archive.sha256)
+    try:
+        with session_scope(engine) as session:
+            kept = recorded_sha256s(shas, session=session)
+    except ProvenanceError:
+        kept = set()
+    page_capture.discard(page, kept)
 
 
 def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
@@ -280,6 +324,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                 tool_version=__version__, matches=[(clip_ids[m.sha256], m) for m in matches], scenes=scenes)
             stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=check_id,
                                      path=str(clip.media.path), session=session)
+            _record_page(clip.page, sighting_id=sighting_id, check_id=check_id, session=session)
             if on_recorded is not None:
                 on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,

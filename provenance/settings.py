@@ -28,10 +28,15 @@ class Settings:
     # The host and port of the URL given may be private (netguard): true when the user typed it on
     # their own machine; false for a server (provenance.serve), where the URL comes from someone else.
     trust_named_host: bool = True
+    # Capture the post's page (screenshot and web archive, provenance.capture) when a URL is checked or
+    # ingested. Off unless asked for: the CLI turns it on (--no-capture turns it off), a server or a
+    # script chooses.
+    capture_pages: bool = False
 
     @classmethod
     def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None,
-                allow_private_urls: bool = False, tsa_url: str | None = None) -> "Settings":
+                allow_private_urls: bool = False, tsa_url: str | None = None,
+                capture_pages: bool = False) -> "Settings":
         # Absolute from here on: evidence paths are stored in the library, and a relative one would
         # point elsewhere for the next command run from another folder (reports would lose frames).
         home = _absolute(os.environ.get(ENV_HOME) or platformdirs.user_data_dir("provenance", appauthor=False))
@@ -41,7 +46,7 @@ class Settings:
 
         url = db_url or os.environ.get(ENV_DB) or default_database_url(home)
         return cls(db_url=url, store_dir=store, cookies=cookies, allow_private_urls=allow_private_urls,
-                   tsa_url=tsa_url or os.environ.get(ENV_TSA) or None)
+                   tsa_url=tsa_url or os.environ.get(ENV_TSA) or None, capture_pages=capture_pages)
 
 
 def _absolute(path: str | Path) -> Path:

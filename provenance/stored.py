@@ -85,6 +85,27 @@ class StoredMatch:
 
 
 @dataclass(frozen=True)
+class StoredCapture:
+    """A page capture as recorded: where its two files should be and what they held."""
+
+    url: str
+    final_url: str
+    title: str | None  # untrusted page text
+    http_status: int | None
+    captured_at: datetime
+    browser: str
+    screenshot_sha256: str
+    screenshot_path: str
+    screenshot_bytes: int
+    archive_sha256: str
+    archive_path: str
+    archive_bytes: int
+    archive_format: str
+    resources: int
+    refused: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StoredCheck:
     check_id: int
     created_at: datetime
@@ -102,3 +123,4 @@ class StoredCheck:
     library_clips_now: int  # clips in the library when the report is made (not when the check ran)
     credentials: CredentialsReading | None = None  # the clip's C2PA reading; None: recorded before they were read
     shots: tuple[Shot, ...] = ()  # the clip's shots with their keyframes; none for clips recorded before
+    captures: tuple[StoredCapture, ...] = ()  # the post's page as this check captured it (provenance.capture)

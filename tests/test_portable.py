@@ -18,11 +18,13 @@ from tests.conftest import SAMPLES
 from tests.test_pipeline import EARLY, LATE
 
 
-def _fill(settings: Settings, derived, tsa_url: str) -> None:
+def _fill(settings: Settings, derived, tsa_url: str, page_url: str) -> None:
     """A library with a row in every table: clips, frames, sightings, checks, matches, segments, audits,
-    timestamps (the check's clip stamped by the TSA at `tsa_url`), API tokens."""
+    timestamps (the check's clip stamped by the TSA at `tsa_url`), API tokens, a page capture (of
+    `page_url`, ingested)."""
     from dataclasses import replace
 
+    pipeline.ingest(page_url, settings=replace(settings, capture_pages=True, allow_private_urls=True))
     pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example/original",
                     posted_at=EARLY)
     pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=settings)
@@ -70,9 +72,9 @@ def _body(path: Path) -> list[bytes]:
 
 
 @pytest.mark.postgresql
-def test_sqlite_to_postgresql_to_sqlite_loses_nothing(new_database, derived, tmp_path, tsa):
+def test_sqlite_to_postgresql_to_sqlite_loses_nothing(new_database, derived, tmp_path, tsa, media_server):
     first = Settings(db_url=new_database("sqlite"), store_dir=tmp_path / "evidence")
-    _fill(first, derived, tsa.url)
+    _fill(first, derived, tsa.url, media_server.url("jsonld.html"))
     original = _rows(first.db_url)
     assert all(original.values()), {t: len(r) for t, r in original.items()}
 

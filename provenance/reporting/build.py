@@ -85,6 +85,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
         keyframes=_keyframes(stored, images=images),
         platform_thumbnail=platform_thumbnail(stored.sighting),
         thumbnail_searches=search_links(platform_thumbnail(stored.sighting)),
+        captures=stored.captures,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from .audit import AuditReport, audit_to_dict
 from .results import SCHEMA_VERSION, credentials_to_dict, region_to_dict
 from .text import iso
+from ..stored import StoredCapture
 from .model import CheckReport, ClipView, FramePair, MatchView, PostView, TimelineEntry
 
 SCHEMA_FILE = "report.v2.schema.json"
@@ -78,6 +79,7 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
         "timeline": [_entry(e) for e in r.timeline],
         "red_flags": [{"kind": f.kind, "title": f.title, "detail": f.detail, "data": _plain(f.data)} for f in r.flags],
         "content_credentials": credentials_to_dict(r.credentials),
+        "page_captures": [capture_to_dict(p) for p in r.captures],
         "keyframes": [{"start_s": k.shot.start_s, "end_s": k.shot.end_s, "keyframe_s": k.shot.keyframe_s}
                       for k in r.keyframes],
         "platform_thumbnail": r.platform_thumbnail,
@@ -91,6 +93,16 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
             "database_url": r.reproducibility.database_url,
         },
     }
+
+
+def capture_to_dict(p: StoredCapture) -> dict[str, Any]:
+    return {"url": p.url, "final_url": p.final_url, "title": p.title, "http_status": p.http_status,
+            "captured_at": iso(p.captured_at), "browser": p.browser,
+            "screenshot": {"sha256": p.screenshot_sha256, "size_bytes": p.screenshot_bytes,
+                           "path": p.screenshot_path, "format": "png"},
+            "web_archive": {"sha256": p.archive_sha256, "size_bytes": p.archive_bytes, "path": p.archive_path,
+                            "format": p.archive_format, "responses": p.resources},
+            "refused": list(p.refused)}
 
 
 def render(r: CheckReport) -> str:

@@ -123,6 +123,7 @@ def render(r: CheckReport) -> str:
         out.append("")
 
     out += _credentials(r)
+    out += _captures(r)
     out += _keyframes(r)
     c = r.clip
     rep = r.reproducibility
@@ -157,6 +158,26 @@ def _credentials(r: CheckReport) -> list[str]:
             + (f" by {text(a.software_agent)}" if a.software_agent else "") for a in c.actions]
     out += [f"- Made from: {text(i)}" for i in c.ingredients]
     return out + [f"- Read {_when(reading.read_at)} by {text(reading.reader)}", ""]
+
+
+def _captures(r: CheckReport) -> list[str]:
+    out = ["## The post's page, as captured", ""]
+    if not r.captures:
+        return out + ["None: this check captured no page (a file, a bare media URL, --no-capture, no Chromium, "
+                      "or a check made before pages were captured).", ""]
+    out += ["Headless Chromium's screenshot and web archive of the post when it was checked: what the page served "
+            "to a browser without your login then, not who made the footage.", ""]
+    for p in r.captures:
+        out += [f"- Page: {url(p.url)}" + (f" (redirected to {url(p.final_url)})" if p.final_url != p.url else ""),
+                f"- Title: {text(p.title or 'none')}",
+                f"- Captured {_when(p.captured_at)} by {text(p.browser)}"
+                + (f", HTTP {p.http_status}" if p.http_status else ""),
+                f"- Screenshot: `{p.screenshot_sha256}` ({p.screenshot_bytes} bytes, PNG)",
+                f"- Web archive: `{p.archive_sha256}` ({p.archive_bytes} bytes, {text(p.archive_format)}, "
+                f"{p.resources} responses)"]
+        out += [f"- Refused: {text(x)} (a private or loopback address the page pointed to)" for x in p.refused]
+        out.append("")
+    return out
 
 
 def _keyframes(r: CheckReport) -> list[str]:

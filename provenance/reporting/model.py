@@ -15,6 +15,7 @@ from typing import Any
 from ..credentials import CredentialsReading
 from ..records import ContentBox, Region, Segment, Signal
 from ..shots import Shot
+from ..stored import StoredCapture
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ class CheckReport:
     # The post's own thumbnail on the platform (yt-dlp `thumbnail`, http(s) only) and (engine, search URL) for it.
     platform_thumbnail: str | None = None
     thumbnail_searches: tuple[tuple[str, str], ...] = ()
+    captures: tuple[StoredCapture, ...] = ()  # the post's page as the check captured it (provenance.capture)
 
     @property
     def anchor(self) -> str:

@@ -177,6 +177,7 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
     lines = [_HEADLINE[result.verdict]]
     lines.append(f"  clip        sha256 {clip.media.sha256}  {_clip_facts(result)}")
     lines.append(f"  post        {_where(post.url, post.posted_at, post.uploader)}")
+    lines += _page_lines(result.clip)
     fs = result.first_seen
     if not fs.is_this_post:
         lines.append(f"  first seen  {_where(fs.url, fs.posted_at, None, fs.observed_at)}  (clip {fs.sha256[:12]})")
@@ -212,8 +213,18 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
 def ingest_summary(result: IngestResult) -> str:
     state = ("added" if result.new_clip else "already known; new sighting added" if result.new_sighting
              else "already known; sighting already recorded (only post details it lacked are filled in)")
-    return (f"{state}: clip sha256 {result.clip.media.sha256}  {_clip_facts(result)}\n"
-            f"  post        {_where(result.post.url, result.post.posted_at, result.post.uploader)}")
+    return "\n".join([f"{state}: clip sha256 {result.clip.media.sha256}  {_clip_facts(result)}",
+                      f"  post        {_where(result.post.url, result.post.posted_at, result.post.uploader)}",
+                      *_page_lines(result.clip)])
+
+
+def _page_lines(clip: Any) -> list[str]:
+    """The post's page as captured (provenance.capture): its two evidence files."""
+    page = clip.page.capture if clip.page is not None else None
+    if page is None:
+        return []
+    return [f"  page        screenshot {safe(printable(page.screenshot.path), 300)}",
+            f"              web archive {safe(printable(page.archive.path), 300)} ({page.resources} responses)"]
 
 
 def folder_summary(result: FolderResult, *, verbose: bool = True) -> str:

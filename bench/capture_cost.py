@@ -1,0 +1,100 @@
+"""What capturing the post's page costs a check: `provenance check URL` of a local post page (served on
+127.0.0.1, the 28-s 1280x720 clip of bench/check_speed.py in its og:video), with and without
+--no-capture, through the CLI as a user runs it (a new process each time, --no-record).
+
+    python bench/capture_cost.py [--repeat 3] [--workdir /tmp/bench-capture]
+
+The goal (issue 16): a check with capture costs at most 2 s more wall time than without. The capture
+runs in a thread beside the download and decode, so its wall cost is what it adds after the decode
+ends; its CPU time (Chromium's processes included, as children of the check) is printed too, since
+on a shared machine the CPU it takes is taken from the decode. Runs alternate, medians are quoted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from check_speed import make_clip  # noqa: E402
+
+PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>A post with a video</title>
+<meta property="og:title" content="A post with a video">
+<meta property="og:type" content="video.other">
+<meta property="og:video" content="{video}">
+<meta property="og:video:type" content="video/mp4">
+</head><body><h1>Someone posted this</h1><p>{text}</p>
+<video src="{video}" width="640" controls></video></body></html>
+"""
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def one_check(url: str, home: Path, capture: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the check process and its children) of one CLI check."""
+    env = {**os.environ, "PROVENANCE_HOME": str(home)}
+    args = [str(Path(sys.executable).parent / "provenance"), "check", url, "--no-record", "--allow-private-urls", "--quiet"]
+    if not capture:
+        args.append("--no-capture")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0 or (capture and "page not captured" in done.stderr):
+        raise SystemExit(f"check failed ({done.returncode}): {done.stderr.strip()}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-capture"))
+    opts = parser.parse_args()
+    www = opts.workdir / "www"
+    www.mkdir(parents=True, exist_ok=True)
+    clip = www / "clip.mp4"
+    if not clip.exists():
+        make_clip(clip)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    (www / "post.html").write_text(PAGE.format(video=f"{base}/clip.mp4", text="lorem ipsum " * 200), encoding="utf-8")
+    url = f"{base}/post.html"
+    home = opts.workdir / "home"
+    one_check(url, home, capture=False)  # warm-up: creates the library, fills the page cache
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(opts.repeat):
+        for capture in (False, True):
+            runs[capture].append(one_check(url, home, capture))
+    server.shutdown()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"clip: {clip.stat().st_size / 1e6:.1f} MB, 28 s 1280x720; page {url}; {opts.repeat} runs each")
+    med = {c: (statistics.median(w for w, _ in r), statistics.median(c_ for _, c_ in r)) for c, r in runs.items()}
+    for capture, (wall, cpu) in med.items():
+        print(f"{'with capture   ' if capture else 'without capture'}  wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
+              f"(runs: {', '.join(f'{w:.2f}' for w, _ in runs[capture])})")
+    print(f"capture adds: wall {med[True][0] - med[False][0]:+.2f} s (goal: at most +2 s), "
+          f"CPU {med[True][1] - med[False][1]:+.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,376 @@
+"""The post's page, kept as evidence: a full-page screenshot (PNG) and a web archive (WARC) made by
+headless Chromium when `check` or `ingest` is given a post URL.
+
+A finding is challenged weeks later, after the post is deleted: the clip alone does not show who
+posted it, with what caption, at what count of views. The screenshot shows the page as a reader saw
+it; the WARC (ISO 28500, read by pywb, ReplayWeb.page and the Internet Archive's tools) holds every
+response the page loaded, headers and bodies, so the page can be replayed and its text searched.
+
+WARC written with warcio (Webrecorder's library) rather than WACZ: a WACZ is a zip of WARCs plus
+indexes and a datapackage; the `wacz` package builds it by replaying the WARC through pywb, a large
+dependency for an index any replay tool rebuilds from the WARC itself. One .warc.gz is the smaller
+thing to hash, timestamp and hand on.
+
+Safety: the browser is launched by Playwright with a fresh temporary profile (Playwright deletes it
+when the browser closes), never the user's; it holds no cookies but those given with --cookies.
+Every request the page makes passes a route handler applying provenance.netguard's rule: only the
+host and port the user named may be a loopback or private address (or any, with
+--allow-private-urls). Service workers are blocked, so no request escapes the handler that way.
+The capture has a time limit and never fails a command: it is skipped with a note instead.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import netguard
+from .fetch import place_in_store, sha256_file
+from .timestamps import Stamp, stamp
+
+log = logging.getLogger("provenance.capture")
+
+# The whole capture (launch, load, screenshot, archive) must end within this: a page that never
+# finishes loading gets what it showed so far. 30 s is yt-dlp's socket timeout (fetch.py); a post
+# page loads in a few seconds, and the capture runs beside the clip's download and decode.
+CAPTURE_TIMEOUT_S = 30
+# Closing the browser after the deadline (Playwright ends Chromium's processes): a few seconds at most.
+CLOSE_GRACE_S = 10
+# After the load event, how long to wait for the network to go quiet (lazy images, a feed's
+# first posts). Playwright calls it idle after 500 ms without requests; 3 s bounds a busy page.
+SETTLE_TIMEOUT_S = 3
+# A desktop window, the width most post pages are designed for.
+VIEWPORT = {"width": 1280, "height": 900}
+# Responses larger than this are kept in the archive without their body (a video the page
+# streams is the clip itself, kept already); a post page's HTML, scripts and images are far smaller.
+MAX_ARCHIVED_BODY = 20 * 1024 * 1024
+CHROMIUM_ENV = "PROVENANCE_CHROMIUM"  # a Chromium other than Debian's /usr/bin/chromium
+BROWSER_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-extensions",
+                # No WebRTC connection outside the browser's network stack (the route handler).
+                "--force-webrtc-ip-handling-policy=disable_non_proxied_udp")
+ARCHIVE_FORMAT = "warc.gz"
+SCREENSHOT, WEB_ARCHIVE = "screenshot", "web_archive"  # stamp subjects (db.timestamps)
+_PAGE_TYPES = ("text/html", "application/xhtml+xml")
+_MEDIA_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".m3u8", ".mpd", ".flv", ".3gp")
+# Secrets are never stored: the cookies given, the site's new session cookies, any login header.
+_SECRET_HEADERS = ("cookie", "set-cookie", "authorization", "proxy-authorization")
+_DROPPED_RESPONSE_HEADERS = ("content-encoding", "transfer-encoding", "content-length", *_SECRET_HEADERS)
+
+
+@dataclass(frozen=True)
+class CapturedFile:
+    path: Path  # in the evidence store, named by its SHA-256
+    sha256: str
+    size_bytes: int
+    newly_stored: bool = False  # this capture put it in the store (removed again if nothing records it)
+
+
+@dataclass(frozen=True)
+class PageCapture:
+    url: str  # as given
+    final_url: str  # after redirects
+    title: str | None  # the page's <title>: untrusted
+    http_status: int | None
+    captured_at: datetime
+    browser: str  # "Chromium VERSION"
+    screenshot: CapturedFile
+    archive: CapturedFile
+    archive_format: str  # ARCHIVE_FORMAT
+    resources: int  # responses in the archive
+    refused: tuple[str, ...] = ()  # "host:port (address)" of each request the address rule refused
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    """A capture, or why there is none (`note`, one line for the user; None when none was wanted)."""
+
+    capture: PageCapture | None = None
+    note: str | None = None
+    stamps: tuple[Stamp, ...] = ()  # over the screenshot and the archive, when a TSA was given
+
+
+def chromium_executable() -> str | None:
+    found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    return found if found and os.access(found, os.X_OK) else None
+
+
+def is_page_url(target: str) -> bool:
+    """Whether a check target may be a post page: an http(s) URL (a local file has none) not naming a
+    media file or playlist by its extension (other bare media URLs are told by their Content-Type)."""
+    text = target.strip().lower()
+    path = urlsplit(text).path
+    return text.startswith(("http://", "https://")) and not path.endswith(_MEDIA_SUFFIXES)
+
+
+class Capturing:
+    """A capture running in a thread of its own, beside the clip's download and decode."""
+
+    def __init__(self, url: str, *, store_dir: Path, cookies: Path | None, allow_private: bool,
+                 trust_named: bool, timeout_s: float) -> None:
+        self._outcome: CaptureOutcome | None = None
+        self._abandoned = False
+        self._lock = threading.Lock()
+        self._store_dir = store_dir
+        self._timeout_s = timeout_s
+        self._work = Path(tempfile.mkdtemp(prefix="provenance-capture-"))
+        self._thread = threading.Thread(
+            target=self._run, name="capture", daemon=True,
+            args=(url, cookies, netguard.Guard(typed=netguard.origin(url) if trust_named else None,
+                                               allow_private=allow_private), timeout_s))
+        self._thread.start()
+
+    def _run(self, url: str, cookies: Path | None, guard: netguard.Guard, timeout_s: float) -> None:
+        try:
+            outcome = _capture(url, work=self._work, cookies=cookies, guard=guard, timeout_s=timeout_s)
+        except Exception as e:  # a capture never fails the command: it becomes a note
+            log.debug("capture failed", exc_info=True)
+            outcome = CaptureOutcome(note=f"page not captured: {_one_line(e)}")
+        with self._lock:
+            self._outcome = outcome
+            if self._abandoned:
+                shutil.rmtree(self._work, ignore_errors=True)
+
+    def result(self) -> CaptureOutcome:
+        """Wait for the capture (no longer than its time limit and a grace period for closing the
+        browser) and move its files into the evidence store."""
+        self._thread.join(self._timeout_s + CLOSE_GRACE_S)
+        with self._lock:
+            outcome = self._outcome
+            if outcome is None:  # hung past its deadline: leave it to end on its own
+                self._abandoned = True
+                return CaptureOutcome(note=f"page not captured: it took longer than {self._timeout_s:g} s")
+        try:
+            captured = outcome.capture
+            if captured is None:
+                return outcome
+            screenshot = _store(captured.screenshot.path, ".png", self._store_dir)
+            archive = _store(captured.archive.path, "." + ARCHIVE_FORMAT, self._store_dir)
+            return replace(outcome, capture=replace(captured, screenshot=screenshot, archive=archive))
+        except OSError as e:
+            return CaptureOutcome(note=f"page not captured: cannot store it in {self._store_dir} ({e.strerror or e})")
+        finally:
+            shutil.rmtree(self._work, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """The command failed before it needed the capture: let the thread end on its own and clean up."""
+        with self._lock:
+            self._abandoned = True
+            if self._outcome is not None:
+                shutil.rmtree(self._work, ignore_errors=True)
+
+
+@contextmanager
+def beside(target: str, *, store_dir: Path, cookies: Path | None, allow_private: bool, trust_named: bool = True,
+           enabled: bool = True, timeout_s: float = CAPTURE_TIMEOUT_S) -> Iterator[Capturing | None]:
+    """Capture `target`'s page in a thread while the block runs (None: nothing to capture)."""
+    if not enabled or not is_page_url(target):
+        yield None
+        return
+    capturing = Capturing(target.strip(), store_dir=Path(store_dir), cookies=cookies, allow_private=allow_private,
+                          trust_named=trust_named, timeout_s=timeout_s)
+    try:
+        yield capturing
+    finally:
+        capturing.abandon()
+
+
+def stamp_capture(outcome: CaptureOutcome | None, tsa_url: str | None) -> CaptureOutcome | None:
+    """The outcome with its two files timestamped by the TSA (FetchError if the TSA fails)."""
+    if outcome is None or outcome.capture is None or tsa_url is None:
+        return outcome
+    c = outcome.capture
+    return replace(outcome, stamps=(stamp(c.screenshot.sha256, tsa_url), stamp(c.archive.sha256, tsa_url)))
+
+
+def discard(outcome: CaptureOutcome | None, still_recorded: set[str]) -> None:
+    """Remove the files this capture stored unless their SHA-256 is in `still_recorded`."""
+    if outcome is None or outcome.capture is None:
+        return
+    for f in (outcome.capture.screenshot, outcome.capture.archive):
+        if f.newly_stored and f.sha256 not in still_recorded:
+            try:
+                f.path.unlink(missing_ok=True)
+                f.path.parent.rmdir()
+            except OSError:
+                pass  # a shard still in use: a leftover, not a failure
+
+
+def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guard, timeout_s: float) -> CaptureOutcome:
+    executable = chromium_executable()
+    if executable is None:
+        return CaptureOutcome(note=f"page not captured: no Chromium found (install it: apt-get install chromium, "
+                                   f"or set {CHROMIUM_ENV}); --no-capture skips the capture")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return CaptureOutcome(note="page not captured: Playwright is not installed "
+                                   "(pip install 'provenance[capture]'); --no-capture skips the capture")
+    deadline = time.monotonic() + timeout_s
+
+    def left_ms() -> float:
+        """What is left of the capture's time limit, for the next step (at least 1 s to fail cleanly)."""
+        return max(1000.0, (deadline - time.monotonic()) * 1000)
+
+    responses: list[Any] = []
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=executable, args=list(BROWSER_ARGS), timeout=left_ms())
+        except PlaywrightError as e:
+            return CaptureOutcome(note=f"page not captured: Chromium did not start ({_one_line(e)})")
+        try:
+            # A new context is a fresh profile: no history, cache or cookies but those added here.
+            context = browser.new_context(viewport=VIEWPORT, service_workers="block", accept_downloads=False)
+            if cookies is not None:
+                context.add_cookies(_cookies(cookies))
+            context.route("**/*", lambda route: _guarded(route, guard))
+            page = context.new_page()
+            page.set_default_timeout(left_ms())
+            page.on("response", lambda r: responses.append(r))
+            try:
+                main = page.goto(url, wait_until="load", timeout=left_ms())
+            except PlaywrightError as e:
+                if "Download is starting" in str(e):
+                    return CaptureOutcome()  # a media file, not a page: nothing to capture
+                refusal = guard.refusal()
+                return CaptureOutcome(note=f"page not captured: {refusal or _one_line(e)}")
+            if main is None or not _is_page(main.headers.get("content-type", "")):
+                return CaptureOutcome()  # a bare media URL: no post page to keep
+            try:
+                page.wait_for_load_state("networkidle", timeout=min(SETTLE_TIMEOUT_S * 1000, left_ms()))
+            except PlaywrightError:
+                pass  # still busy: capture what it shows now
+            title = page.title() or None
+            final_url = page.url
+            shot = work / "page.png"
+            page.screenshot(path=str(shot), full_page=True, type="png", animations="disabled", timeout=left_ms())
+            archived = work / f"page.{ARCHIVE_FORMAT}"
+            count = _write_warc(archived, responses, final_url, deadline=deadline)
+            version = f"Chromium {browser.version}"
+        finally:
+            browser.close()
+    captured = PageCapture(
+        url=url, final_url=final_url, title=title, http_status=main.status, captured_at=datetime.now(UTC),
+        browser=version, screenshot=CapturedFile(shot, sha256_file(shot), shot.stat().st_size),
+        archive=CapturedFile(archived, sha256_file(archived), archived.stat().st_size), archive_format=ARCHIVE_FORMAT,
+        resources=count, refused=tuple(guard.refused))
+    return CaptureOutcome(capture=captured)
+
+
+def _guarded(route: Any, guard: netguard.Guard) -> None:
+    """netguard's rule for one request of the page: the address it would connect to must be public,
+    unless it is the host and port the user named (or --allow-private-urls)."""
+    url = route.request.url
+    where = netguard.origin(url)
+    if where is None:
+        if url.startswith(("data:", "blob:", "about:")):
+            return route.continue_()
+        guard.refused.append(url[:100])
+        return route.abort("blockedbyclient")
+    host, port = where
+    try:
+        addresses = {str(a[4][0]) for a in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)}
+    except OSError:
+        return route.abort("namenotresolved")
+    for address in addresses:
+        if not guard.allows(host, port, address):
+            guard.refused.append(f"{host}:{port}" + (f" ({address})" if address != host else ""))
+            log.info("capture: refused %s:%d (%s)", host, port, address)
+            return route.abort("blockedbyclient")
+    return route.continue_()
+
+
+def _is_page(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() in _PAGE_TYPES
+
+
+def _cookies(path: Path) -> list[dict[str, Any]]:
+    """The Netscape cookies file given with --cookies, as Playwright's cookies (read, never stored)."""
+    jar = http.cookiejar.MozillaCookieJar(str(path))
+    try:
+        jar.load(ignore_discard=True, ignore_expires=True)
+    except (OSError, http.cookiejar.LoadError) as e:
+        raise ValueError(f"cannot read the cookies file ({e.__class__.__name__})") from e
+    out = []
+    for c in jar:
+        cookie: dict[str, Any] = {"name": c.name, "value": c.value or "", "domain": c.domain, "path": c.path or "/",
+                                  "secure": bool(c.secure)}
+        if c.expires:
+            cookie["expires"] = float(c.expires)
+        out.append(cookie)
+    return out
+
+
+def _write_warc(path: Path, responses: list[Any], page_url: str, *, deadline: float) -> int:
+    """Every response the page loaded, with its request, as WARC records (bodies as Chromium decoded
+    them: the Content-Encoding header is dropped so the record says what it holds)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from . import __version__
+
+    count = 0
+    with path.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(path.name, {
+            "software": f"provenance {__version__} (headless Chromium through Playwright; warcio)",
+            "format": "WARC File Format 1.1", "isPartOf": page_url}))
+        for response in responses:
+            url = response.url
+            if not url.startswith(("http://", "https://")):
+                continue
+            try:
+                # Past the deadline, the remaining responses keep their headers only.
+                body = response.body() if time.monotonic() < deadline else b""
+            except Exception:  # a redirect, an aborted or evicted response: headers only
+                body = b""
+            if len(body) > MAX_ARCHIVED_BODY:
+                body = b""
+            headers = [(k, v) for k, v in response.headers_array()
+                       if k.lower() not in _DROPPED_RESPONSE_HEADERS]
+            headers.append(("Content-Length", str(len(body))))
+            status = f"{response.status} {response.status_text or ''}".strip()
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=BytesIO(body),
+                http_headers=StatusAndHeaders(status, headers, protocol="HTTP/1.1")))
+            request = response.request
+            target = url.split("#", 1)[0]
+            request_headers = [(k, v) for k, v in request.headers_array()
+                               if k.lower() not in _SECRET_HEADERS]
+            writer.write_record(writer.create_warc_record(
+                url, "request", payload=BytesIO(b""),
+                http_headers=StatusAndHeaders(f"{request.method} {target} HTTP/1.1", request_headers,
+                                              is_http_request=True)))
+            count += 1
+    return count
+
+
+def _store(src: Path, ext: str, store_dir: Path) -> CapturedFile:
+    sha = sha256_file(src)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    dest, new = place_in_store(src, sha, ext, store_dir)
+    return CapturedFile(path=dest, sha256=sha, size_bytes=dest.stat().st_size, newly_stored=new)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else e.__class__.__name__)[:300]
+
+
+__all__ = ["CAPTURE_TIMEOUT_S", "CaptureOutcome", "CapturedFile", "PageCapture", "beside", "chromium_executable",
+           "discard", "is_page_url", "stamp_capture"]
