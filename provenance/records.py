@@ -176,6 +176,29 @@ class Match:
 
 
 @dataclass(frozen=True)
+class AudioMatch:
+    """Evidence that the query's sound contains the sound of one known clip (provenance.audiomatch):
+    Chromaprint sub-fingerprints aligned on one (speed, offset) line."""
+
+    sha256: str  # the reference clip
+    similarity: float  # 0..1: 1 - 2 x the bit error rate of the matched items (0: unrelated sound)
+    segments: tuple[Segment, ...]
+    offset_s: float  # reference time - speed x query time
+    speed: float  # reference seconds per query second
+    matched_items: int  # query sub-fingerprints on matched stretches (audio.ITEM_S each)
+    query_items: int
+    reference_items: int
+    query_coverage: float  # share of the query's sub-fingerprints matched
+    reference_coverage: float
+    sightings: tuple[Sighting, ...] = ()
+
+    @property
+    def matched_s(self) -> float:
+        """Seconds of the query's sound inside the matched segments."""
+        return round(sum(s.query_end_s - s.query_start_s for s in self.segments), 3)
+
+
+@dataclass(frozen=True)
 class Signal:
     """Evidence beside the frame matches, e.g. an X media id much older than its post."""
 
