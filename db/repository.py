@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from provenance import records, stored
+from provenance import audio, records, stored
 from provenance.frames import REFERENCE_VARIANTS
 from provenance.motion import MOTION_GRID, MotionProfile
 from provenance.db import models as orm
@@ -169,7 +169,69 @@ def upsert_clip(
             "clip_id": clip_id, "grid": int(round(profile.cells.shape[1] ** 0.5)),
             "times": np.asarray(profile.times, dtype=np.float64).tobytes(),
             "cells": np.ascontiguousarray(profile.cells, dtype=np.uint8).tobytes()}])
+    if fingerprint.audio is not None:
+        _add_audio(clip_id, fingerprint.audio, session=session)
     return clip_id, True
+
+
+def _add_audio(clip_id: int, fp: Any, *, session: Session) -> None:
+    """The clip's audio status and its sub-fingerprints at speed 1.0 (a query's other speeds are
+    for matching only)."""
+    values = np.asarray(fp.items, dtype=np.int64)
+    session.execute(insert(orm.ClipAudio), [{
+        "clip_id": clip_id, "status": str(fp.status), "algorithm": f"chromaprint{audio.ALGORITHM}",
+        "item_s": audio.ITEM_S, "items": int(values.size), "max_volume_db": fp.max_volume_db,
+        "detail": fp.detail or None}])
+    if values.size:
+        session.execute(insert(orm.AudioItem), [
+            {"clip_id": clip_id, "i": i, "t": round(i * audio.ITEM_S, 6), "value": int(v)}
+            for i, v in enumerate(values.tolist())])
+
+
+def load_audio_library(*, session: Session) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Every stored sub-fingerprint: (clip ids, values, clip id -> SHA-256), each clip's items in
+    time order and together."""
+    rows = session.execute(select(orm.AudioItem.clip_id, orm.AudioItem.value)
+                           .order_by(orm.AudioItem.clip_id, orm.AudioItem.i)).all()
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    ids = np.unique(arr[:, 0]).tolist()
+    sha_of: dict[int, str] = {}
+    for chunk in range(0, len(ids), _IN_CHUNK):
+        part = ids[chunk:chunk + _IN_CHUNK]
+        sha_of.update({int(i): s for i, s in session.execute(select(orm.Clip.id, orm.Clip.sha256)
+                                                              .where(orm.Clip.id.in_(part)))})
+    return arr[:, 0], arr[:, 1].astype(np.uint32), sha_of
+
+
+def audio_status_of(clip_id: int, *, session: Session) -> tuple[str, str | None] | None:
+    """A stored clip's audio status and why it has no audio evidence; None: never fingerprinted."""
+    row = session.get(orm.ClipAudio, clip_id)
+    return None if row is None else (row.status, row.detail)
+
+
+def add_audio_matches(check_id: int, matches: Sequence[tuple[int, records.AudioMatch]], *,
+                      session: Session) -> None:
+    """A check's audio matches, in the given order (rank 0 = strongest)."""
+    if not matches:
+        return
+    session.execute(insert(orm.AudioMatchRow), [{
+        "check_id": check_id, "reference_clip_id": clip_id, "rank": rank, "similarity": m.similarity,
+        "offset_s": m.offset_s, "speed": m.speed, "matched_items": m.matched_items, "query_items": m.query_items,
+        "reference_items": m.reference_items, "query_coverage": m.query_coverage,
+        "reference_coverage": m.reference_coverage,
+        "segments": [dataclasses.asdict(s) for s in m.segments]} for rank, (clip_id, m) in enumerate(matches)])
+
+
+def audio_matches_of(check_id: int, *, session: Session) -> tuple[records.AudioMatch, ...]:
+    """A stored check's audio matches, strongest first."""
+    rows = session.execute(select(orm.AudioMatchRow, orm.Clip.sha256)
+                           .join(orm.Clip, orm.Clip.id == orm.AudioMatchRow.reference_clip_id)
+                           .where(orm.AudioMatchRow.check_id == check_id).order_by(orm.AudioMatchRow.rank)).all()
+    return tuple(records.AudioMatch(
+        sha256=sha, similarity=r.similarity, segments=tuple(records.Segment(**s) for s in r.segments),
+        offset_s=r.offset_s, speed=r.speed, matched_items=r.matched_items, query_items=r.query_items,
+        reference_items=r.reference_items, query_coverage=r.query_coverage,
+        reference_coverage=r.reference_coverage) for r, sha in rows)
 
 
 def motion_of(clip_id: int, *, session: Session) -> MotionProfile | None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .audio import ITEM_S, AudioFingerprint, AudioPrint
-from .records import AudioMatch, Segment
+from .records import AudioMatch, Match, Segment, SoundEvidence, SoundHint
 
 # Chromaprint's item i describes audio from i x ITEM_S to this much later: frames i..i+19 (16-frame
 # classifiers over a 5-tap chroma filter) of 4096 samples, (19 x 1365 + 4096) / 11025 s. A 5-s clip
@@ -237,3 +237,81 @@ def _segment(a: int, b: int, speed: float, slope: float, intercept: float) -> Se
     r1 = (slope * (b - 1) + intercept) * ITEM_S + ITEM_SPAN_S
     return Segment(query_start_s=round(q0, 3), query_end_s=round(q1, 3), reference_start_s=round(r0, 3),
                    reference_end_s=round(r1, 3), speed=round(speed * slope, 4))
+
+
+# --- combining picture and sound evidence ---------------------------------------------------------
+
+# An audio match with no picture match makes a check's verdict `reused` only when at least this
+# much of the query's sound matched: longer than a shared jingle or sting (broadcast idents and
+# stings run 3-10 s, and a station's jingle recurs across all its clips), and twice the longest
+# sound of real speech or music that a negative of bench/audio.py matched by chance (none did at
+# MIN_MATCHED_ITEMS: 4.7 s). A music bed or stock sound can run longer than this: a long audio-only
+# match is also reported as the hint "sound_not_picture" for a person to judge.
+AUDIO_ONLY_REUSE_MIN_S = 20.0
+# Picture and sound placements of one known clip agree when they put the same query moment this
+# close in the reference: frames are sampled every 0.25 s and audio items every 0.124 s; the
+# placement error of either on its benchmark stays under 0.1 s.
+OFFSET_AGREE_S = 0.5
+# A picture match says nothing about the sound unless this much of the query was matched: shorter
+# than the sound matcher's own minimum (MIN_MATCHED_ITEMS, 4.7 s), its silence would be expected.
+PICTURE_FOR_SOUND_HINT_S = 8.0
+
+
+def verdict_matches(sound: SoundEvidence) -> tuple[AudioMatch, ...]:
+    """The audio matches long enough to decide a verdict on their own (AUDIO_ONLY_REUSE_MIN_S)."""
+    return tuple(m for m in sound.matches if m.matched_s >= AUDIO_ONLY_REUSE_MIN_S)
+
+
+def combine(query: AudioFingerprint, found: tuple[AudioMatch, ...], pictures: list[Match] | tuple[Match, ...],
+            reference_sound: dict[str, tuple[str, str | None] | None]) -> SoundEvidence:
+    """The sound evidence of a check, with the hints from comparing it with the picture matches.
+    `reference_sound`: per picture-matched clip, its stored audio status (None: never fingerprinted)."""
+    hints: list[SoundHint] = []
+    by_sha = {m.sha256: m for m in found}
+    for p in pictures:
+        a = by_sha.get(p.sha256)
+        if a is not None:
+            hints.append(_both(p, a))
+            continue
+        ref = reference_sound.get(p.sha256)
+        shown = sum(s.query_end_s - s.query_start_s for s in p.segments)
+        if query.has_evidence and ref is not None and ref[0] == "ok" and shown >= PICTURE_FOR_SOUND_HINT_S:
+            hints.append(SoundHint(
+                kind="picture_not_sound", sha256=p.sha256,
+                detail=(f"the pictures match {p.sha256[:12]} over {shown:.1f} s, but the sound does not: the sound "
+                        "may have been replaced or dubbed")))
+    picture_shas = {p.sha256 for p in pictures}
+    for a in found:
+        if a.sha256 not in picture_shas:
+            hints.append(SoundHint(
+                kind="sound_not_picture", sha256=a.sha256,
+                detail=(f"the sound matches {a.sha256[:12]} over {a.matched_s:.1f} s, but the pictures do not: old "
+                        "sound under new pictures, or a shared music bed or stock sound")))
+    detail = query.detail if not query.has_evidence else ""
+    return SoundEvidence(status=str(query.status), detail=detail, matches=found, hints=tuple(hints))
+
+
+def _both(p: Match, a: AudioMatch) -> SoundHint:
+    gap = _placement_gap(p, a)
+    if gap is not None and gap <= OFFSET_AGREE_S:
+        return SoundHint(kind="both_agree", sha256=p.sha256, offset_gap_s=round(gap, 3),
+                         detail=(f"pictures and sound both match {p.sha256[:12]} and place this clip at the same "
+                                 f"moment of it (within {gap:.2f} s): the strongest evidence"))
+    shown = "" if gap is None else f" ({gap:.1f} s apart)"
+    return SoundHint(kind="both_disagree", sha256=p.sha256, offset_gap_s=round(gap, 3) if gap is not None else None,
+                     detail=(f"pictures and sound both match {p.sha256[:12]} but at different moments of it{shown}: "
+                             "re-edited, or sound laid over from elsewhere in that clip"))
+
+
+def _placement_gap(p: Match, a: AudioMatch) -> float | None:
+    """How far apart the two matches put the middle of the sound's first segment in the reference."""
+    s = a.segments[0]
+    q = (s.query_start_s + s.query_end_s) / 2
+    by_sound = s.reference_start_s + s.speed * (q - s.query_start_s)
+    pics = sorted(p.segments, key=lambda g: 0.0 if g.query_start_s <= q <= g.query_end_s
+                  else min(abs(q - g.query_start_s), abs(q - g.query_end_s)))
+    if not pics:
+        return None
+    g = pics[0]
+    by_picture = g.reference_start_s + g.speed * (q - g.query_start_s)
+    return abs(by_picture - by_sound)

@@ -125,6 +125,8 @@ class Fingerprint:
     decoded_duration_s: float
     # What moves, frame to frame (provenance.motion.MotionProfile): one row per sampled frame.
     motion: Any = field(default=None, compare=False)
+    # The sound's Chromaprint fingerprint (provenance.audio.AudioFingerprint); None: not taken.
+    audio: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,27 @@ class AudioMatch:
     def matched_s(self) -> float:
         """Seconds of the query's sound inside the matched segments."""
         return round(sum(s.query_end_s - s.query_start_s for s in self.segments), 3)
+
+
+@dataclass(frozen=True)
+class SoundHint:
+    """What comparing the picture and sound matches of one known clip suggests, for a person to weigh
+    (provenance.audiomatch.combine): never a verdict by itself."""
+
+    kind: str  # "picture_not_sound" | "sound_not_picture" | "both_agree" | "both_disagree"
+    sha256: str  # the known clip
+    detail: str  # in words
+    offset_gap_s: float | None = None  # both matched: how far apart the two placements are
+
+
+@dataclass(frozen=True)
+class SoundEvidence:
+    """A check's sound evidence, reported apart from its picture evidence."""
+
+    status: str  # provenance.audio.AudioStatus of the query: "ok", "no_audio", "silent", ...
+    detail: str  # why there is no sound evidence ("" when there is)
+    matches: tuple[AudioMatch, ...] = ()
+    hints: tuple[SoundHint, ...] = ()
 
 
 @dataclass(frozen=True)
