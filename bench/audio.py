@@ -193,11 +193,51 @@ def run(which: str, work: Path) -> dict[str, object]:
             "rows": rows, "negative_rows": negatives}
 
 
+def cost(repeat: int, frames: int) -> None:
+    """The check's extra time for sound: bench/check_speed.py's 28-s 720p clip checked in-process
+    with and without a soundtrack (same video stream), against its library, interleaved rounds."""
+    import statistics
+
+    import check_speed as cs
+
+    from provenance import pipeline
+    from provenance.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="bench-audio-cost-") as tmp:
+        work = Path(tmp)
+        silent = work / "clip_28s_720p.mp4"
+        cs.make_clip(silent)
+        sounding = cs.with_sound(silent)
+        db_url = f"sqlite:///{work / 'library.db'}"
+        cs.build_library(db_url, work / "evidence", frames, cs.SEED)
+        settings = Settings(db_url=db_url, store_dir=work / "evidence")
+        times: dict[str, list[float]] = {"no sound": [], "with sound": []}
+        for k in range(repeat + 1):
+            for name, clip in (("no sound", silent), ("with sound", sounding)):
+                t0 = time.perf_counter()
+                result = pipeline.check(str(clip), settings=settings, record=False)
+                if k:  # the first round warms up
+                    times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"check of a 28-s 1280x720 clip, {frames:,} frame hashes, medians of {repeat}: "
+              f"no sound {med['no sound']:.2f} s, with sound {med['with sound']:.2f} s, "
+              f"+{(med['with sound'] / med['no sound'] - 1) * 100:.1f}% (goal <= 10%); "
+              f"runs {times}; sound: {result.sound.status if result.sound else None}, "
+              f"{len(result.sound.matches) if result.sound else 0} audio matches")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", choices=("tune", "report", "both"), default="tune")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--cost", action="store_true", help="measure the check's extra time for sound instead")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--frames", type=int, default=100_000)
     args = ap.parse_args()
+    if args.cost:
+        sys.path.insert(0, str(ROOT / "bench"))
+        cost(args.repeat, args.frames)
+        return
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-audio-") as tmp:
         for which in (("tune", "report") if args.set == "both" else (args.set,)):

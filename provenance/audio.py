@@ -62,8 +62,8 @@ class AudioStatus(StrEnum):
 @dataclass(frozen=True)
 class AudioPrint:
     """A clip's sub-fingerprints with its speed undone: `speed` reference seconds per query second
-    (1.0: as it is). Item i starts at i * ITEM_S * ... of the corrected audio, i * ITEM_S / speed
-    of the clip."""
+    (1.0: as it is). Item i starts at i x ITEM_S of the corrected audio, so at i x ITEM_S / speed of
+    the clip."""
 
     speed: float
     values: Any = field(compare=False)  # np.ndarray[uint32], one per ITEM_S

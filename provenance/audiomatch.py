@@ -315,3 +315,16 @@ def _placement_gap(p: Match, a: AudioMatch) -> float | None:
     g = pics[0]
     by_picture = g.reference_start_s + g.speed * (q - g.query_start_s)
     return abs(by_picture - by_sound)
+
+
+def constants() -> dict[str, object]:
+    """Every setting of the sound's fingerprint and matching, by name, for a check's params."""
+    names = ("ITEM_SPAN_S", "MAX_KEY_ITEMS", "LINES_PER_PRINT", "MIN_VOTES", "REFIT_ITEMS", "SMOOTH_ITEMS",
+             "MAX_BIT_ERROR_RATE", "MAX_GAP_ITEMS", "MIN_MATCHED_ITEMS", "AUDIO_ONLY_REUSE_MIN_S", "OFFSET_AGREE_S",
+             "PICTURE_FOR_SOUND_HINT_S")
+    from . import audio
+
+    out: dict[str, object] = {f"audiomatch.{n}": globals()[n] for n in names}
+    out.update({f"audio.{n}": getattr(audio, n) for n in ("SAMPLE_RATE", "ALGORITHM", "ITEM_S", "QUERY_SPEEDS",
+                                                          "SILENCE_MAX_VOLUME_DB", "MIN_ITEMS")})
+    return out

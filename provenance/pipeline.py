@@ -109,7 +109,8 @@ def matcher_params() -> dict[str, object]:
             "speeds": [match.SPEEDS[0], match.SPEEDS[-1]], "far_speed_min_similarity": match.FAR_SPEED_MIN_SIMILARITY,
             "reference_views": [asdict(v) for v in REFERENCE_VARIANTS],
             "query_views": [asdict(v) for v in MATCH_VARIANTS],
-            "constants": match.matcher_constants()}
+            "constants": match.matcher_constants(),
+            "audio": audiomatch.constants()}
 
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
