@@ -610,7 +610,25 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         scenes=tuple(dict(h) for h in (check.scenes or [])),
         frames=_stored_frames(check.clip_id, session=session),
         library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
+        sound=_stored_sound(check, tuple(matches), session=session),
     )
+
+
+def _stored_sound(check: orm.Check, matches: tuple[stored.StoredMatch, ...], *,
+                  session: Session) -> records.SoundEvidence | None:
+    """A check's sound evidence rebuilt from what was stored: its clip's audio status, its audio
+    matches, and the hints (recomputed from both, as the check did)."""
+    from provenance import audiomatch
+
+    status = audio_status_of(check.clip_id, session=session)
+    if status is None:
+        return None
+    found = audio_matches_of(check.id, session=session)
+    pictures = [records.Match(sha256=m.reference.sha256, similarity=m.similarity, query_coverage=m.query_coverage,
+                              reference_coverage=m.reference_coverage, transforms=(), segments=m.segments,
+                              matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed) for m in matches]
+    reference_sound = {m.reference.sha256: audio_status_of(m.reference.clip_id, session=session) for m in matches}
+    return audiomatch.combine(status[0], status[1] or "", found, pictures, reference_sound)
 
 
 def _clip_row(clip_id: int, *, session: Session) -> orm.Clip:

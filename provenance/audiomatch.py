@@ -13,13 +13,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .audio import ITEM_S, AudioFingerprint, AudioPrint
-from .records import AudioMatch, Match, Segment, SoundEvidence, SoundHint
+from .audio import ITEM_S, AudioFingerprint, AudioPrint, AudioStatus
+from .records import AudioMatch, Segment, SoundEvidence, SoundHint
+
+
+class PictureMatch(Protocol):
+    """What combining needs of a picture match: records.Match, or a stored one's view."""
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def segments(self) -> tuple[Segment, ...]: ...
 
 # Chromaprint's item i describes audio from i x ITEM_S to this much later: frames i..i+19 (16-frame
 # classifiers over a 5-tap chroma filter) of 4096 samples, (19 x 1365 + 4096) / 11025 s. A 5-s clip
@@ -262,12 +273,14 @@ def verdict_matches(sound: SoundEvidence) -> tuple[AudioMatch, ...]:
     return tuple(m for m in sound.matches if m.matched_s >= AUDIO_ONLY_REUSE_MIN_S)
 
 
-def combine(query: AudioFingerprint, found: tuple[AudioMatch, ...], pictures: list[Match] | tuple[Match, ...],
+def combine(status: str, detail: str, found: tuple[AudioMatch, ...], pictures: Sequence[PictureMatch],
             reference_sound: dict[str, tuple[str, str | None] | None]) -> SoundEvidence:
-    """The sound evidence of a check, with the hints from comparing it with the picture matches.
-    `reference_sound`: per picture-matched clip, its stored audio status (None: never fingerprinted)."""
+    """The sound evidence of a check (the query's audio `status` and why it has none, and what its
+    sound matched), with the hints from comparing it with the picture matches. `reference_sound`:
+    per picture-matched clip, its stored audio status (None: never fingerprinted)."""
     hints: list[SoundHint] = []
     by_sha = {m.sha256: m for m in found}
+    has_evidence = status == AudioStatus.OK
     for p in pictures:
         a = by_sha.get(p.sha256)
         if a is not None:
@@ -275,7 +288,7 @@ def combine(query: AudioFingerprint, found: tuple[AudioMatch, ...], pictures: li
             continue
         ref = reference_sound.get(p.sha256)
         shown = sum(s.query_end_s - s.query_start_s for s in p.segments)
-        if query.has_evidence and ref is not None and ref[0] == "ok" and shown >= PICTURE_FOR_SOUND_HINT_S:
+        if has_evidence and ref is not None and ref[0] == AudioStatus.OK and shown >= PICTURE_FOR_SOUND_HINT_S:
             hints.append(SoundHint(
                 kind="picture_not_sound", sha256=p.sha256,
                 detail=(f"the pictures match {p.sha256[:12]} over {shown:.1f} s, but the sound does not: the sound "
@@ -287,11 +300,10 @@ def combine(query: AudioFingerprint, found: tuple[AudioMatch, ...], pictures: li
                 kind="sound_not_picture", sha256=a.sha256,
                 detail=(f"the sound matches {a.sha256[:12]} over {a.matched_s:.1f} s, but the pictures do not: old "
                         "sound under new pictures, or a shared music bed or stock sound")))
-    detail = query.detail if not query.has_evidence else ""
-    return SoundEvidence(status=str(query.status), detail=detail, matches=found, hints=tuple(hints))
+    return SoundEvidence(status=str(status), detail="" if has_evidence else detail, matches=found, hints=tuple(hints))
 
 
-def _both(p: Match, a: AudioMatch) -> SoundHint:
+def _both(p: PictureMatch, a: AudioMatch) -> SoundHint:
     gap = _placement_gap(p, a)
     if gap is not None and gap <= OFFSET_AGREE_S:
         return SoundHint(kind="both_agree", sha256=p.sha256, offset_gap_s=round(gap, 3),
@@ -303,7 +315,7 @@ def _both(p: Match, a: AudioMatch) -> SoundHint:
                              "re-edited, or sound laid over from elsewhere in that clip"))
 
 
-def _placement_gap(p: Match, a: AudioMatch) -> float | None:
+def _placement_gap(p: PictureMatch, a: AudioMatch) -> float | None:
     """How far apart the two matches put the middle of the sound's first segment in the reference."""
     s = a.segments[0]
     q = (s.query_start_s + s.query_end_s) / 2

@@ -291,7 +291,7 @@ def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
     pictures and the sound matched; and the clip ids of the audio matches."""
     fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
     if not fp.has_evidence:
-        return audiomatch.combine(fp, (), matches, {}), {}
+        return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
     ids, values, sha_of = repository.load_audio_library(session=session)
     found = audiomatch.find_audio(fp, audiomatch.build_library(ids, values, sha_of))
     id_of = {sha: cid for cid, sha in sha_of.items()}
@@ -301,7 +301,7 @@ def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
     picture_ids = {m.sha256: repository.find_clip_id(m.sha256, session=session) for m in matches}
     reference_sound = {sha: repository.audio_status_of(cid, session=session) for sha, cid in picture_ids.items()
                        if cid is not None}
-    return audiomatch.combine(fp, found, matches, reference_sound), sound_ids
+    return audiomatch.combine(fp.status, fp.detail, found, matches, reference_sound), sound_ids
 
 
 _Evidence = TypeVar("_Evidence", Match, SceneHint, AudioMatch)

@@ -98,3 +98,6 @@ class StoredCheck:
     scenes: tuple[dict[str, Any], ...]  # same-scene hints: {"sha256", "similarity", "query_frames", "reason"}
     frames: tuple[StoredFrame, ...]  # the checked clip's stored frame hashes (all views, all qualities)
     library_clips_now: int  # clips in the library when the report is made (not when the check ran)
+    # The sound's evidence as the check found it (None: the check's clip was stored without audio
+    # fingerprints, before schema 0008).
+    sound: Any = None  # records.SoundEvidence

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from provenance import audio, audiomatch, pipeline
+from provenance import audio, audiomatch, pipeline, reporting
 from provenance.db import connect, session_scope
 from provenance.db import models as orm
 from provenance.reporting import jsonout
@@ -255,12 +255,22 @@ def test_same_sound_other_pictures_is_flagged_but_too_short_to_decide(settings, 
 def test_a_long_audio_only_match_decides_reused(settings, clips):
     pipeline.ingest(str(clips["long_original.mp4"]), settings=settings, post_url="https://a.example/long",
                     posted_at=EARLY)
-    result = pipeline.check(str(clips["long_new_pictures.mp4"]), settings=settings, posted_at=LATE, record=False)
+    result = pipeline.check(str(clips["long_new_pictures.mp4"]), settings=settings, posted_at=LATE)
     assert not result.matches
     (m,) = result.sound.matches
     assert m.matched_s >= audiomatch.AUDIO_ONLY_REUSE_MIN_S and m.offset_s == pytest.approx(5.0, abs=0.2)
     assert result.verdict == "reused" and result.first_seen.url == "https://a.example/long"
     assert set(_kinds(result)) == {"sound_not_picture"}
+    # The recorded check's reports say so, with the sound apart from the (absent) picture matches.
+    data = json.loads(reporting.render_check(result.check_id, settings=settings, fmt="json"))
+    jsonschema.Draft202012Validator(jsonout.schema()).validate(data)
+    assert data["answer"]["headline"] == "Reused sound" and data["matches"] == []
+    assert data["sound"]["matches"][0]["offset_s"] == pytest.approx(5.0, abs=0.2)
+    assert [h["kind"] for h in data["sound"]["hints"]] == ["sound_not_picture"]
+    md = reporting.render_check(result.check_id, settings=settings, fmt="md")
+    assert "## Sound" in md and "Hint: the sound matches" in md
+    html = reporting.render_check(result.check_id, settings=settings, fmt="html")
+    assert "Reused sound" in html and "Hint: the sound matches" in html
 
 
 def test_check_json_reports_sound_apart_and_validates(run, clips):

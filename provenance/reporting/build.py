@@ -10,7 +10,7 @@ from .. import __version__
 from ..db import repository, session_scope, shown_url
 from ..errors import InputError
 from ..pipeline import open_library
-from ..records import Transform, Verdict
+from ..records import SoundEvidence, Transform, Verdict
 from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
@@ -70,7 +70,8 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     return CheckReport(
         check_id=stored.check_id, verdict=stored.verdict, checked_at=stored.created_at,
         answer=_answer(stored.verdict, matches, first_seen, this_post,
-                       library_clips if isinstance(library_clips, int) else None, stored.library_clips_now, scenes),
+                       library_clips if isinstance(library_clips, int) else None, stored.library_clips_now, scenes,
+                       stored.sound),
         clip=clip, post=this_post, first_seen=first_seen, matches=matches, scenes=scenes,
         timeline=_timeline(this_post, matches, first_seen), signals=signals,
         flags=red_flags(stored.sighting, clip.tags, signals),
@@ -80,6 +81,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
             library_clips_now=stored.library_clips_now, generated_at=now or datetime.now(UTC),
             database_url=shown_url(database_url)),
         thumbnail=evidence.clip_thumbnail(stored.frames, stored.clip.evidence_path) if images else None,
+        sound=stored.sound,
     )
 
 
@@ -176,11 +178,14 @@ def day(dt: datetime | None) -> str:
 
 
 def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenView, this_post: PostView | None,
-            library_clips: int | None, library_now: int, scenes: tuple[Scene, ...] = ()) -> Answer:
+            library_clips: int | None, library_now: int, scenes: tuple[Scene, ...] = (),
+            sound: SoundEvidence | None = None) -> Answer:
     library = (f"a library of {library_clips} clips" if library_clips is not None else
                f"this library (its size when the check ran was not recorded; it holds {library_now} clips now)")
     first_caveat = ("\"First seen\" is the earliest appearance this library knows of, not necessarily the original: "
                     "the footage may have been posted earlier somewhere this library has not seen.")
+    if verdict == Verdict.REUSED and not matches and sound is not None and sound.matches:
+        return _sound_answer(sound, first_seen, first_caveat)
     if verdict == Verdict.NO_MATCH or not matches:
         same_scene = (f" {len(scenes)} known clip{'s' if len(scenes) != 1 else ''} show{'' if len(scenes) != 1 else 's'} "
                       "the same scene (a fixed camera's view), at a moment that could not be established: that is "
@@ -218,3 +223,19 @@ def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenV
         text=(f"Earliest known appearance: {n} known clip{'s' if n != 1 else ''} in {library} match this footage, "
               "and none was seen before this post."),
         caveat=first_caveat)
+
+
+def _sound_answer(sound: SoundEvidence, first_seen: FirstSeenView, caveat: str) -> Answer:
+    """Reused by its sound alone: no picture matched, and at least audiomatch.AUDIO_ONLY_REUSE_MIN_S
+    of the sound is a known clip's."""
+    m = next((a for a in sound.matches if a.sha256 == first_seen.sha256), sound.matches[0])
+    spans = ", ".join(f"{span(s.query_start_s)}-{span(s.query_end_s)}" for s in m.segments)
+    fp = first_seen.post
+    when = ("" if fp is None else f", first posted on {day(fp.posted_at)}" if fp.posted_at else
+            f", first seen by this tool on {day(fp.observed_at)}")
+    return Answer(
+        headline="Reused sound",
+        text=(f"Reused sound: this clip's sound {spans} ({m.matched_s:.0f} s) is a known clip's{when} "
+              f"(similarity {m.similarity:.2f}); its pictures match nothing known."),
+        caveat=("The pictures may be new, or footage this library does not hold. Sound alone can be shared "
+                "without shared footage (a music bed, a broadcast's stock sound): judge the pictures. " + caveat))

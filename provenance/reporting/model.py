@@ -214,6 +214,7 @@ class CheckReport:
     reproducibility: Reproducibility
     # A frame from the middle of the checked clip, data: URI (HTML only; an audit row's thumbnail too).
     thumbnail: str | None = None
+    sound: Any = None  # records.SoundEvidence: the sound's evidence, apart from the pictures'
 
     @property
     def anchor(self) -> str:
