@@ -9,7 +9,7 @@ Real sound only, under free licences:
 - music: Frozen Bubble's two-player theme (fb-music-high, GPL-2+; an XM module ffmpeg plays with
   libopenmpt), a library piece and the music laid under the "music_under" family;
 - espeak-ng's synthetic speech: negatives only.
-`bash bench/setup.sh fetch_audio` installs the Debian packages.
+`bash scripts/install.sh test` installs the Debian packages (as root).
 
 Sources are split in two: the TUNE set chose every constant of audiomatch (say so where they are);
 the REPORT set is run to be quoted. Each query is an edit of a library clip (families below); each
