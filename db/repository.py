@@ -623,7 +623,12 @@ def _stored_sound(check: orm.Check, matches: tuple[stored.StoredMatch, ...], *,
     status = audio_status_of(check.clip_id, session=session)
     if status is None:
         return None
-    found = audio_matches_of(check.id, session=session)
+    found = tuple(dataclasses.replace(a, sightings=tuple(
+        records.Sighting(url=s.url, platform=s.platform, post_id=s.post_id, uploader=s.uploader,
+                         posted_at=s.posted_at, observed_at=s.observed_at, sha256=s.clip_sha256,
+                         sighting_id=s.sighting_id)
+        for s in _sightings_before(find_clip_id(a.sha256, session=session) or -1, check, session=session)))
+        for a in audio_matches_of(check.id, session=session))
     pictures = [records.Match(sha256=m.reference.sha256, similarity=m.similarity, query_coverage=m.query_coverage,
                               reference_coverage=m.reference_coverage, transforms=(), segments=m.segments,
                               matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed) for m in matches]
