@@ -51,9 +51,10 @@ REFIT_ITEMS = 3
 # Smoothing window of the per-item bit error rate: 8 items, 1 s.
 SMOOTH_ITEMS = 8
 # Bit error rate (smoothed) under which an item is on a matched stretch. Tune set (bench/audio.py):
-# copies at 32 kbit/s, 1% of pitch off, music under at -12 dB stay under 0.25 on most items;
-# unrelated sound (other parts of the film, other music, speech of the same speaker) sits at
-# 0.33-0.5 with windows dipping to 0.28 at worst.
+# every edit (32 kbit/s, up to 1% of pitch left by QUERY_SPEEDS, music under at -12 dB) was found
+# with it; a re-encode alone gives 0.04, 1% of pitch 0.17. Unrelated sound (other parts of the film,
+# other music, the same speaker's other words, espeak-ng) averages 0.33-0.5, and its best 1-s window
+# over every offset of the library reaches 0.22-0.29: hence MIN_MATCHED_ITEMS too.
 MAX_BIT_ERROR_RATE = 0.25
 # Stretches closer than this (items) are one segment: a short burst of noise or a cut in the edit.
 MAX_GAP_ITEMS = 8
