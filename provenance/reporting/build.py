@@ -195,8 +195,9 @@ def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenV
             text=f"No known earlier copy in {library}.{same_scene}",
             caveat=("The library holds only clips ingested or checked with this tool. No match does not mean the "
                     "footage is original or new: it may have been posted anywhere this library has not seen. "
-                    "Clips with less than about 1 s of usable footage, still pictures, picture-in-picture and "
-                    "reuse of the sound alone are not found."))
+                    "Clips with less than about 1 s of usable footage, still pictures and picture-in-picture "
+                    "are not found, and sound shared without the pictures decides nothing under 20 s (see "
+                    "\"Sound\")."))
     if verdict == Verdict.REUSED and first_seen.post is not None:
         fp = first_seen.post
         match = next((m for m in matches if any(s.sighting_id == fp.sighting_id for s in m.sightings)), matches[0])
