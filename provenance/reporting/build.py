@@ -186,7 +186,8 @@ def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenV
                     "the footage may have been posted earlier somewhere this library has not seen.")
     if verdict == Verdict.REUSED and not matches and sound is not None and sound.matches:
         return _sound_answer(sound, first_seen, first_caveat)
-    if verdict == Verdict.NO_MATCH or not matches:
+    heard = len(sound.matches) if sound is not None else 0  # an earliest_known decided by sound alone
+    if verdict == Verdict.NO_MATCH or not (matches or heard):
         same_scene = (f" {len(scenes)} known clip{'s' if len(scenes) != 1 else ''} show{'' if len(scenes) != 1 else 's'} "
                       "the same scene (a fixed camera's view), at a moment that could not be established: that is "
                       "evidence of the place, not of this footage (see \"Same scene\")." if scenes else "")
@@ -218,7 +219,7 @@ def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenV
             text=(f"Reused footage: this clip's frames {spans} match a video {when}{who} "
                   f"(similarity {match.similarity:.2f}{', ' + how if how else ''}).{own}{more}"),
             caveat=first_caveat)
-    n = len(matches)
+    n = len(matches) or heard
     return Answer(
         headline="Earliest known appearance",
         text=(f"Earliest known appearance: {n} known clip{'s' if n != 1 else ''} in {library} match this footage, "
