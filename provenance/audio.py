@@ -124,14 +124,15 @@ def _finite(v: float | None) -> float | None:
 
 
 def _command(path: Path, speeds: tuple[float, ...], outputs: list[Path]) -> list[str]:
-    # One decode for every speed: mono at Chromaprint's rate (cheap to resample again), measured
-    # once by volumedetect, then split; asetrate relabels the rate, which undoes speed and pitch
-    # together, and aresample brings it back to SAMPLE_RATE.
+    # One decode for every speed: mono at Chromaprint's rate, measured once by volumedetect, then
+    # split; asetrate relabels the rate, which undoes speed and pitch together, and Chromaprint's own
+    # resampler brings it back to SAMPLE_RATE (cheaper than an aresample per speed: on a 28-s clip,
+    # 0.43-0.48 s of CPU for all 11 speeds instead of 0.56; one speed alone takes 0.25).
     n = len(speeds)
     graph = (f"[0:a:0]aformat=sample_fmts=s16:channel_layouts=mono,aresample={SAMPLE_RATE},volumedetect,"
              f"asplit={n}" + "".join(f"[s{i}]" for i in range(n)))
     for i, s in enumerate(speeds):
-        step = "anull" if s == 1.0 else f"asetrate={SAMPLE_RATE / s:.4f},aresample={SAMPLE_RATE}"
+        step = "anull" if s == 1.0 else f"asetrate={round(SAMPLE_RATE / s)}"
         graph += f";[s{i}]{step}[o{i}]"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", str(path),
            "-filter_complex", graph]
