@@ -111,6 +111,16 @@ def make_clip(out: Path) -> None:
          "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an", str(out)])
 
 
+def with_sound(clip: Path) -> Path:
+    """The clip with sound: Big Buck Bunny's sample's soundtrack looped under it (the video copied)."""
+    out = clip.with_name(clip.stem + "_audio.mp4")
+    if not out.exists():
+        run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-stream_loop", "-1", "-i", str(BBB), "-map", "0:v",
+             "-map", "1:a", "-t", f"{CLIP_SECONDS}", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+             "-movflags", "+faststart", str(out)])
+    return out
+
+
 # --- 2. the library ------------------------------------------------------------------------------
 
 
@@ -358,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
                                                  "there by an earlier run is reused, the database is rebuilt")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder (clip, database, store)")
     ap.add_argument("--seed", type=int, default=SEED, help="seed for the random filler hashes")
+    ap.add_argument("--audio", action="store_true",
+                    help="give the clip sound (Big Buck Bunny's sample, looped; AAC 128 kbit/s stereo), so the check "
+                         "also fingerprints and matches audio (bench/audio.py --cost compares with and without)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
@@ -385,11 +398,14 @@ def main(argv: list[str] | None = None) -> int:
             print("making the 28-s 1280x720 clip (libx264 -preset medium -crf 23)...", flush=True)
             make_secs, _ = timed(lambda: make_clip(clip))
             print(f"  made in {make_secs:.1f} s", flush=True)
+        if args.audio:
+            clip = with_sound(clip)
         meta = ffprobe_json(clip)
         v = next(s for s in meta["streams"] if s["codec_type"] == "video")
         clip_facts = (f"{float(meta['format']['duration']):.2f} s, {v['width']}x{v['height']}, {v['codec_name']} "
                       f"{v.get('profile', '')}, {v['r_frame_rate']} fps, {v.get('nb_frames', '?')} frames, "
-                      f"{int(meta['format']['bit_rate']) / 1e6:.2f} Mb/s, {clip.stat().st_size / 1e6:.1f} MB, no audio")
+                      f"{int(meta['format']['bit_rate']) / 1e6:.2f} Mb/s, {clip.stat().st_size / 1e6:.1f} MB, "
+                      + ("AAC sound" if args.audio else "no audio"))
         print(f"  {clip_facts}", flush=True)
 
         print(f"building the library ({args.frames:,} frame hashes)...", flush=True)

@@ -399,3 +399,52 @@ class PageCapture(Base):
     archive_format: Mapped[str] = mapped_column(NulFreeString(16))  # "warc.gz"
     resources: Mapped[int] = mapped_column(Integer)  # responses in the archive
     refused: Mapped[list[str] | None] = mapped_column(NulFreeJSON)  # requests the address rule refused
+
+
+class ClipAudio(Base):
+    """Whether a clip has audio evidence (provenance.audio.AudioStatus) and how it was fingerprinted.
+    A clip without a row was stored before audio was fingerprinted."""
+
+    __tablename__ = "clip_audio"
+
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(NulFreeString(16))  # "ok" | "no_audio" | "silent" | "too_short" | "failed"
+    algorithm: Mapped[str] = mapped_column(NulFreeString(32))  # e.g. "chromaprint1"
+    item_s: Mapped[float] = mapped_column(Float)  # seconds per sub-fingerprint
+    items: Mapped[int] = mapped_column(Integer)
+    max_volume_db: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(NulFreeText)  # why there is no audio evidence
+
+
+class AudioItem(Base):
+    """One Chromaprint sub-fingerprint of a clip's sound: item i covers the audio from t on."""
+
+    __tablename__ = "audio_items"
+    __table_args__ = (Index("ix_audio_items_clip_id_t", "clip_id", "t"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"))
+    i: Mapped[int] = mapped_column(Integer)
+    t: Mapped[float] = mapped_column(Float)
+    value: Mapped[int] = mapped_column(BigInteger)  # unsigned 32 bits
+
+
+class AudioMatchRow(Base):
+    """A reference clip whose sound a check's query contains, strongest first (rank 0)."""
+
+    __tablename__ = "audio_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), index=True)
+    reference_clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    similarity: Mapped[float] = mapped_column(Float)
+    offset_s: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float)
+    matched_items: Mapped[int] = mapped_column(Integer)
+    query_items: Mapped[int] = mapped_column(Integer)
+    reference_items: Mapped[int] = mapped_column(Integer)
+    query_coverage: Mapped[float] = mapped_column(Float)
+    reference_coverage: Mapped[float] = mapped_column(Float)
+    # [{"query_start_s", "query_end_s", "reference_start_s", "reference_end_s", "speed"}, ...]
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(NulFreeJSON)

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from provenance import records, stored
+from provenance import audio, records, stored
 from provenance.credentials import CredentialsReading, credentials_from_dict
 from provenance.frames import REFERENCE_VARIANTS
 from provenance.motion import MOTION_GRID, MotionProfile
@@ -177,6 +177,8 @@ def upsert_clip(
             "clip_id": clip_id, "grid": int(round(profile.cells.shape[1] ** 0.5)),
             "times": np.asarray(profile.times, dtype=np.float64).tobytes(),
             "cells": np.ascontiguousarray(profile.cells, dtype=np.uint8).tobytes()}])
+    if fingerprint.audio is not None:
+        _add_audio(clip_id, fingerprint.audio, session=session)
     return clip_id, True
 
 
@@ -208,6 +210,66 @@ def credentials_of(clip_id: int, *, session: Session) -> CredentialsReading | No
     none = row.state == CREDENTIALS_NONE or row.summary is None
     credentials = None if none else credentials_from_dict(row.summary, row.manifest)
     return CredentialsReading(read_at=row.read_at, reader=row.reader, credentials=credentials)
+
+
+def _add_audio(clip_id: int, fp: Any, *, session: Session) -> None:
+    """The clip's audio status and its sub-fingerprints at speed 1.0 (a query's other speeds are
+    for matching only)."""
+    values = np.asarray(fp.items, dtype=np.int64)
+    session.execute(insert(orm.ClipAudio), [{
+        "clip_id": clip_id, "status": str(fp.status), "algorithm": f"chromaprint{audio.ALGORITHM}",
+        "item_s": audio.ITEM_S, "items": int(values.size), "max_volume_db": fp.max_volume_db,
+        "detail": fp.detail or None}])
+    if values.size:
+        session.execute(insert(orm.AudioItem), [
+            {"clip_id": clip_id, "i": i, "t": round(i * audio.ITEM_S, 6), "value": int(v)}
+            for i, v in enumerate(values.tolist())])
+
+
+def load_audio_library(*, session: Session) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Every stored sub-fingerprint: (clip ids, values, clip id -> SHA-256), each clip's items in
+    time order and together."""
+    rows = session.execute(select(orm.AudioItem.clip_id, orm.AudioItem.value)
+                           .order_by(orm.AudioItem.clip_id, orm.AudioItem.i)).all()
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    ids = np.unique(arr[:, 0]).tolist()
+    sha_of: dict[int, str] = {}
+    for chunk in range(0, len(ids), _IN_CHUNK):
+        part = ids[chunk:chunk + _IN_CHUNK]
+        sha_of.update({int(i): s for i, s in session.execute(select(orm.Clip.id, orm.Clip.sha256)
+                                                              .where(orm.Clip.id.in_(part)))})
+    return arr[:, 0], arr[:, 1].astype(np.uint32), sha_of
+
+
+def audio_status_of(clip_id: int, *, session: Session) -> tuple[str, str | None] | None:
+    """A stored clip's audio status and why it has no audio evidence; None: never fingerprinted."""
+    row = session.get(orm.ClipAudio, clip_id)
+    return None if row is None else (row.status, row.detail)
+
+
+def add_audio_matches(check_id: int, matches: Sequence[tuple[int, records.AudioMatch]], *,
+                      session: Session) -> None:
+    """A check's audio matches, in the given order (rank 0 = strongest)."""
+    if not matches:
+        return
+    session.execute(insert(orm.AudioMatchRow), [{
+        "check_id": check_id, "reference_clip_id": clip_id, "rank": rank, "similarity": m.similarity,
+        "offset_s": m.offset_s, "speed": m.speed, "matched_items": m.matched_items, "query_items": m.query_items,
+        "reference_items": m.reference_items, "query_coverage": m.query_coverage,
+        "reference_coverage": m.reference_coverage,
+        "segments": [dataclasses.asdict(s) for s in m.segments]} for rank, (clip_id, m) in enumerate(matches)])
+
+
+def audio_matches_of(check_id: int, *, session: Session) -> tuple[records.AudioMatch, ...]:
+    """A stored check's audio matches, strongest first."""
+    rows = session.execute(select(orm.AudioMatchRow, orm.Clip.sha256)
+                           .join(orm.Clip, orm.Clip.id == orm.AudioMatchRow.reference_clip_id)
+                           .where(orm.AudioMatchRow.check_id == check_id).order_by(orm.AudioMatchRow.rank)).all()
+    return tuple(records.AudioMatch(
+        sha256=sha, similarity=r.similarity, segments=tuple(records.Segment(**s) for s in r.segments),
+        offset_s=r.offset_s, speed=r.speed, matched_items=r.matched_items, query_items=r.query_items,
+        reference_items=r.reference_items, query_coverage=r.query_coverage,
+        reference_coverage=r.reference_coverage) for r, sha in rows)
 
 
 def motion_of(clip_id: int, *, session: Session) -> MotionProfile | None:
@@ -589,7 +651,30 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         credentials=credentials_of(check.clip_id, session=session),
         shots=shots_of(check.clip_id, session=session),
         captures=captures_of_check(check_id, session=session),
+        sound=_stored_sound(check, tuple(matches), session=session),
     )
+
+
+def _stored_sound(check: orm.Check, matches: tuple[stored.StoredMatch, ...], *,
+                  session: Session) -> records.SoundEvidence | None:
+    """A check's sound evidence rebuilt from what was stored: its clip's audio status, its audio
+    matches, and the hints (recomputed from both, as the check did)."""
+    from provenance import audiomatch
+
+    status = audio_status_of(check.clip_id, session=session)
+    if status is None:
+        return None
+    found = tuple(dataclasses.replace(a, sightings=tuple(
+        records.Sighting(url=s.url, platform=s.platform, post_id=s.post_id, uploader=s.uploader,
+                         posted_at=s.posted_at, observed_at=s.observed_at, sha256=s.clip_sha256,
+                         sighting_id=s.sighting_id)
+        for s in _sightings_before(find_clip_id(a.sha256, session=session) or -1, check, session=session)))
+        for a in audio_matches_of(check.id, session=session))
+    pictures = [records.Match(sha256=m.reference.sha256, similarity=m.similarity, query_coverage=m.query_coverage,
+                              reference_coverage=m.reference_coverage, transforms=(), segments=m.segments,
+                              matched_frames=m.matched_frames, offset_s=m.offset_s, speed=m.speed) for m in matches]
+    reference_sound = {m.reference.sha256: audio_status_of(m.reference.clip_id, session=session) for m in matches}
+    return audiomatch.combine(status[0], status[1] or "", found, pictures, reference_sound)
 
 
 def _clip_row(clip_id: int, *, session: Session) -> orm.Clip:

@@ -19,12 +19,12 @@ from .db import connect, ensure_schema, repository, session_scope
 from .db import timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from . import capture as page_capture, index, localfeat, match
+from . import audio, audiomatch, capture as page_capture, index, localfeat, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
 from .match import find_evidence, query_frames
 from .probe import probe
-from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting,
-                      Signal, Verdict)
+from .records import (AudioMatch, FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint,
+                      Sighting, Signal, SoundEvidence, Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
 from .timestamps import Stamp, stamp
@@ -77,6 +77,8 @@ class CheckResult:
     params: dict[str, object]
     # Known clips of the same scene whose moment could not be established: hints, never a verdict.
     scenes: tuple[SceneHint, ...] = ()
+    # What the sound matched, apart from the pictures, and the hints from comparing both.
+    sound: SoundEvidence | None = None
 
     def to_dict(self) -> dict[str, object]:
         """What `provenance check --json` prints (schema_version 1), as Python values."""
@@ -111,7 +113,8 @@ def matcher_params() -> dict[str, object]:
             "speeds": [match.SPEEDS[0], match.SPEEDS[-1]], "far_speed_min_similarity": match.FAR_SPEED_MIN_SIMILARITY,
             "reference_views": [asdict(v) for v in REFERENCE_VARIANTS],
             "query_views": [asdict(v) for v in MATCH_VARIANTS],
-            "constants": match.matcher_constants()}
+            "constants": match.matcher_constants(),
+            "audio": audiomatch.constants()}
 
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
@@ -123,12 +126,15 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
                   named_by_user=named_by_user, limits=settings.download_limits,
                   trust_named=settings.trust_named_host)
-    # The manifest is read beside the decode: loading the C2PA reader costs ~0.4 s the first time.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # Beside the frame decode: the C2PA manifest is read (loading its reader costs ~0.4 s the first
+    # time), and the sound is fingerprinted by its own ffmpeg process, on another core.
+    with ThreadPoolExecutor(max_workers=2) as pool:
         reading = pool.submit(read_credentials, media.path)
         try:
             info = probe(media.path)
+            sound = pool.submit(audio.safely, media.path, has_audio=info.has_audio, query=query)
             fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+            fp = replace(fp, audio=sound.result())
         except ProvenanceError:
             # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
             # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
@@ -306,7 +312,10 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
         sightings = repository.sightings_for(clip_ids.values(), session=session)
         matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in evidence.matches]
         scenes = tuple(_with_sightings(h, sightings.get(clip_ids[h.sha256], [])) for h in evidence.scenes)
-        verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at, matches)
+        sound, sound_ids = _sound_evidence(clip, matches, session=session)
+        verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at,
+                                                            [*matches, *audiomatch.verdict_matches(sound)])
+        clip_ids.update(sound_ids)
         check_id = None
         if record:
             # add_clip stores a clip once per SHA-256 and returns its id either way.
@@ -325,15 +334,36 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
             stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=check_id,
                                      path=str(clip.media.path), session=session)
             _record_page(clip.page, sighting_id=sighting_id, check_id=check_id, session=session)
+            repository.add_audio_matches(check_id, [(sound_ids[m.sha256], m) for m in sound.matches],
+                                         session=session)
             if on_recorded is not None:
                 on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches),
                        signals=_signals(post, clip.credentials), params=params,
-                       scenes=scenes)
+                       scenes=scenes, sound=sound)
 
 
-_Evidence = TypeVar("_Evidence", Match, SceneHint)
+def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
+                    session: Session) -> tuple[SoundEvidence, dict[str, int]]:
+    """The query's sound against the library's, with sightings, and the hints from comparing what the
+    pictures and the sound matched; and the clip ids of the audio matches."""
+    fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
+    if not fp.has_evidence:
+        return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
+    ids, values, sha_of = repository.load_audio_library(session=session)
+    found = audiomatch.find_audio(fp, audiomatch.build_library(ids, values, sha_of))
+    id_of = {sha: cid for cid, sha in sha_of.items()}
+    sound_ids = {m.sha256: id_of[m.sha256] for m in found}
+    sightings = repository.sightings_for(sound_ids.values(), session=session)
+    found = tuple(_with_sightings(m, sightings.get(sound_ids[m.sha256], [])) for m in found)
+    picture_ids = {m.sha256: repository.find_clip_id(m.sha256, session=session) for m in matches}
+    reference_sound = {sha: repository.audio_status_of(cid, session=session) for sha, cid in picture_ids.items()
+                       if cid is not None}
+    return audiomatch.combine(fp.status, fp.detail, found, matches, reference_sound), sound_ids
+
+
+_Evidence = TypeVar("_Evidence", Match, SceneHint, AudioMatch)
 
 
 def require_enough_frames(clip: AnalysedClip, *, name: str | None = None) -> None:
@@ -364,7 +394,7 @@ def _when(posted_at: datetime | None, observed_at: datetime) -> datetime:
 
 
 def _verdict(clip: AnalysedClip, post: Post, observed_at: datetime,
-             matches: list[Match]) -> tuple[Verdict, FirstSeen, int | None]:
+             matches: list[Match | AudioMatch]) -> tuple[Verdict, FirstSeen, int | None]:
     this_post = FirstSeen(sha256=clip.media.sha256, url=post.url, posted_at=post.posted_at,
                           observed_at=observed_at, is_this_post=True)
     if not matches:

@@ -127,6 +127,8 @@ class Fingerprint:
     motion: Any = field(default=None, compare=False)
     # Where the picture cuts, with a keyframe per shot (provenance.shots.Shot), for reverse image search.
     shots: tuple[Any, ...] = field(default=(), compare=False)
+    # The sound's Chromaprint fingerprint (provenance.audio.AudioFingerprint); None: not taken.
+    audio: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,50 @@ class Match:
     # correlation of the two motion profiles at the placed offset.
     confidence: float | None = None
     region: "Region | None" = None
+
+
+@dataclass(frozen=True)
+class AudioMatch:
+    """Evidence that the query's sound contains the sound of one known clip (provenance.audiomatch):
+    Chromaprint sub-fingerprints aligned on one (speed, offset) line."""
+
+    sha256: str  # the reference clip
+    similarity: float  # 0..1: 1 - 2 x the bit error rate of the matched items (0: unrelated sound)
+    segments: tuple[Segment, ...]
+    offset_s: float  # reference time - speed x query time
+    speed: float  # reference seconds per query second
+    matched_items: int  # query sub-fingerprints on matched stretches (audio.ITEM_S each)
+    query_items: int
+    reference_items: int
+    query_coverage: float  # share of the query's sub-fingerprints matched
+    reference_coverage: float
+    sightings: tuple[Sighting, ...] = ()
+
+    @property
+    def matched_s(self) -> float:
+        """Seconds of the query's sound inside the matched segments."""
+        return round(sum(s.query_end_s - s.query_start_s for s in self.segments), 3)
+
+
+@dataclass(frozen=True)
+class SoundHint:
+    """What comparing the picture and sound matches of one known clip suggests, for a person to weigh
+    (provenance.audiomatch.combine): never a verdict by itself."""
+
+    kind: str  # "picture_not_sound" | "sound_not_picture" | "both_agree" | "both_disagree"
+    sha256: str  # the known clip
+    detail: str  # in words
+    offset_gap_s: float | None = None  # both matched: how far apart the two placements are
+
+
+@dataclass(frozen=True)
+class SoundEvidence:
+    """A check's sound evidence, reported apart from its picture evidence."""
+
+    status: str  # provenance.audio.AudioStatus of the query: "ok", "no_audio", "silent", ...
+    detail: str  # why there is no sound evidence ("" when there is)
+    matches: tuple[AudioMatch, ...] = ()
+    hints: tuple[SoundHint, ...] = ()
 
 
 @dataclass(frozen=True)

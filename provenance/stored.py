@@ -124,3 +124,6 @@ class StoredCheck:
     credentials: CredentialsReading | None = None  # the clip's C2PA reading; None: recorded before they were read
     shots: tuple[Shot, ...] = ()  # the clip's shots with their keyframes; none for clips recorded before
     captures: tuple[StoredCapture, ...] = ()  # the post's page as this check captured it (provenance.capture)
+    # The sound's evidence as the check found it (None: the check's clip was stored without audio
+    # fingerprints, before schema 0008).
+    sound: Any = None  # records.SoundEvidence

@@ -46,6 +46,22 @@ if [[ ",${1:-}," == *",test,"* ]] && ! command -v openssl >/dev/null; then
   fi
 fi
 
+# Real sound under free licences, for the audio tests (tests/test_audio.py) and bench/audio.py only:
+# Asterisk's English prompts (one speaker's speech, CC BY-SA 3.0), Frozen Bubble's music (GPL-2+) and
+# espeak-ng (synthetic speech, used only as a negative). Without them those tests are skipped, or
+# fail when CI is set.
+if [[ ",${1:-}," == *",test,"* ]] && { ! [ -d /usr/share/asterisk/sounds/en_US_f_Allison ] ||
+    ! [ -f /usr/share/games/frozen-bubble/snd/frozen-mainzik-2p.xm ] || ! command -v espeak-ng >/dev/null; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      asterisk-core-sounds-en-wav fb-music-high espeak-ng >/dev/null
+  else
+    echo "note: test sound is missing, so the audio tests will be skipped" \
+         "(sudo apt-get install asterisk-core-sounds-en-wav fb-music-high espeak-ng)" >&2
+  fi
+fi
+
 # PostgreSQL, for the test suite only: tests/conftest_pg.py starts a throwaway server from Debian's
 # binaries (/usr/lib/postgresql/*/bin). Without it the PostgreSQL tests are skipped, or fail when CI is set.
 if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then

@@ -44,6 +44,11 @@ DERIVED: dict[str, list[str]] = {
                              "-c:v", "libx264", "-an"],
     "bikes_first_4s_slowmo_0.5x.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-t", "4", "-vf", "setpts=2*PTS", "-r", "25",
                                        "-c:v", "libx264", "-an"],
+    # Big Buck Bunny's 5.3-s sample re-encoded with its sound (AAC 48 kbit/s, stereo from 5.1): an
+    # audio match as well as a picture match.
+    "bigbuckbunny_with_sound_reencoded.mp4": ["-i", str(SAMPLES / "bigbuckbunny.mp4"), "-vf", "scale=480:-2",
+                                              "-c:v", "libx264", "-crf", "30", "-c:a", "aac", "-b:a", "48k",
+                                              "-ac", "2"],
     # Two different clips that both open with 2 s of black.
     "black_then_bikes.mp4": ["-f", "lavfi", "-i", "color=black:s=640x272:d=2:r=25", "-i", str(SAMPLES / "bikes.mp4"),
                              "-filter_complex", "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]",

@@ -21,13 +21,17 @@ from tests.test_pipeline import EARLY, LATE
 def _fill(settings: Settings, derived, tsa_url: str, page_url: str) -> None:
     """A library with a row in every table: clips, frames, sightings, checks, matches, segments, audits,
     timestamps (the check's clip stamped by the TSA at `tsa_url`), API tokens, a page capture (of
-    `page_url`, ingested)."""
+    `page_url`, ingested), audio fingerprints and audio matches."""
     from dataclasses import replace
 
     pipeline.ingest(page_url, settings=replace(settings, capture_pages=True, allow_private_urls=True))
     pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example/original",
                     posted_at=EARLY)
     pipeline.ingest(str(SAMPLES / "carphone_pristine.mp4"), settings=settings)
+    # A clip with sound, and a check whose sound matches it: audio_items and audio_matches rows.
+    pipeline.ingest(str(SAMPLES / "bigbuckbunny.mp4"), settings=settings, post_url="https://a.example/bunny")
+    heard = pipeline.check(str(derived("bigbuckbunny_with_sound_reencoded.mp4")), settings=settings)
+    assert heard.sound is not None and heard.sound.matches
     result = pipeline.check(str(derived("bikes_mirrored.mp4")), settings=replace(settings, tsa_url=tsa_url),
                             post_url="https://b.example/r", posted_at=LATE)
     assert result.verdict == "reused" and result.matches[0].segments

@@ -11,7 +11,7 @@ from ..db import repository, session_scope, shown_url
 from ..errors import InputError
 from ..keyframes import search_links
 from ..pipeline import open_library
-from ..records import Transform, Verdict
+from ..records import SoundEvidence, Transform, Verdict
 from ..settings import Settings
 from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
@@ -71,7 +71,8 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     return CheckReport(
         check_id=stored.check_id, verdict=stored.verdict, checked_at=stored.created_at,
         answer=_answer(stored.verdict, matches, first_seen, this_post,
-                       library_clips if isinstance(library_clips, int) else None, stored.library_clips_now, scenes),
+                       library_clips if isinstance(library_clips, int) else None, stored.library_clips_now, scenes,
+                       stored.sound),
         clip=clip, post=this_post, first_seen=first_seen, matches=matches, scenes=scenes,
         timeline=_timeline(this_post, matches, first_seen), signals=signals,
         flags=red_flags(stored.sighting, clip.tags, signals),
@@ -86,6 +87,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
         platform_thumbnail=platform_thumbnail(stored.sighting),
         thumbnail_searches=search_links(platform_thumbnail(stored.sighting)),
         captures=stored.captures,
+        sound=stored.sound,
     )
 
 
@@ -196,12 +198,16 @@ def day(dt: datetime | None) -> str:
 
 
 def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenView, this_post: PostView | None,
-            library_clips: int | None, library_now: int, scenes: tuple[Scene, ...] = ()) -> Answer:
+            library_clips: int | None, library_now: int, scenes: tuple[Scene, ...] = (),
+            sound: SoundEvidence | None = None) -> Answer:
     library = (f"a library of {library_clips} clips" if library_clips is not None else
                f"this library (its size when the check ran was not recorded; it holds {library_now} clips now)")
     first_caveat = ("\"First seen\" is the earliest appearance this library knows of, not necessarily the original: "
                     "the footage may have been posted earlier somewhere this library has not seen.")
-    if verdict == Verdict.NO_MATCH or not matches:
+    if verdict == Verdict.REUSED and not matches and sound is not None and sound.matches:
+        return _sound_answer(sound, first_seen, first_caveat)
+    heard = len(sound.matches) if sound is not None else 0  # an earliest_known decided by sound alone
+    if verdict == Verdict.NO_MATCH or not (matches or heard):
         same_scene = (f" {len(scenes)} known clip{'s' if len(scenes) != 1 else ''} show{'' if len(scenes) != 1 else 's'} "
                       "the same scene (a fixed camera's view), at a moment that could not be established: that is "
                       "evidence of the place, not of this footage (see \"Same scene\")." if scenes else "")
@@ -210,8 +216,9 @@ def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenV
             text=f"No known earlier copy in {library}.{same_scene}",
             caveat=("The library holds only clips ingested or checked with this tool. No match does not mean the "
                     "footage is original or new: it may have been posted anywhere this library has not seen. "
-                    "Clips with less than about 1 s of usable footage, still pictures, picture-in-picture and "
-                    "reuse of the sound alone are not found."))
+                    "Clips with less than about 1 s of usable footage, still pictures and picture-in-picture "
+                    "are not found, and sound shared without the pictures decides nothing under 20 s (see "
+                    "\"Sound\")."))
     if verdict == Verdict.REUSED and first_seen.post is not None:
         fp = first_seen.post
         match = next((m for m in matches if any(s.sighting_id == fp.sighting_id for s in m.sightings)), matches[0])
@@ -232,9 +239,25 @@ def _answer(verdict: str, matches: tuple[MatchView, ...], first_seen: FirstSeenV
             text=(f"Reused footage: this clip's frames {spans} match a video {when}{who} "
                   f"(similarity {match.similarity:.2f}{', ' + how if how else ''}).{own}{more}"),
             caveat=first_caveat)
-    n = len(matches)
+    n = len(matches) or heard
     return Answer(
         headline="Earliest known appearance",
         text=(f"Earliest known appearance: {n} known clip{'s' if n != 1 else ''} in {library} match this footage, "
               "and none was seen before this post."),
         caveat=first_caveat)
+
+
+def _sound_answer(sound: SoundEvidence, first_seen: FirstSeenView, caveat: str) -> Answer:
+    """Reused by its sound alone: no picture matched, and at least audiomatch.AUDIO_ONLY_REUSE_MIN_S
+    of the sound is a known clip's."""
+    m = next((a for a in sound.matches if a.sha256 == first_seen.sha256), sound.matches[0])
+    spans = ", ".join(f"{span(s.query_start_s)}-{span(s.query_end_s)}" for s in m.segments)
+    fp = first_seen.post
+    when = ("" if fp is None else f", first posted on {day(fp.posted_at)}" if fp.posted_at else
+            f", first seen by this tool on {day(fp.observed_at)}")
+    return Answer(
+        headline="Reused sound",
+        text=(f"Reused sound: this clip's sound {spans} ({m.matched_s:.0f} s) is a known clip's{when} "
+              f"(similarity {m.similarity:.2f}); its pictures match nothing known."),
+        caveat=("The pictures may be new, or footage this library does not hold. Sound alone can be shared "
+                "without shared footage (a music bed, a broadcast's stock sound): judge the pictures. " + caveat))

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from .audit import AuditReport, audit_to_dict
-from .results import SCHEMA_VERSION, credentials_to_dict, region_to_dict
+from .results import SCHEMA_VERSION, credentials_to_dict, region_to_dict, sound_to_dict
 from .text import iso
 from ..stored import StoredCapture
 from .model import CheckReport, ClipView, FramePair, MatchView, PostView, TimelineEntry
@@ -76,6 +76,7 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
                     "reason": h.reason} for h in r.scenes],
         "signals": [{"kind": s.kind, "detail": s.detail, **_plain(s.data)} for s in r.signals],
         "params": r.reproducibility.params,
+        "sound": sound_to_dict(r.sound),
         "timeline": [_entry(e) for e in r.timeline],
         "red_flags": [{"kind": f.kind, "title": f.title, "detail": f.detail, "data": _plain(f.data)} for f in r.flags],
         "content_credentials": credentials_to_dict(r.credentials),

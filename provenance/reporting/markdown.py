@@ -109,6 +109,7 @@ def render(r: CheckReport) -> str:
         out += [f"- `{h.sha256[:12]}`: similarity {h.similarity:.2f} over {h.query_frames} frames. {text(h.reason, 600)}"
                 for h in r.scenes] + [""]
 
+    out += _sound(r)
     out += ["## Timeline of sightings", "", "| posted | how known | post | uploader | clip | |", "|---|---|---|---|---|---|"]
     for e in r.timeline:
         marks = [{"this_post": "this post", "first_seen": "first seen"}.get(e.role, "")]
@@ -239,3 +240,22 @@ def render_audit(a: AuditReport) -> str:
     out += [f"Report made {_when(a.generated_at)} by provenance {text(a.tool_version)} from "
             f"`{a.database_url.replace('`', '')}`; remake it with `provenance report --audit {au.audit_id}`.", ""]
     return "\n".join(out)
+
+
+def _sound(r: CheckReport) -> list[str]:
+    """The sound's evidence, apart from the pictures': its matches, then the hints."""
+    sound = r.sound
+    if sound is None:
+        return []
+    out = ["## Sound", ""]
+    if sound.detail:
+        out += [f"No sound evidence: {text(sound.detail, 300)}", ""]
+    elif not sound.matches:
+        out += ["The sound matches no known clip.", ""]
+    for m in sound.matches:
+        segs = "; ".join(f"{s.query_start_s:.1f}-{s.query_end_s:.1f} s here = {s.reference_start_s:.1f}-"
+                         f"{s.reference_end_s:.1f} s there" for s in m.segments)
+        out.append(f"- `{m.sha256[:12]}`: similarity {m.similarity:.2f}, {m.matched_s:.1f} s of this clip's sound "
+                   f"(speed {m.speed:g}): {segs}")
+    out += [f"- Hint: {text(h.detail, 600)}" for h in sound.hints]
+    return out + [""]

@@ -231,6 +231,7 @@ class CheckReport:
     platform_thumbnail: str | None = None
     thumbnail_searches: tuple[tuple[str, str], ...] = ()
     captures: tuple[StoredCapture, ...] = ()  # the post's page as the check captured it (provenance.capture)
+    sound: Any = None  # records.SoundEvidence: the sound's evidence, apart from the pictures'
 
     @property
     def anchor(self) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import printable
-from ..records import Match, Post, Region, SceneHint, Sighting, Signal, Verdict
+from ..records import Match, Post, Region, SceneHint, Sighting, Signal, SoundEvidence, Verdict
 from .text import iso, safe
 
 if TYPE_CHECKING:  # annotations only: a check's summary is printed without loading audits, folders, attest
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: a check's summary is printed without load
     from ..folder import FolderResult
     from ..pipeline import CheckResult, FirstSeen, IngestResult
 
-SCHEMA_VERSION = 2  # 2: content_credentials
+SCHEMA_VERSION = 2  # 2: content_credentials and sound (check --json, reports, ingest --json)
 
 
 def check_to_dict(result: CheckResult) -> dict[str, Any]:
@@ -37,7 +37,28 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
         "signals": [_signal(s) for s in result.signals],
         "params": result.params,
         "content_credentials": credentials_to_dict(result.clip.credentials),
+        "sound": sound_to_dict(result.sound),
     }
+
+
+def sound_to_dict(sound: SoundEvidence | None) -> dict[str, Any]:
+    """The sound's evidence, apart from the pictures': its status, its matches and the hints."""
+    if sound is None:
+        return {"status": "not_fingerprinted", "detail": "the sound was not fingerprinted", "matches": [],
+                "hints": []}
+    return {"status": sound.status, "detail": sound.detail,
+            "matches": [{"sha256": m.sha256, "similarity": m.similarity, "matched_s": m.matched_s,
+                         "query_coverage": m.query_coverage, "reference_coverage": m.reference_coverage,
+                         "offset_s": m.offset_s, "speed": m.speed,
+                         "segments": [_segment(g) for g in m.segments],
+                         "sightings": [_sighting(x) for x in m.sightings]} for m in sound.matches],
+            "hints": [{"kind": h.kind, "sha256": h.sha256, "detail": h.detail, "offset_gap_s": h.offset_gap_s}
+                      for h in sound.hints]}
+
+
+def _segment(s: Any) -> dict[str, float]:
+    return {"query_start_s": s.query_start_s, "query_end_s": s.query_end_s,
+            "reference_start_s": s.reference_start_s, "reference_end_s": s.reference_end_s, "speed": s.speed}
 
 
 # How a match was established, in words (records.Match.method).
@@ -203,11 +224,35 @@ def check_summary(result: CheckResult, *, max_matches: int = 5) -> str:
                      "not evidence that this is the same footage")
         for s in h.sightings[:3]:
             lines.append(f"              seen {_where(s.url, s.posted_at, s.uploader, s.observed_at)}")
+    lines += _sound_lines(result.sound, max_matches)
     for s in result.signals:
         lines.append(f"  signal      {safe(s.detail, 300)}")
     if result.check_id is not None:
         lines.append(f"  recorded as check {result.check_id}")
     return "\n".join(lines)
+
+
+def _sound_lines(sound: SoundEvidence | None, max_matches: int) -> list[str]:
+    """The sound's evidence, apart from the pictures': its matches, then the hints."""
+    if sound is None:
+        return []
+    if not sound.matches and not sound.hints:
+        if sound.detail:
+            return [f"  sound       no sound evidence: {safe(sound.detail, 200)}"]
+        return ["  sound       no match: nothing known sounds like it"]
+    lines = []
+    for m in sound.matches[:max_matches]:
+        lines.append(f"  sound       clip {m.sha256[:12]}  similarity {m.similarity:.2f}, {m.matched_s:.1f} s of this "
+                     f"clip's sound, {m.reference_coverage:.0%} of that clip's")
+        for seg in m.segments[:3]:
+            speed = f" (at {seg.speed:g}x)" if abs(seg.speed - 1.0) > 0.01 else ""
+            lines.append(f"              {seg.query_start_s:.1f}-{seg.query_end_s:.1f} s here = "
+                         f"{seg.reference_start_s:.1f}-{seg.reference_end_s:.1f} s there{speed}")
+        for s in m.sightings[:3]:
+            lines.append(f"              seen {_where(s.url, s.posted_at, s.uploader, s.observed_at)}")
+    for h in sound.hints:
+        lines.append(f"  hint        {safe(h.detail, 300)}")
+    return lines
 
 
 def ingest_summary(result: IngestResult) -> str:
