@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session
 
 from provenance.errors import StoreError
+from provenance.settings import default_database_url  # noqa: F401 - public here too (provenance.db)
 
 _FIX = "check --db / PROVENANCE_DB"
 _UPGRADE = "run: provenance db upgrade"
@@ -31,10 +32,6 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 # pg_advisory_xact_lock key serialising schema changes between processes: any constant works as long
 # as it is the same everywhere; this is b"prov" read as an integer.
 _PG_SCHEMA_LOCK = 0x70726F76
-
-
-def default_database_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'provenance.db'}"
 
 
 def _redact(url: str) -> str:

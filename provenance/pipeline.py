@@ -4,36 +4,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeVar
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, TypeVar
 
 from . import __version__
-from .db import connect, ensure_schema, repository, session_scope, timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from . import index, localfeat, match
 from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
-from .match import find_evidence, query_frames
 from .probe import probe
 from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting,
                       Signal, Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
-from .timestamps import Stamp, stamp
 from .wording import gap_words
+
+# The database and matching side (SQLAlchemy, the models, the index, the matcher; ~0.5-1 s of
+# imports in a new process) is imported where it is used: a check imports it on the thread that
+# opens the library, while the clip is fetched and decoded (tests/test_startup.py).
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from .timestamps import Stamp
 
 log = logging.getLogger("provenance.pipeline")
 
 ProgressFn = Callable[[str, float | None], None]
 # Called inside the check's transaction with its session and check id (an audit marks its post
 # done there, so the post is done exactly when its check is recorded).
-RecordedFn = Callable[[Session, int], None]
+RecordedFn = Callable[["Session", int], None]
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class IngestResult:
 def matcher_params() -> dict[str, object]:
     """The settings a check ran with, kept beside it so that a result can be explained later: the
     matcher's version, the main settings by name, and every constant of the matching steps."""
+    from . import match
+
     return {"matcher_version": match.MATCHER_VERSION, "sample_fps": SAMPLE_FPS,
             "hash": "phash64 (imagehash, 32x32 OpenCV area shrink)",
             "min_quality": MIN_QUALITY, "frame_match_max_distance": match.FRAME_MATCH_MAX_DISTANCE,
@@ -132,6 +136,8 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
            progress: ProgressFn | None = None) -> IngestResult:
     """Add a clip to the library as known footage, with the post it was seen in."""
+    from .db import repository, session_scope, timestamps as stored_stamps
+
     engine = open_library(settings)
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
@@ -151,6 +157,8 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
 
 def open_library(settings: Settings) -> Engine:
     """The library's engine, with its schema checked (created when the database is empty)."""
+    from .db import connect, ensure_schema
+
     engine = connect(settings.db_url)
     ensure_schema(engine)
     return engine
@@ -162,21 +170,30 @@ def load_library(engine: Engine) -> ReferenceFrames:
     Read whole on a process's first call for a database, then kept current: a later call costs one
     small SELECT when nothing changed, and reads only the new clips when some were added, by this
     process or any other (provenance.index)."""
+    from . import index
+
     return index.load(engine, min_quality=MIN_QUALITY)
+
+
+def open_and_load(settings: Settings) -> tuple[Engine, ReferenceFrames]:
+    """`open_library` then `load_library`: what a check waits for from the database."""
+    engine = open_library(settings)
+    return engine, load_library(engine)
 
 
 def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
           record: bool = True, progress: ProgressFn | None = None) -> CheckResult:
-    """Compare a clip with all known footage; with `record`, add it and this check to the library."""
-    engine = open_library(settings)
-    # The library loads while the clip downloads and decodes: on a large library that is most of
-    # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        library_loading = pool.submit(load_library, engine)
+    """Compare a clip with all known footage; with `record`, add it and this check to the library.
+
+    The database opens (imports, schema check, index) while the clip downloads and decodes, on
+    another thread: a check's wall time is then about its fetch and decode (bench/README.md, "Index
+    on disk and start-up"). A database that cannot be opened is reported once the clip is analysed."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-library") as pool:
+        library_opening = pool.submit(open_and_load, settings)
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
                              progress=progress)
+        engine, library = _opened(library_opening, clip.media)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record):
-            library = library_loading.result()
             require_enough_frames(clip, name=target)
             stamps = stamp_clip(clip, settings=settings, progress=progress) if record else ()
             if progress:
@@ -184,11 +201,25 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
             return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps)
 
 
+def _opened(library_opening: Future[tuple[Engine, ReferenceFrames]],
+            media: FetchedMedia) -> tuple[Engine, ReferenceFrames]:
+    """The opened library; when it failed, the evidence copy this check stored goes (nothing can
+    have been recorded with it through a database this process could not open) and the error is raised."""
+    try:
+        return library_opening.result()
+    except BaseException:
+        if media.newly_stored:
+            discard(media)
+        raise
+
+
 def stamp_clip(clip: AnalysedClip, *, settings: Settings, progress: ProgressFn | None = None) -> tuple[Stamp, ...]:
     """The clip's SHA-256 timestamped by the TSA of `settings`, before anything is recorded: a TSA
     that fails stops the command with the library as it was."""
     if settings.tsa_url is None:
         return ()
+    from .timestamps import stamp
+
     if progress:
         progress("timestamp", None)
     return (stamp(clip.media.sha256, settings.tsa_url),)
@@ -209,6 +240,8 @@ def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: 
 
 
 def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
+    from .db import repository, session_scope
+
     if not media.newly_stored:
         return
     try:
@@ -228,6 +261,10 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
     is written. `stamps` (from `stamp_clip`) are recorded with the check."""
+    from . import localfeat
+    from .db import repository, session_scope, timestamps as stored_stamps
+    from .match import find_evidence, query_frames
+
     require_enough_frames(clip)
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
@@ -280,6 +317,8 @@ def require_enough_frames(clip: AnalysedClip, *, name: str | None = None) -> Non
     """A clip with fewer usable frames than a match needs cannot be told apart from new footage: say
     so (MediaError, exit 4) rather than answer no_match, which would claim a search that could not
     happen."""
+    from . import match
+
     what = printable(name) if name else "the clip"
     usable = clip.usable_frames
     if usable == 0:

@@ -92,6 +92,20 @@ def test_fingerprint_samples_at_a_fixed_rate():
     assert all(f.box == ContentBox() for f in fp.frames)
 
 
+@pytest.mark.parametrize("name", ["bigbuckbunny.mp4", "bikes.mp4", "carphone_distorted.mp4"])
+def test_hashing_beside_the_decoder_gives_the_same_fingerprint_bit_for_bit(name):
+    # The frames are hashed on a thread of their own while the decoder goes on: the same hashes, boxes,
+    # fills (bikes is letterboxed), insets and motion, in the same order, as hashing them in turn.
+    together = fingerprint(SAMPLES / name, query=True)
+    in_turn = fingerprint(SAMPLES / name, query=True, overlap=False)
+    assert len(together.frames) >= 16
+    assert together.frames == in_turn.frames
+    assert together.content_box == in_turn.content_box
+    assert together.decoded_duration_s == in_turn.decoded_duration_s
+    assert np.array_equal(together.motion.times, in_turn.motion.times)
+    assert np.array_equal(together.motion.cells, in_turn.motion.cells)
+
+
 def test_probe_reads_streams_and_tags():
     info = probe(SAMPLES / "bigbuckbunny.mp4")
     assert info.video.width == 1280 and info.video.height == 720 and info.video.codec == "h264"

@@ -35,6 +35,19 @@ def test_a_missing_file_is_refused_before_the_library_or_any_heavy_module_loads(
     assert not (tmp_path / "lib.db").exists()  # the library was not even opened
 
 
+def test_what_a_check_needs_before_the_decode_loads_no_database_or_matcher_code():
+    # pipeline.check opens the database (SQLAlchemy, models, index, matcher) on a thread while the clip
+    # is fetched and decoded: the settings and the pipeline module must not load any of it themselves.
+    code = ("import sys; from provenance.settings import Settings; Settings.resolve(); "
+            "import provenance.api, provenance.cli, provenance.pipeline; print(sorted(sys.modules))")
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(eval(cp.stdout))  # noqa: S307 - our own subprocess's printed list
+    assert "provenance.frames" in loaded and "cv2" in loaded  # what the decode needs
+    heavy = {"sqlalchemy", "provenance.db", "provenance.index", "provenance.diskindex", "provenance.match",
+             "provenance.localfeat", "provenance.timestamps", "rfc3161_client", "jinja2", "alembic", "yt_dlp", "scipy"}
+    assert not heavy & loaded, heavy & loaded
+
+
 @pytest.mark.slow
 def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
     db = f"sqlite:///{tmp_path / 'lib.db'}"
