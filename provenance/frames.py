@@ -16,6 +16,7 @@ import numpy as np
 from . import motion
 from .content import content_box, fill_box, inset_box
 from .errors import MediaError
+from .probe import MAX_FRAME_PIXELS
 from .records import ContentBox, Fingerprint, FrameHash
 
 log = logging.getLogger("provenance.frames")
@@ -117,6 +118,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
+    _refuse_huge_frames(cap, path)
     hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap)
     try:
         last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
@@ -127,12 +129,29 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
 
     if not frames:
         raise MediaError(f"no frames could be decoded from {path.name}; the file is damaged or not a video")
-    if duration_s and last_t < TRUNCATION_MIN_SHARE * duration_s - TRUNCATION_TOLERANCE_S:
-        raise MediaError(f"truncated video: {path.name} decodes to {last_t:.1f} s of its stated {duration_s:.1f} s;"
-                         " download it again")
     boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
-    return Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
-                       decoded_duration_s=max(last_t, 0.0), motion=moves.profile())
+    fp = Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
+                     decoded_duration_s=max(last_t, 0.0), motion=moves.profile())
+    if duration_s:
+        require_whole(fp, duration_s=duration_s, name=path.name)
+    return fp
+
+
+def require_whole(fp: Fingerprint, *, duration_s: float, name: str) -> None:
+    """A file whose frames stop well before its stated duration is a broken download (MediaError)."""
+    last_t = fp.decoded_duration_s
+    if last_t < TRUNCATION_MIN_SHARE * duration_s - TRUNCATION_TOLERANCE_S:
+        raise MediaError(f"truncated video: {name} decodes to {last_t:.1f} s of its stated {duration_s:.1f} s;"
+                         " download it again")
+
+
+def _refuse_huge_frames(cap: cv2.VideoCapture, path: Path) -> None:
+    """probe.MAX_FRAME_PIXELS, checked here too: a check decodes while ffprobe runs, not after it."""
+    width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    if width * height > MAX_FRAME_PIXELS:
+        raise MediaError(f"frames too large: {width:.0f}x{height:.0f} ({width * height / 1e6:.0f} megapixels) in "
+                         f"{path.name}; the most decoded is 8192x4320 ({MAX_FRAME_PIXELS / 1e6:.0f} MP): scale it "
+                         "down first, e.g. ffmpeg -i IN -vf scale=3840:-2 OUT")
 
 
 def _sample(cap: cv2.VideoCapture, sample_fps: float, take: Callable[[float, np.ndarray], None], *,
@@ -141,6 +160,8 @@ def _sample(cap: cv2.VideoCapture, sample_fps: float, take: Callable[[float, np.
     of the last frame decoded."""
     step = 1.0 / sample_fps
     stream_fps = cap.get(cv2.CAP_PROP_FPS)
+    if not duration_s and 1.0 <= stream_fps <= 240.0:  # for the progress shown: the stream's own length
+        duration_s = cap.get(cv2.CAP_PROP_FRAME_COUNT) / stream_fps
     # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
     half_frame = 0.5 / stream_fps if 1.0 <= stream_fps <= 240.0 else 1.0 / 60
     next_t = 0.0

@@ -8,12 +8,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from . import __version__
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
+from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint, require_whole
 from .probe import probe
 from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting,
                       Signal, Verdict)
@@ -123,14 +124,29 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
                   named_by_user=named_by_user, limits=settings.download_limits)
     try:
-        info = probe(media.path)
-        fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
+        info, fp = probe_and_fingerprint(media.path, query=query, progress=progress)
     except ProvenanceError:
         # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
         # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
         discard(media)
         raise
     return AnalysedClip(media=media, probe=info, fingerprint=fp), media.post
+
+
+def probe_and_fingerprint(path: Path, *, query: bool = False,
+                          progress: ProgressFn | None = None) -> tuple[ProbeInfo, Fingerprint]:
+    """ffprobe's facts and the fingerprint. ffprobe (a process of its own, ~0.1 s) runs while the
+    decode starts; when both fail, ffprobe's error is the one raised, as when it ran first."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-probe") as pool:
+        probing = pool.submit(probe, path)
+        try:
+            fp = fingerprint(path, query=query, progress=progress)
+        except ProvenanceError:
+            probing.result()
+            raise
+        info = probing.result()
+    require_whole(fp, duration_s=info.duration_s, name=path.name)
+    return info, fp
 
 
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
