@@ -102,24 +102,26 @@ TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_MIN_SHARE = 0.8
 
 ProgressFn = Callable[[str, float | None], None]
+HashedFn = Callable[[list[FrameHash]], None]
 FULL_FRAME = ContentBox()
 
 
 def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = False,
                 sample_fps: float = SAMPLE_FPS, progress: ProgressFn | None = None,
-                overlap: bool = True) -> Fingerprint:
+                overlap: bool = True, hashed: HashedFn | None = None) -> Fingerprint:
     """Sample frames at `sample_fps`, cut off bars and fills, score and pHash each frame.
 
     Each frame is hashed in the variants of REFERENCE_VARIANTS, or with `query` of QUERY_VARIANTS
     (which include the mirror image, so a mirrored repost still matches). With `overlap` the sampled
     frames are shrunk and hashed on a thread of their own while the decoder goes on (the same hashes,
-    in the same order: tests/test_frames.py); without it, in between two decoded frames.
+    in the same order: tests/test_frames.py); without it, in between two decoded frames. `hashed`
+    is called with each stretch of frames as soon as they are hashed (on the hashing thread).
     """
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
     _refuse_huge_frames(cap, path)
-    hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap)
+    hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed)
     try:
         last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
         frames, moves = hasher.finish()
@@ -195,8 +197,9 @@ class _Hasher:
     and so do OpenCV's and numpy's inner loops: on 2 cores the hashing then costs the check little
     wall time beyond the decode (bench/README.md, "Index on disk and start-up")."""
 
-    def __init__(self, variants: tuple[Variant, ...], *, overlap: bool) -> None:
+    def __init__(self, variants: tuple[Variant, ...], *, overlap: bool, hashed: HashedFn | None) -> None:
         self.variants = variants
+        self.hashed = hashed
         self.frames: list[FrameHash] = []
         self.moves = _MotionTrack()
         self.window: list[tuple[float, np.ndarray]] = []
@@ -233,8 +236,11 @@ class _Hasher:
 
     def _flush(self) -> None:
         if self.window:
+            done = len(self.frames)
             self.fill = _hash_window(self.window, self.frames, self.variants, self.fill, self.moves)
             self.window = []
+            if self.hashed is not None:
+                self.hashed(self.frames[done:])
 
 
 def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], variants: tuple[Variant, ...],

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, TypeVar
 from . import __version__
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint, require_whole
+from .frames import (MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, HashedFn, fingerprint,
+                     require_whole)
 from .probe import probe
 from .records import (FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint, Sighting,
                       Signal, Verdict)
@@ -117,14 +118,15 @@ def matcher_params() -> dict[str, object]:
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
             query: bool = False, progress: ProgressFn | None = None,
-            named_by_user: str | None = None) -> tuple[AnalysedClip, Post]:
+            named_by_user: str | None = None, hashed: HashedFn | None = None) -> tuple[AnalysedClip, Post]:
     """Fetch, probe and fingerprint one clip. Touches no database. `named_by_user`: the URL the
-    user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch."""
+    user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch. `hashed`:
+    see frames.fingerprint."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
                   named_by_user=named_by_user, limits=settings.download_limits)
     try:
-        info, fp = probe_and_fingerprint(media.path, query=query, progress=progress)
+        info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
     except ProvenanceError:
         # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
         # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
@@ -133,14 +135,14 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     return AnalysedClip(media=media, probe=info, fingerprint=fp), media.post
 
 
-def probe_and_fingerprint(path: Path, *, query: bool = False,
-                          progress: ProgressFn | None = None) -> tuple[ProbeInfo, Fingerprint]:
+def probe_and_fingerprint(path: Path, *, query: bool = False, progress: ProgressFn | None = None,
+                          hashed: HashedFn | None = None) -> tuple[ProbeInfo, Fingerprint]:
     """ffprobe's facts and the fingerprint. ffprobe (a process of its own, ~0.1 s) runs while the
     decode starts; when both fail, ffprobe's error is the one raised, as when it ran first."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-probe") as pool:
         probing = pool.submit(probe, path)
         try:
-            fp = fingerprint(path, query=query, progress=progress)
+            fp = fingerprint(path, query=query, progress=progress, hashed=hashed)
         except ProvenanceError:
             probing.result()
             raise
@@ -202,13 +204,24 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
     """Compare a clip with all known footage; with `record`, add it and this check to the library.
 
     The database opens (imports, schema check, index) while the clip downloads and decodes, on
-    another thread: a check's wall time is then about its fetch and decode (bench/README.md, "Index
-    on disk and start-up"). A database that cannot be opened is reported once the clip is analysed."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-library") as pool:
+    another thread, which then searches the library for the query's hashes as they are made
+    (provenance.presearch): a check's wall time is then about its fetch and decode (bench/README.md,
+    "Index on disk and start-up"). A database that cannot be opened is reported once the clip is
+    analysed."""
+    from .presearch import EarlySearch
+
+    early = EarlySearch(MIN_QUALITY)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-library") as pool:
         library_opening = pool.submit(open_and_load, settings)
-        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
-                             progress=progress)
+        searching = pool.submit(early.run, library_opening)
+        try:
+            clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
+                                 progress=progress, hashed=early.add)
+        finally:
+            early.stop()
         engine, library = _opened(library_opening, clip.media)
+        searching.result()
+        library = early.searched(library)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record):
             require_enough_frames(clip, name=target)
             stamps = stamp_clip(clip, settings=settings, progress=progress) if record else ()
