@@ -135,7 +135,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     fp = Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
                      decoded_duration_s=max(last_t, 0.0), motion=moves.profile())
     if duration_s:
-        require_whole(fp, duration_s=duration_s, name=path.name)
+        require_whole(fp, duration_s=duration_s, name=Path(path).name)
     return fp
 
 
