@@ -136,9 +136,15 @@ def one_size(size: int, clip: Path, mirrored: Path, work: Path, repeat: int,
     for i in range(repeat):
         loads.append(os.getloadavg()[0])
         dec(lambda: check_speed.run(check_speed.decode_cmd(clip)))
+        # This CLI and the others take turns going first: the first after the decode may find fewer of
+        # the index's pages in the page cache (a busy machine evicts them), which would favour the second.
+        if i % 2:
+            for name, command in others.items():
+                other_clocks[name](lambda: check_speed.run(command, env=env, capture_output=True, text=True))
         result = chk(lambda: cli(check, env))
-        for name, command in others.items():
-            other_clocks[name](lambda: check_speed.run(command, env=env, capture_output=True, text=True))
+        if not i % 2:
+            for name, command in others.items():
+                other_clocks[name](lambda: check_speed.run(command, env=env, capture_output=True, text=True))
         print(f"  round {i + 1}/{repeat} (load {loads[-1]:.1f}): decode {dec.wall[-1]:.2f} s, CLI check {chk.wall[-1]:.2f} s, "
               f"ratio {chk.wall[-1] / dec.wall[-1]:.2f}x (CPU {dec.cpu[-1]:.2f} / {chk.cpu[-1]:.2f} s, "
               f"{chk.cpu[-1] / dec.cpu[-1]:.2f}x)"
