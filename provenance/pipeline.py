@@ -220,9 +220,9 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         finally:
             early.stop()
         engine, library = _opened(library_opening, clip.media)
-        searching.result()
-        library = early.searched(library)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record):
+            searching.result()
+            library = early.searched(library)
             require_enough_frames(clip, name=target)
             stamps = stamp_clip(clip, settings=settings, progress=progress) if record else ()
             if progress:
