@@ -120,7 +120,11 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
-    _refuse_huge_frames(cap, path)
+    try:
+        _refuse_huge_frames(cap, Path(path))
+    except MediaError:
+        cap.release()
+        raise
     hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed)
     try:
         last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
