@@ -167,3 +167,15 @@ def test_an_inset_is_found_by_its_borders_and_plain_footage_has_none(derived):
     assert abs(box.top - 60 / 720) < 0.02 and abs(box.bottom - 332 / 720) < 0.02
     for plain in ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"):
         assert inset_box(greys(SAMPLES / plain, 64)) is None, plain
+
+
+@pytest.mark.slow
+def test_fingerprint_refuses_frames_too_large_before_decoding_them(tmp_path):
+    # A check decodes while ffprobe runs: the decoder itself refuses what probe.MAX_FRAME_PIXELS refuses.
+    import subprocess
+
+    huge = tmp_path / "huge.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=8000x8000:d=0.2:r=10", "-c:v",
+                    "libx264", "-preset", "ultrafast", str(huge)], check=True)
+    with pytest.raises(MediaError, match="frames too large: 8000x8000"):
+        fingerprint(huge)
