@@ -4,8 +4,8 @@ A check's search of the library (provenance.match.candidate_pairs through the in
 query's hashes, which the fingerprint makes a stretch at a time (frames.fingerprint's `hashed`). So
 each stretch's first-look hashes are searched as soon as the library is open, on the library's thread,
 while the decoder goes on; the matcher then finds those pairs already there. At 10 million hashes
-that search is ~1-3 s of CPU (bench/README.md, "Index on disk and start-up"), most of a check's cost
-beyond the decode. The pairs are the index's own, looked up by hash value: the same as searching when
+that search is ~1-3 s of CPU (bench/README.md, "Where a CLI check's time went"), most of a check's
+cost beyond the decode. The pairs are the index's own, looked up by hash value: the same as searching when
 the matcher asks (tests/test_presearch.py).
 """
 
@@ -24,8 +24,8 @@ from .records import FrameHash, ReferenceFrames
 
 # The query views the first look searches (match.find_evidence): the fingerprint's columns
 # (phash, *variants) of each MATCH_VARIANTS view. The second look's views are left to the matcher:
-# it runs only when the first look settles nothing, and searching them for every check would cost
-# more than it saves.
+# it runs only when the first look settles nothing, and searching them early would add their search
+# (2.25 times the first look's hashes) to every check.
 FIRST_LOOK_COLUMNS = tuple(QUERY_VARIANTS.index(v) for v in MATCH_VARIANTS)
 
 _Pairs = tuple[np.ndarray, np.ndarray]  # (rows, distances) of one query hash
