@@ -3,7 +3,7 @@
 ORM objects never leave this package; the repository returns provenance.records types.
 """
 
-from provenance.db import audits, repository, timestamps
+from provenance.db import audits, repository, timestamps, tokens
 from provenance.db.engine import (
     connect,
     current_revision,
@@ -33,6 +33,7 @@ __all__ = [
     "repository",
     "session_scope",
     "timestamps",
+    "tokens",
     "shown_url",
     "upgrade",
 ]

@@ -23,7 +23,7 @@ _UPGRADE = "run: provenance db upgrade"
 # The newest migration in migrations/versions. Kept here so that the check run before every command
 # is one SELECT instead of importing Alembic (0.2 s of a 28-s clip's check, bench/check_speed.py);
 # tests/test_db.py asserts it equals Alembic's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0010"
 # SQLite's write lock is held for one command's transaction: a clip's frame rows and a check, well
 # under a second; 30 s covers a long import or migration by another process, then fails clearly.
 _BUSY_TIMEOUT_MS = 30_000

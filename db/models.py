@@ -331,3 +331,44 @@ class Timestamp(Base):
     tsa_name: Mapped[str] = mapped_column(NulFreeText)  # the subject of the certificate that signed it
     stamped_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the token's genTime
     response: Mapped[bytes] = mapped_column(LargeBinary)  # the TSA's TimeStampResp, DER, as received
+
+
+class ContentCredential(Base):
+    """A clip's C2PA manifest as read and validated when the clip was first recorded
+    (provenance.credentials): one row per clip read, state "none" when it carries no manifest."""
+
+    __tablename__ = "content_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), unique=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reader: Mapped[str] = mapped_column(NulFreeString(64))  # "c2pa-rs VERSION": validation rules change
+    state: Mapped[str] = mapped_column(NulFreeString(16))  # "none" | "valid" | "trusted" | "invalid"
+    summary: Mapped[dict[str, Any] | None] = mapped_column(NulFreeJSON)  # ContentCredentials.to_dict()
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(NulFreeJSON)  # the reader's whole manifest store
+
+
+class ClipShot(Base):
+    """One shot of a clip, found while it was hashed (provenance.shots), with the keyframe to search for."""
+
+    __tablename__ = "clip_shots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    keyframe_s: Mapped[float] = mapped_column(Float)
+
+
+class ApiToken(Base):
+    """A token of `provenance serve` (provenance.serve.auth). Only its SHA-256 is kept: the token is a
+    random 256-bit secret printed once, so the hash cannot be turned back into it."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(NulFreeString(64), unique=True)  # who holds it: a person or a script
+    token_sha256: Mapped[str] = mapped_column(NulFreeString(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set by `token revoke`; never reopened
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 The file is gzip-compressed JSON Lines:
 
-    {"format": "provenance-library", "format_version": 1, "schema_revision": "0007", ...,
+    {"format": "provenance-library", "format_version": 1, "schema_revision": "0010", ...,
      "tables": {"clips": ["id", "sha256", ...], ...}}          header: what follows, column order
     {"table": "clips"}                                         then, per table, a start line
     [1, "ab12...", ...]                                        and one JSON array per row

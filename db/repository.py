@@ -17,11 +17,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from provenance import records, stored
+from provenance.credentials import CredentialsReading, credentials_from_dict
 from provenance.frames import REFERENCE_VARIANTS
 from provenance.motion import MOTION_GRID, MotionProfile
+from provenance.shots import Shot
 from provenance.db import models as orm
 
 HASH_ALGO = "phash64"
+CREDENTIALS_NONE = "none"  # content_credentials.state: the clip was read and carries no manifest
 SOURCES = ("ingest", "check")
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
@@ -142,7 +145,7 @@ def upsert_clip(
         first_observed_at=observed_at,
     )
     stmt = (
-        _insert(session, orm.Clip)
+        backend_insert(session, orm.Clip)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(orm.Clip.id)
@@ -163,6 +166,10 @@ def upsert_clip(
                 for variant, h in enumerate((f.phash, *f.variants)[: len(REFERENCE_VARIANTS)])
             ],
         )
+    if fingerprint.shots:
+        session.execute(insert(orm.ClipShot), [
+            {"clip_id": clip_id, "start_s": s.start_s, "end_s": s.end_s, "keyframe_s": s.keyframe_s}
+            for s in fingerprint.shots])
     profile = fingerprint.motion
     if profile is not None and profile.cells.shape[0]:
         session.execute(insert(orm.ClipMotion), [{
@@ -170,6 +177,36 @@ def upsert_clip(
             "times": np.asarray(profile.times, dtype=np.float64).tobytes(),
             "cells": np.ascontiguousarray(profile.cells, dtype=np.uint8).tobytes()}])
     return clip_id, True
+
+
+def add_credentials(clip_id: int, reading: CredentialsReading, *, session: Session) -> None:
+    """Record what reading the clip found, once per clip: a clip recorded again keeps its first reading."""
+    credentials = reading.credentials
+    # ON CONFLICT: two processes recording one clip (or re-reading a clip recorded before credentials
+    # were read) insert one row; the other's insert does nothing.
+    session.execute(backend_insert(session, orm.ContentCredential).values(
+        clip_id=clip_id, read_at=reading.read_at, reader=reading.reader,
+        state=credentials.state if credentials else CREDENTIALS_NONE,
+        summary=json_safe(credentials.to_dict()) if credentials else None,
+        manifest=json_safe(credentials.manifest) if credentials else None,
+    ).on_conflict_do_nothing(index_elements=["clip_id"]))
+
+
+def shots_of(clip_id: int, *, session: Session) -> tuple[Shot, ...]:
+    """A clip's shots in time order; none for a clip recorded before shots were found."""
+    rows = session.execute(select(orm.ClipShot.start_s, orm.ClipShot.end_s, orm.ClipShot.keyframe_s)
+                           .where(orm.ClipShot.clip_id == clip_id).order_by(orm.ClipShot.start_s, orm.ClipShot.id))
+    return tuple(Shot(start_s=a, end_s=b, keyframe_s=k) for a, b, k in rows)
+
+
+def credentials_of(clip_id: int, *, session: Session) -> CredentialsReading | None:
+    """The clip's recorded reading; None if it was recorded before credentials were read."""
+    row = session.scalar(select(orm.ContentCredential).where(orm.ContentCredential.clip_id == clip_id))
+    if row is None:
+        return None
+    none = row.state == CREDENTIALS_NONE or row.summary is None
+    credentials = None if none else credentials_from_dict(row.summary, row.manifest)
+    return CredentialsReading(read_at=row.read_at, reader=row.reader, credentials=credentials)
 
 
 def motion_of(clip_id: int, *, session: Session) -> MotionProfile | None:
@@ -257,7 +294,7 @@ def upsert_sighting(
     key, key_where = ((orm.SIGHTING_KEY, orm.SIGHTING_KEY_WHERE) if key_sha256 is not None
                       else (orm.SIGHTING_NO_URL_KEY, orm.SIGHTING_NO_URL_WHERE))
     stmt = (
-        _insert(session, orm.Sighting)
+        backend_insert(session, orm.Sighting)
         .values(**values)
         .on_conflict_do_nothing(index_elements=list(key), index_where=key_where)
         .returning(orm.Sighting.id)
@@ -283,7 +320,7 @@ def upsert_sighting(
     return found, False
 
 
-def _insert(session: Session, model: type[orm.Base]) -> Any:
+def backend_insert(session: Session, model: type[orm.Base]) -> Any:
     """The backend's own INSERT, which has .on_conflict_do_nothing/.on_conflict_do_update."""
     backend = session.get_bind().dialect.name
     if backend == "postgresql":
@@ -548,6 +585,8 @@ def load_check_for_report(check_id: int, *, session: Session) -> stored.StoredCh
         scenes=tuple(dict(h) for h in (check.scenes or [])),
         frames=_stored_frames(check.clip_id, session=session),
         library_clips_now=session.scalar(select(func.count()).select_from(orm.Clip)) or 0,
+        credentials=credentials_of(check.clip_id, session=session),
+        shots=shots_of(check.clip_id, session=session),
     )
 
 

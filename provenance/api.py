@@ -15,6 +15,8 @@ the exit code the command would use). The command line is a thin layer over this
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -51,11 +53,12 @@ class Library:
             settings = replace(settings, store_dir=Path(store).expanduser().absolute())
         self.settings = settings
         self._engine: Engine | None = None
+        self._opening = threading.Lock()  # the desk runs checks on several threads over one Library
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Library":
         library = cls.__new__(cls)
-        library.settings, library._engine = settings, None
+        library.settings, library._engine, library._opening = settings, None, threading.Lock()
         return library
 
     def __enter__(self) -> "Library":
@@ -72,11 +75,12 @@ class Library:
     @property
     def engine(self) -> "Engine":
         """The database, its schema checked (created when the database is empty)."""
-        if self._engine is None:
-            from . import pipeline
+        with self._opening:
+            if self._engine is None:
+                from . import pipeline
 
-            self._engine = pipeline.open_library(self.settings)
-        return self._engine
+                self._engine = pipeline.open_library(self.settings)
+            return self._engine
 
     def check(self, target: str, *, post_url: str | None = None, posted_at: datetime | str | None = None,
               record: bool = True, progress: "ProgressFn | None" = None) -> "CheckResult":
@@ -86,8 +90,10 @@ class Library:
         from .fetch import check_target
 
         check_target(target)  # a missing file fails before the library is opened
+        # The library's own engine: a long-running caller (the desk) must not open a pool per check.
+        # Opened by the check on its library thread, while the clip decodes (pipeline.check).
         return pipeline.check(target, settings=self.settings, post_url=post_url, posted_at=_time(posted_at),
-                              record=record, progress=progress)
+                              record=record, progress=progress, engine=lambda: self.engine)
 
     def ingest(self, target: str, *, post_url: str | None = None, posted_at: datetime | str | None = None,
                progress: "ProgressFn | None" = None) -> "IngestResult":
@@ -97,7 +103,7 @@ class Library:
 
         check_target(target)
         return pipeline.ingest(target, settings=self.settings, post_url=post_url, posted_at=_time(posted_at),
-                               progress=progress)
+                               progress=progress, engine=self.engine)
 
     def audit(self, source: str | None = None, *, urls_file: str | Path | None = None, resume: int | None = None,
               options: "AuditOptions | None" = None, progress: "AuditProgressFn | None" = None) -> "AuditResult":

@@ -101,7 +101,8 @@ def audit(source: str | None = None, *, settings: Settings, urls_file: Path | No
         raise InputError(f"--lister must be one of {', '.join(LISTERS)}, not {options.lister!r}")
     engine = pipeline.open_library(settings)
     audit_id = _resolve(engine, source=source, urls_file=urls_file, resume=resume, options=options,
-                        cookies=settings.cookies, allow_private=settings.allow_private_urls)
+                        cookies=settings.cookies, allow_private=settings.allow_private_urls,
+                        trust_named=settings.trust_named_host)
     if options.retry_failed:
         with session_scope(engine) as session:
             audits.retry_failed(audit_id, session=session)
@@ -140,7 +141,8 @@ def _reuse_kind(item: AuditItemResult, own_urls: set[str]) -> str | None:
 
 
 def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resume: int | None,
-             options: AuditOptions, cookies: Path | None, allow_private: bool = False) -> int:
+             options: AuditOptions, cookies: Path | None, allow_private: bool = False,
+             trust_named: bool = True) -> int:
     if resume is not None:
         with session_scope(engine) as session:
             if not audits.audit_exists(resume, session=session):
@@ -168,9 +170,11 @@ def _resolve(engine: Engine, *, source: str | None, urls_file: Path | None, resu
         listing = read_url_file(Path(where))
     elif lister == GALLERY_DL:
         listing = list_gallery(where, cookies=cookies, limit=listed_limit, since=options.since,
-                               allow_private=allow_private, sleep_s=options.sleep_s, backoff_s=options.backoff_s)
+                               allow_private=allow_private, sleep_s=options.sleep_s, backoff_s=options.backoff_s,
+                               trust_named=trust_named)
     else:
-        listing = list_url(where, cookies=cookies, limit=listed_limit, allow_private=allow_private)
+        listing = list_url(where, cookies=cookies, limit=listed_limit, allow_private=allow_private,
+                           trust_named=trust_named)
     posts = _select(listing, since=options.since, limit=options.limit)
     # The audit and all its posts in one transaction: a kill while listing leaves nothing behind.
     with session_scope(engine) as session:
@@ -328,7 +332,11 @@ class _Run:
         try:
             clip, post = analysed.result()
             post = _with_listed_time(post, item)
-            pipeline.check_analysed(clip, post, engine=self.engine, library=library, on_recorded=mark_done)
+            # With a TSA, each post's clip is stamped before its check is recorded, as `check --tsa`
+            # does; a TSA that fails fails this post (exit 3, retried by --retry-failed).
+            stamps = pipeline.stamp_clip(clip, settings=self.settings)
+            pipeline.check_analysed(clip, post, engine=self.engine, library=library, on_recorded=mark_done,
+                                    stamps=stamps)
         except _AlreadyDone:
             log.info("%s was checked by another run of audit %d meanwhile", item.url, self.audit_id)
             return library

@@ -8,6 +8,7 @@ SHA-256 sums over every file, checked by `bagit.py --validate` or `provenance ve
     data/reports/report.{html,json,md}    the check's report, rendered now from the library
     data/reports/stamped/NAME             each report timestamped when it was written, as it is now
     data/timestamps/PATH.N.tsr            RFC 3161 tokens over data/PATH (N: 1, 2... per token)
+    data/content-credentials.json         the clip's C2PA manifest store as read, when it carries one
     manifest-sha256.txt.tsr               with a TSA: a token over the manifest, so over every file
 
 The manifest alone proves nothing against someone who rewrites it with the files; the tokens do.
@@ -15,6 +16,7 @@ The manifest alone proves nothing against someone who rewrites it with the files
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -27,6 +29,7 @@ from .db import timestamps as stored_stamps
 from .errors import InputError
 from .fetch import sha256_file
 from .reporting import FORMATS, render_check
+from .reporting.build import load_check
 from .settings import Settings
 from .timestamps import stamp, verify
 
@@ -60,8 +63,9 @@ def make_bundle(check_id: int, out: Path, *, settings: Settings) -> Bundle:
         tokens = _collect(check_id, files, root, settings=settings)
         bag = bagit.make_bag(str(root), bag_info={
             "Internal-Sender-Identifier": f"provenance check {check_id}",
-            "External-Description": f"Evidence of provenance check {check_id}: the clip, its reports and "
-                                    "RFC 3161 timestamp tokens (data/timestamps/PATH.N.tsr is over data/PATH).",
+            "External-Description": f"Evidence of provenance check {check_id}: the clip, its reports, its C2PA "
+                                    "manifest if it has one, and RFC 3161 timestamp tokens "
+                                    "(data/timestamps/PATH.N.tsr is over data/PATH).",
         }, checksums=["sha256"])
         if settings.tsa_url is not None:
             (root / _MANIFEST_TOKEN).write_bytes(stamp(sha256_file(root / _MANIFEST), settings.tsa_url).response)
@@ -82,6 +86,10 @@ def _collect(check_id: int, files: tuple[stored_stamps.StampedFile, ...], root: 
     reports.mkdir()
     for fmt in FORMATS:
         (reports / f"report.{fmt}").write_text(render_check(check_id, settings=settings, fmt=fmt), encoding="utf-8")
+    reading = load_check(check_id, settings=settings).credentials
+    if reading is not None and reading.credentials is not None:
+        (root / "content-credentials.json").write_text(
+            json.dumps(reading.credentials.manifest, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
     tokens = 0
     for file in files:
         if file.path is None or not Path(file.path).is_file():

@@ -238,7 +238,7 @@ def check(target: str, post_url: str | None, posted_at: str | None, as_json: boo
               help="Write the report to FILE (format from its name: .html, .json, .md) instead of printing it.")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS),
               help="html (one self-contained page with the evidence frames), json (schema: "
-                   "provenance/schemas/report.v1.schema.json; audits: audit-report.v1.schema.json) or md "
+                   "provenance/schemas/report.v2.schema.json; audits: audit-report.v2.schema.json) or md "
                    "[default: from FILE's name; md when printing].")
 @tsa_option
 @db_option
@@ -323,6 +323,30 @@ def verify_command(what: str, roots_file: Path | None, db_url: str | None) -> No
                             "do not verify (see above)")
 
 
+@cli.command("keyframes")
+@click.argument("check_id", metavar="ID", type=id_type)
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="The folder to write the JPEG files to (made if missing; existing files are never overwritten).")
+@db_option
+def keyframes_command(check_id: int, output: Path, db_url: str | None) -> None:
+    """Write one frame per shot of a checked clip as JPEG, for reverse image search (Google Lens,
+    Yandex, Bing, TinEye): how to find earlier copies that are not in your own library.
+
+    Example:
+
+    \b
+        provenance keyframes 42 -o keyframes-42/
+    """
+    from . import keyframes
+
+    written = keyframes.write_keyframes(check_id, output, settings=Settings.resolve(db_url=db_url))
+    for k in written:
+        click.echo(f"{k.path}  shot {k.shot.start_s:.2f}-{k.shot.end_s:.2f} s, frame at {k.shot.keyframe_s:.2f} s  "
+                   f"sha256 {k.sha256}")
+    click.echo(f"{len(written)} keyframe{'s' if len(written) != 1 else ''} written; search each by upload: "
+               + "; ".join(f"{engine} {page}" for engine, page, _ in keyframes.UPLOAD_STEPS), err=True)
+
+
 @cli.command("bundle")
 @click.argument("check_id", metavar="ID", type=id_type)
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path), metavar="PATH",
@@ -386,9 +410,6 @@ def ingest(target: str, post_url: str | None, posted_at: str | None, cookies: Pa
 
         if post_url or posted_at:
             raise InputError("--url and --posted-at name one post; they cannot be given for a folder")
-        if settings.tsa_url:
-            raise InputError("--tsa (or PROVENANCE_TSA) timestamps one file's ingest; not yet a folder's: "
-                             "ingest the folder without it, or the files one by one")
         with FolderBar(quiet) as bar:
             result = folder.ingest_folder(Path(target), settings=settings, workers=workers, progress=bar)
         click.echo(result_text.folder_summary(result, verbose=not quiet))
@@ -459,12 +480,14 @@ class AuditProgressView:
               help="The --report format, when the file name does not say.")
 @cookies_option
 @private_option
+@tsa_option
 @db_option
 @quiet_option
 def audit(source: str | None, urls_file: Path | None, since: str | None, limit: int | None,
           resume_id: int | None, retry_failed: bool, workers: int, sleep_s: float, backoff_s: float,
           lister: str | None, as_json: bool, report_path: Path | None, report_format: str | None,
-          cookies: Path | None, allow_private_urls: bool, db_url: str | None, quiet: bool) -> None:
+          cookies: Path | None, allow_private_urls: bool, tsa_url: str | None, db_url: str | None,
+          quiet: bool) -> None:
     """Check every post of an account, channel, playlist or feed (or a URL list) against the library.
 
     yt-dlp lists the posts, or gallery-dl where yt-dlp cannot (X profiles, their /media tab,
@@ -494,7 +517,8 @@ def audit(source: str | None, urls_file: Path | None, since: str | None, limit: 
 
     if report_path is not None:
         reporting.check_destination(report_path, report_format)  # a bad path fails before the work, not after
-    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls)
+    settings = Settings.resolve(db_url=db_url, cookies=cookies, allow_private_urls=allow_private_urls,
+                                tsa_url=tsa_url)
     options = audit_lib.AuditOptions(since=parse_time(since), limit=limit, workers=workers, sleep_s=sleep_s,
                                      backoff_s=backoff_s, retry_failed=retry_failed, lister=lister)
     view = AuditProgressView(quiet)
@@ -739,6 +763,140 @@ def import_command(file: Path, db_url: str | None, quiet: bool) -> None:
         progress.done()
     if not quiet:
         click.echo(library_text.transfer_text("imported", counts, file))
+
+
+SERVE_DEFAULT_HOST, SERVE_DEFAULT_PORT = "127.0.0.1", 8700  # serve.DEFAULT_HOST, serve.DEFAULT_PORT
+SERVE_DEFAULT_MAX_UPLOAD = "2G"  # serve.inputs.DEFAULT_MAX_UPLOAD
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "2G", "500M", "1048576" (binary units, as the README says)."""
+    value = text.strip().upper().removesuffix("B")
+    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
+    number = value[: len(value) - len(unit)]
+    try:
+        size = int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise InputError(f"bad size {text!r}; give bytes or a number with K, M, G or T, e.g. 500M") from None
+    if size < 1:
+        raise InputError(f"bad size {text!r}; it must be at least one byte")
+    return size
+
+
+@cli.command("serve")
+@click.option("--host", default=SERVE_DEFAULT_HOST, show_default=True,
+              help="Address to listen on; anything but loopback lets other machines connect (put TLS in front).")
+@click.option("--port", default=SERVE_DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--allow-private-urls", is_flag=True,
+              help="Let submitted URLs (and the pages they lead to) reach loopback or private addresses; by "
+                   "default the server fetches only public ones.")
+@click.option("--max-upload", default=SERVE_DEFAULT_MAX_UPLOAD, show_default=True, metavar="SIZE",
+              help="Largest video file accepted (e.g. 500M, 2G); larger uploads get 413.")
+@click.option("--workers", type=click.IntRange(1, 64), metavar="N", help="Jobs run at once (default 2).")
+@click.option("--behind-tls-proxy", is_flag=True,
+              help="A TLS reverse proxy on this machine is in front: no warning for --host, and the login "
+                   "cookie is sent over HTTPS only.")
+@db_option
+def serve(host: str, port: int, allow_private_urls: bool, max_upload: str, workers: int | None,
+          behind_tls_proxy: bool, db_url: str | None) -> None:
+    """Serve the desk: a web page and a JSON API over the library, for a team.
+
+    Every request needs a token (provenance token create NAME). Checks run in the background.
+
+    Example:
+
+    \b
+        provenance token create alice
+        provenance serve --db postgresql+psycopg://me@localhost/provenance
+    """
+    from . import serve as serve_lib
+    from .serve.app import ServeConfig
+
+    config = ServeConfig(allow_private_urls=allow_private_urls, max_upload=parse_size(max_upload),
+                         secure_cookie=behind_tls_proxy)
+    if serve_lib.exposed(host) and not behind_tls_proxy:
+        click.echo(f"warning: listening on {host}: other machines can connect, and tokens and the login cookie "
+                   "cross the network in clear; put a TLS reverse proxy in front (README: serve) and pass "
+                   "--behind-tls-proxy", err=True)
+    serve_lib.serve(Settings.resolve(db_url=db_url), config, host=host, port=port, workers=workers)
+
+
+@cli.group("token")
+def token_group() -> None:
+    """Manage the tokens that let people and scripts into `provenance serve`.
+
+    Example:
+
+    \b
+        provenance token create alice
+        provenance token list
+        provenance token revoke alice
+    """
+
+
+@token_group.command("create")
+@click.argument("name")
+@db_option
+def token_create_command(name: str, db_url: str | None) -> None:
+    """Make a token for NAME and print it, once: only its hash is kept.
+
+    Example:
+
+    \b
+        provenance token create alice
+    """
+    from .api import Library
+    from .serve import auth
+
+    with Library.from_settings(Settings.resolve(db_url=db_url)) as library:
+        token, info = auth.create_token(library.engine, name)
+    click.echo(token)
+    click.echo(f"token {safe(info.name)!r} created; it is shown only now: give it to its holder, "
+               "who logs in with it or sends 'Authorization: Bearer TOKEN'", err=True)
+
+
+@token_group.command("list")
+@db_option
+def token_list_command(db_url: str | None) -> None:
+    """List the tokens by name, with when each was made, last used and revoked (never the tokens).
+
+    Example:
+
+    \b
+        provenance token list
+    """
+    from .api import Library
+    from .reporting.text import iso
+    from .serve import auth
+
+    with Library.from_settings(Settings.resolve(db_url=db_url)) as library:
+        infos = auth.list_tokens(library.engine)
+    if not infos:
+        click.echo("no tokens; make one with: provenance token create NAME")
+    for t in infos:
+        state = f"revoked {iso(t.revoked_at, whole_seconds=True)}" if t.revoked_at else "active"
+        used = iso(t.last_used_at, whole_seconds=True) or "never"
+        click.echo(f"{safe(t.name):24}  created {iso(t.created_at, whole_seconds=True)}  last used {used}  {state}")
+
+
+@token_group.command("revoke")
+@click.argument("name")
+@db_option
+def token_revoke_command(name: str, db_url: str | None) -> None:
+    """Revoke NAME's token: every request with it is refused from now on (401).
+
+    Example:
+
+    \b
+        provenance token revoke alice
+    """
+    from .api import Library
+    from .serve import auth
+
+    with Library.from_settings(Settings.resolve(db_url=db_url)) as library:
+        info = auth.revoke_token(library.engine, name)
+    click.echo(f"token {safe(info.name)!r} revoked")
 
 
 def main() -> None:

@@ -89,6 +89,7 @@ def fetch(
     allow_private: bool = False,
     named_by_user: str | None = None,
     limits: DownloadLimits = DownloadLimits(),
+    trust_named: bool = True,
 ) -> FetchedMedia:
     """Store the clip at `target` (an http(s) URL or a file path) and say where it was posted.
 
@@ -96,14 +97,16 @@ def fetch(
     platform reports. A naive `posted_at` is taken as UTC. A download is given up within `limits`.
 
     Only the host and port of `named_by_user` (default: `target`), the URL the user gave, may be
-    a private or loopback address, unless `allow_private` (see provenance.netguard).
+    a private or loopback address, unless `allow_private` (see provenance.netguard); with
+    `trust_named` false, not even that one (a URL sent to the server by someone else).
     """
     store_dir = Path(store_dir)
     clean_stale_temporaries(store_dir)
     if posted_at is not None:
         posted_at = as_utc(posted_at)
     if _is_url(target):
-        guard = netguard.Guard(typed=netguard.origin(named_by_user or target), allow_private=allow_private)
+        typed = netguard.origin(named_by_user or target) if trust_named else None
+        guard = netguard.Guard(typed=typed, allow_private=allow_private)
         return _fetch_url(target, store_dir=store_dir, cookies=cookies, progress=progress,
                           post_url=post_url, posted_at=posted_at, guard=guard, limits=limits)
     return _fetch_file(Path(target).expanduser(), store_dir=store_dir, post_url=post_url, posted_at=posted_at)

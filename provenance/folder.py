@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import pipeline
-from .db import repository, session_scope
+from .db import repository, session_scope, timestamps as stored_stamps
 from .errors import InputError, ProvenanceError
 from .fetch import sha256_file
 from .frames import MIN_QUALITY
@@ -140,12 +140,20 @@ def ingest_folder(folder: Path, *, settings: Settings, workers: int | None = Non
             continue
         clip, post = analysed
         observed_at = datetime.now(UTC)
-        with pipeline.evidence_kept_if_recorded(clip.media, engine), session_scope(engine) as session:
-            # Another process may have stored the same file since the SHA-256 look-up above: the
-            # insert itself says whether this run added it.
-            clip_id, added = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
-                                                    observed_at=observed_at, min_quality=MIN_QUALITY)
-            repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+        with pipeline.evidence_kept_if_recorded(clip.media, engine):
+            # With a TSA, each file is stamped before it is recorded; a TSA that fails stops the
+            # ingest as it stops `ingest FILE` (the files before stay recorded and stamped).
+            stamps = pipeline.stamp_clip(clip, settings=settings)
+            with session_scope(engine) as session:
+                # Another process may have stored the same file since the SHA-256 look-up above: the
+                # insert itself says whether this run added it.
+                clip_id, added = repository.upsert_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+                                                        observed_at=observed_at, min_quality=MIN_QUALITY)
+                repository.add_sighting(clip_id, post, source="ingest", observed_at=observed_at, session=session)
+                stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=None, path=str(clip.media.path),
+                                         session=session)
+                if clip.credentials is not None:
+                    repository.add_credentials(clip_id, clip.credentials, session=session)
         if not added:
             done(FileOutcome(path, "known", "stored by another process meanwhile", sha256=sha, clip_id=clip_id))
             continue

@@ -18,6 +18,7 @@ from .content import content_box, fill_box, inset_box
 from .errors import MediaError
 from .probe import MAX_FRAME_PIXELS
 from .records import ContentBox, Fingerprint, FrameHash
+from .shots import ShotTracker
 
 log = logging.getLogger("provenance.frames")
 
@@ -128,7 +129,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed)
     try:
         last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
-        frames, moves = hasher.finish()
+        frames, moves, cuts = hasher.finish()
     finally:
         hasher.close()
         cap.release()
@@ -137,7 +138,8 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
         raise MediaError(f"no frames could be decoded from {path.name}; the file is damaged or not a video")
     boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
     fp = Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
-                     decoded_duration_s=max(last_t, 0.0), motion=moves.profile())
+                     decoded_duration_s=max(last_t, 0.0), motion=moves.profile(),
+                     shots=cuts.shots(end_s=max(last_t, 0.0) + 1.0 / sample_fps))
     if duration_s:
         require_whole(fp, duration_s=duration_s, name=Path(path).name)
     return fp
@@ -206,6 +208,7 @@ class _Hasher:
         self.hashed = hashed
         self.frames: list[FrameHash] = []
         self.moves = _MotionTrack()
+        self.cuts = ShotTracker()
         self.window: list[tuple[float, np.ndarray]] = []
         self.fill = FULL_FRAME
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-hash") if overlap else None
@@ -214,11 +217,11 @@ class _Hasher:
     def add(self, t: float, image: np.ndarray) -> None:
         self._run(self._add, t, image)
 
-    def finish(self) -> tuple[list[FrameHash], "_MotionTrack"]:
+    def finish(self) -> tuple[list[FrameHash], "_MotionTrack", ShotTracker]:
         self._run(self._flush)
         while self.pending:
             self.pending.popleft().result()
-        return self.frames, self.moves
+        return self.frames, self.moves, self.cuts
 
     def close(self) -> None:
         if self.pool is not None:
@@ -234,6 +237,7 @@ class _Hasher:
 
     def _add(self, t: float, image: np.ndarray) -> None:
         grey = small_grey(image)
+        self.cuts.add(t, image, grey)
         if self.window and (len(self.window) >= FILL_WINDOW_FRAMES or grey.shape != self.window[0][1].shape):
             self._flush()
         self.window.append((t, grey))

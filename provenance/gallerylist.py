@@ -77,7 +77,7 @@ def page_url(url: str) -> str:
 
 def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = None,
                  since: datetime | None = None, allow_private: bool = False, sleep_s: float = 0.0,
-                 backoff_s: float = 60.0) -> Listing:
+                 backoff_s: float = 60.0, trust_named: bool = True) -> Listing:
     """The posts with a video that gallery-dl lists at `url`, without downloading any of them.
 
     `limit` stops after that many posts; `since` once the listing has gone past that time (a
@@ -88,7 +88,8 @@ def list_gallery(url: str, *, cookies: Path | None = None, limit: int | None = N
     from gallery_dl import config, exception, extractor  # slow to import: only pay for it when listing
 
     page = page_url(url)
-    guard = netguard.Guard(typed=netguard.origin(page), allow_private=allow_private)
+    # trust_named false: not even the listing's own host may be private (a URL sent to the server).
+    guard = netguard.Guard(typed=netguard.origin(page) if trust_named else None, allow_private=allow_private)
     with _CONFIG_LOCK, tempfile.TemporaryDirectory(prefix="provenance-gallery-") as tmp:
         settings: dict[str, Any] = {
             "retries": _RETRIES, "timeout": _TIMEOUT_S, "sleep-request": sleep_s,

@@ -51,9 +51,10 @@ class Listing:
 
 
 def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
-             allow_private: bool = False) -> Listing:
+             allow_private: bool = False, trust_named: bool = True) -> Listing:
     """The posts yt-dlp lists at `url` (a channel, playlist, account or RSS feed), without
-    downloading any of them (yt-dlp's flat extraction). `limit` stops after that many entries."""
+    downloading any of them (yt-dlp's flat extraction). `limit` stops after that many entries.
+    `trust_named` false: not even `url`'s own host may be private (a URL sent to the server)."""
     host = (urlsplit(url).hostname or "").lower()
     if host in X_HOSTS and not _X_POST.match(urlsplit(url).path):
         raise InputError(f"yt-dlp cannot list X profiles; drop --lister yt-dlp (gallery-dl lists them), or export "
@@ -77,7 +78,7 @@ def list_url(url: str, *, cookies: Path | None = None, limit: int | None = None,
     with tempfile.TemporaryDirectory(prefix="provenance-list-") as tmp:
         if cookies is not None:
             opts["cookiefile"] = str(copy_cookies(cookies, Path(tmp)))
-        guard = netguard.Guard(typed=netguard.origin(url), allow_private=allow_private)
+        guard = netguard.Guard(typed=netguard.origin(url) if trust_named else None, allow_private=allow_private)
         try:
             with netguard.guarded(guard) as proxy, yt_dlp.YoutubeDL({**opts, "proxy": proxy}) as ydl:
                 info = ydl.sanitize_info(ydl.extract_info(url, download=False))

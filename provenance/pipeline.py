@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from . import __version__
+from .credentials import CredentialsReading, credential_signals, read_credentials
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
 from .frames import (MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, HashedFn, fingerprint,
@@ -47,6 +48,7 @@ class AnalysedClip:
     media: FetchedMedia
     probe: ProbeInfo
     fingerprint: Fingerprint
+    credentials: CredentialsReading | None = None  # None: not read (e.g. an AnalysedClip made by hand)
 
     @property
     def usable_frames(self) -> int:
@@ -124,15 +126,20 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     see frames.fingerprint."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
-                  named_by_user=named_by_user, limits=settings.download_limits)
-    try:
-        info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
-    except ProvenanceError:
-        # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
-        # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
-        discard(media)
-        raise
-    return AnalysedClip(media=media, probe=info, fingerprint=fp), media.post
+                  named_by_user=named_by_user, limits=settings.download_limits,
+                  trust_named=settings.trust_named_host)
+    # The manifest is read beside the decode: loading the C2PA reader costs ~0.4 s the first time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(read_credentials, media.path)
+        try:
+            info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
+        except ProvenanceError:
+            # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
+            # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
+            discard(media)
+            raise
+        credentials = reading.result()
+    return AnalysedClip(media=media, probe=info, fingerprint=fp, credentials=credentials), media.post
 
 
 def probe_and_fingerprint(path: Path, *, query: bool = False, progress: ProgressFn | None = None,
@@ -152,11 +159,12 @@ def probe_and_fingerprint(path: Path, *, query: bool = False, progress: Progress
 
 
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-           progress: ProgressFn | None = None) -> IngestResult:
-    """Add a clip to the library as known footage, with the post it was seen in."""
+           progress: ProgressFn | None = None, engine: Engine | None = None) -> IngestResult:
+    """Add a clip to the library as known footage, with the post it was seen in. `engine`: the
+    library's, already open (a long-running caller keeps one); else it is opened here."""
     from .db import repository, session_scope, timestamps as stored_stamps
 
-    engine = open_library(settings)
+    engine = engine if engine is not None else open_library(settings)
     clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
     observed_at = _now()
     with evidence_kept_if_recorded(clip.media, engine):
@@ -167,6 +175,8 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
                                                        observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id, new_sighting = repository.upsert_sighting(clip_id, post, source="ingest",
                                                                    observed_at=observed_at, session=session)
+            if clip.credentials is not None:
+                repository.add_credentials(clip_id, clip.credentials, session=session)
             stored_stamps.add_stamps(stamps, subject=stored_stamps.CLIP, check_id=None,
                                      path=str(clip.media.path), session=session)
     return IngestResult(clip=clip, post=post, clip_id=clip_id, sighting_id=sighting_id, new_clip=new_clip,
@@ -193,15 +203,23 @@ def load_library(engine: Engine) -> ReferenceFrames:
     return index.load(engine, min_quality=MIN_QUALITY)
 
 
-def open_and_load(settings: Settings) -> tuple[Engine, ReferenceFrames]:
-    """`open_library` then `load_library`: what a check waits for from the database."""
-    engine = open_library(settings)
+def open_and_load(settings: Settings,
+                  engine: Engine | Callable[[], Engine] | None = None) -> tuple[Engine, ReferenceFrames]:
+    """`open_library` (unless `engine` is given, or a function giving it) then `load_library`: what a
+    check waits for from the database."""
+    if engine is None:
+        engine = open_library(settings)
+    elif callable(engine):
+        engine = engine()
     return engine, load_library(engine)
 
 
 def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-          record: bool = True, progress: ProgressFn | None = None) -> CheckResult:
+          record: bool = True, progress: ProgressFn | None = None,
+          engine: Engine | Callable[[], Engine] | None = None) -> CheckResult:
     """Compare a clip with all known footage; with `record`, add it and this check to the library.
+    `engine`: the library's, or a function giving it (called on the library thread: a long-running
+    caller keeps one engine, opened by the first check); else it is opened here.
 
     The database opens (imports, schema check, index) while the clip downloads and decodes, on
     another thread, which then searches the library for the query's hashes as they are made
@@ -212,7 +230,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
 
     early = EarlySearch(MIN_QUALITY)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-library") as pool:
-        library_opening = pool.submit(open_and_load, settings)
+        library_opening = pool.submit(open_and_load, settings, engine)
         searching = pool.submit(early.run, library_opening)
         try:
             clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
@@ -324,6 +342,8 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                                           observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id = repository.add_sighting(clip_id, post, source="check", observed_at=observed_at,
                                                   session=session)
+            if clip.credentials is not None:
+                repository.add_credentials(clip_id, clip.credentials, session=session)
             check_id = repository.add_check(
                 session=session, clip_id=clip_id, sighting_id=sighting_id, created_at=observed_at, verdict=verdict,
                 first_seen_clip_id=clip_ids.get(first_seen.sha256) if not first_seen.is_this_post else clip_id,
@@ -335,7 +355,8 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
             if on_recorded is not None:
                 on_recorded(session, check_id)
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
-                       first_seen=first_seen, matches=tuple(matches), signals=_signals(post), params=params,
+                       first_seen=first_seen, matches=tuple(matches),
+                       signals=_signals(post, clip.credentials), params=params,
                        scenes=scenes)
 
 
@@ -391,11 +412,12 @@ def _verdict(clip: AnalysedClip, post: Post, observed_at: datetime,
     return Verdict.REUSED, first, earliest.sighting_id
 
 
-def _signals(post: Post) -> tuple[Signal, ...]:
+def _signals(post: Post, credentials: CredentialsReading | None) -> tuple[Signal, ...]:
+    found = credential_signals(credentials.credentials if credentials else None, post.posted_at)
     gap = media_predates_post(post.post_created_at, post.media_created_at)
     if gap is None:
-        return ()
-    return (Signal(
+        return found
+    return found + (Signal(
         kind="x_media_predates_post",
         detail=(f"the video's media id dates from {post.media_created_at:%Y-%m-%d %H:%M} UTC, "
                 f"{gap_words(gap)} before the post: it was uploaded earlier, probably by someone else"),
@@ -403,6 +425,7 @@ def _signals(post: Post) -> tuple[Signal, ...]:
               "gap_s": gap.total_seconds()}),)
 
 
-def post_signals(post: Post) -> tuple[Signal, ...]:
-    """The signals beside the frame matches for a post; reports rebuild them from the stored post."""
-    return _signals(post)
+def post_signals(post: Post, credentials: CredentialsReading | None = None) -> tuple[Signal, ...]:
+    """The signals beside the frame matches for a post and its clip's credentials; reports rebuild
+    them from the stored post and reading."""
+    return _signals(post, credentials)

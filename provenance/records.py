@@ -125,6 +125,8 @@ class Fingerprint:
     decoded_duration_s: float
     # What moves, frame to frame (provenance.motion.MotionProfile): one row per sampled frame.
     motion: Any = field(default=None, compare=False)
+    # Where the picture cuts, with a keyframe per shot (provenance.shots.Shot), for reverse image search.
+    shots: tuple[Any, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ class Settings:
     allow_private_urls: bool = False
     download_limits: DownloadLimits = DownloadLimits()  # when a download is given up (fetch.DOWNLOAD_*)
     tsa_url: str | None = None  # timestamp each recorded clip and each report written with this TSA
+    # The host and port of the URL given may be private (netguard): true when the user typed it on
+    # their own machine; false for a server (provenance.serve), where the URL comes from someone else.
+    trust_named_host: bool = True
 
     @classmethod
     def resolve(cls, *, db_url: str | None = None, cookies: Path | None = None,

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .credentials import CredentialsReading
 from .records import ContentBox, Region, Segment
+from .shots import Shot
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,5 @@ class StoredCheck:
     scenes: tuple[dict[str, Any], ...]  # same-scene hints: {"sha256", "similarity", "query_frames", "reason"}
     frames: tuple[StoredFrame, ...]  # the checked clip's stored frame hashes (all views, all qualities)
     library_clips_now: int  # clips in the library when the report is made (not when the check ran)
+    credentials: CredentialsReading | None = None  # the clip's C2PA reading; None: recorded before they were read
+    shots: tuple[Shot, ...] = ()  # the clip's shots with their keyframes; none for clips recorded before

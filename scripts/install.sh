@@ -21,8 +21,9 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   fi
 fi
 
-# The report browser test (tests/test_report.py) opens an HTML report in Debian's headless Chromium;
-# only the test extra needs it. Without it that test is skipped locally and fails under CI.
+# The browser tests (tests/test_report.py: an HTML report; tests/test_serve_page.py: the desk of
+# `provenance serve`, through Playwright) use Debian's headless Chromium, never a downloaded browser;
+# only the test extra needs it. Without it those tests are skipped locally and fail under CI.
 if [[ ",${1:-}," == *",test,"* ]] && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt_update_once

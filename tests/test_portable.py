@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from provenance import pipeline
-from provenance.db import audits, connect, export_library, import_library, session_scope
+from provenance.db import audits, connect, export_library, import_library, session_scope, tokens
 from provenance.db import models as orm
 from provenance.errors import InputError, StoreError
 from provenance.settings import Settings
@@ -20,7 +20,7 @@ from tests.test_pipeline import EARLY, LATE
 
 def _fill(settings: Settings, derived, tsa_url: str) -> None:
     """A library with a row in every table: clips, frames, sightings, checks, matches, segments, audits,
-    timestamps (the check's clip stamped by the TSA at `tsa_url`)."""
+    timestamps (the check's clip stamped by the TSA at `tsa_url`), API tokens."""
     from dataclasses import replace
 
     pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://a.example/original",
@@ -37,6 +37,9 @@ def _fill(settings: Settings, derived, tsa_url: str) -> None:
                                        posts=[("https://b.example/r", LATE, "a post")])
         (item,) = audits.pending_items(audit_id, session=s)
         assert audits.finish_item(item.item_id, session=s, check_id=result.check_id, at=LATE)
+        # A token of `provenance serve`, carried as its hash like every other row.
+        tokens.add_token("desk editor", "ab" * 32, at=EARLY, session=s)
+        tokens.revoke_token("desk editor", at=LATE, session=s)
     engine.dispose()
 
 

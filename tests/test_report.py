@@ -98,7 +98,7 @@ def test_no_match_report_says_what_it_means_in_every_format(settings):
     assert "**No match.**" in md and "## Matches\n\nNone." in md
     html = reporting.render_check(result.check_id, settings=settings, fmt="html")
     assert "No known earlier copy in a library of 0 clips." in html
-    assert html.count("data:image/jpeg") == 1  # no pairs; the clip's own thumbnail
+    assert html.count("data:image/jpeg") == 2  # no pairs; the clip's own thumbnail and its one keyframe
 
 
 def test_report_json_keeps_every_field_of_check_json(settings, several):
@@ -133,9 +133,9 @@ def test_several_matches_first_seen_timeline_and_frame_pairs(settings, several):
                 (int(p["query_hash"], 16) ^ int(p["reference_hash"], 16)).bit_count() == p["distance"]
     assert all("hashed again" in p["note"] and p["query_view"].startswith("mirror image") for p in mirrored["frame_pairs"])
     assert all(p["note"] is None for p in plain["frame_pairs"])
-    # Thumbnails are in the HTML only: two per pair, and one of the clip.
+    # Thumbnails are in the HTML only: two per pair, one of the clip and one per keyframe.
     html = reporting.render_check(several.check_id, settings=settings, fmt="html")
-    assert html.count('src="data:image/jpeg;base64,') == 2 * 8 + 1
+    assert data["keyframes"] and html.count('src="data:image/jpeg;base64,') == 2 * 8 + 1 + len(data["keyframes"])
     assert "mirror image, whole picture" in html
     # The pictures are the frames that were hashed: each thumbnail hashes close to its stored hash.
     images = [_decode(uri) for uri in re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', html)]
@@ -336,6 +336,7 @@ def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(setting
             badImages: [...document.images].filter(i => !i.src.startsWith('data:')).length,
             jsLinks: [...document.links].filter(a => !/^https?:/i.test(a.href)).length,
             dataImages: [...document.images].filter(i => i.src.startsWith('data:image/jpeg')).length,
+            keyframes: [...document.images].filter(i => i.alt.startsWith('keyframe of shot')).length,
             heading: document.querySelector('h1').textContent,
         })""")
         shot = tmp_path / "report.png"
@@ -345,7 +346,8 @@ def test_html_report_in_headless_chromium_runs_nothing_and_loads_nothing(setting
     assert dialogs == [] and errors == []
     assert requests == [out.as_uri()]
     assert counts["scripts"] == 0 and counts["badImages"] == 0 and counts["jsLinks"] == 0
-    assert counts["dataImages"] == 9  # 4 frame pairs of the one match, and the clip's thumbnail
+    # 4 frame pairs of the one match, the clip's thumbnail and one per keyframe
+    assert counts["keyframes"] >= 1 and counts["dataImages"] == 9 + counts["keyframes"]
     assert EVIL_TITLE in counts["heading"]
     assert shot.stat().st_size > 10_000
 

@@ -113,7 +113,7 @@ def test_json_audit_report_keeps_audit_json_and_validates(audited, audit_feed):
         if k != "items":
             assert data[k] == v, k
     assert [{k: v for k, v in i.items() if k != "check_report"} for i in data["items"]] == plain["items"]
-    assert data["report_schema"] == "urn:provenance:audit-report:v1"
+    assert data["report_schema"] == "urn:provenance:audit-report:v2"
     by_pos = {i["position"]: i for i in data["items"]}
     shown = [by_pos[p]["outcome"] for p in data["order"]]
     assert shown == sorted(shown, key=rank) and sorted(data["order"]) == sorted(by_pos)

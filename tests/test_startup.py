@@ -26,6 +26,11 @@ def test_the_option_copies_in_the_command_line_agree_with_their_modules():
     assert (cli.AUDIT_DEFAULT_WORKERS, cli.AUDIT_MAX_WORKERS) == (audit.DEFAULT_WORKERS, audit.MAX_WORKERS)
     assert (cli.AUDIT_DEFAULT_SLEEP_S, cli.AUDIT_DEFAULT_BACKOFF_S) == (audit.DEFAULT_SLEEP_S, audit.DEFAULT_BACKOFF_S)
     assert cli.AUDIT_LISTERS == audit.LISTERS
+    from provenance import serve
+    from provenance.serve import inputs
+
+    assert (cli.SERVE_DEFAULT_HOST, cli.SERVE_DEFAULT_PORT) == (serve.DEFAULT_HOST, serve.DEFAULT_PORT)
+    assert cli.parse_size(cli.SERVE_DEFAULT_MAX_UPLOAD) == inputs.DEFAULT_MAX_UPLOAD
 
 
 def test_a_missing_file_is_refused_before_the_library_or_any_heavy_module_loads(tmp_path):

@@ -148,3 +148,64 @@ def test_the_python_api_stamps_with_its_tsa(settings, tsa) -> None:
     with session_scope(engine) as session:
         (row,) = session.scalars(select(orm.Timestamp)).all()
         assert row.sha256 == result.clip.media.sha256 and row.subject == "clip"
+
+
+# --- audits, folders, and the TSA's login ------------------------------------------------------------
+
+
+def test_an_audit_with_a_tsa_stamps_every_checked_post(audit_feed, settings, tsa) -> None:
+    from dataclasses import replace
+
+    from provenance import audit as audit_lib
+    from provenance.audit import AuditOptions
+
+    result = audit_lib.audit(audit_feed.url, settings=replace(settings, tsa_url=tsa.url),
+                             options=AuditOptions(workers=2, sleep_s=0.0, limit=4))
+    checked = [i.check_id for i in result.items if i.check_id is not None]
+    assert checked and len(tsa.requests) >= len(checked)
+    engine = connect(settings.db_url)
+    with session_scope(engine) as session:
+        stamped = set(session.scalars(select(orm.Timestamp.check_id).where(orm.Timestamp.subject == "clip")))
+    engine.dispose()
+    assert stamped == set(checked)
+    from provenance.attest import verify_check
+
+    for check_id in checked:
+        assert all(v.ok for v in verify_check(check_id, settings=settings, roots_file=tsa.ca))
+
+
+def test_a_folder_ingest_with_a_tsa_stamps_each_file(run, settings, tsa, tmp_path) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for name in ("bikes.mp4", "carphone_pristine.mp4"):
+        shutil.copyfile(SAMPLES / name, folder / name)
+    result = run("ingest", str(folder), "--tsa", tsa.url, "--quiet")
+    assert result.exit_code == 0, result.output
+    engine = connect(settings.db_url)
+    with session_scope(engine) as session:
+        rows = session.execute(select(orm.Timestamp.sha256, orm.Timestamp.response)).all()
+    engine.dispose()
+    assert sorted(sha for sha, _ in rows) == sorted(sha256_file(folder / n) for n in ("bikes.mp4", "carphone_pristine.mp4"))
+    assert all(timestamps.verify(token, sha, tsa.ca).ok for sha, token in rows)
+
+
+def test_a_tsa_login_never_reaches_the_library_an_export_or_an_error(run, settings, tsa, tmp_path) -> None:
+    import socket
+
+    secret = "s3cret-pw"
+    with_login = tsa.url.replace("http://", f"http://desk:{secret}@")
+    assert run("check", str(SAMPLES / "carphone_pristine.mp4"), "--tsa", with_login, "--quiet").exit_code == 0
+    engine = connect(settings.db_url)
+    with session_scope(engine) as session:
+        assert session.scalars(select(orm.Timestamp.tsa_url)).all() == [tsa.url]
+    engine.dispose()
+    dump = tmp_path / "lib.jsonl.gz"
+    assert run("export", str(dump)).exit_code == 0
+    import gzip
+
+    assert secret not in gzip.decompress(dump.read_bytes()).decode("utf-8", "replace")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://desk:{secret}@127.0.0.1:{s.getsockname()[1]}/tsr"
+    failed = run("check", str(SAMPLES / "bikes.mp4"), "--tsa", dead, "--quiet")
+    assert failed.exit_code == 3 and secret not in failed.output

@@ -24,7 +24,7 @@ def test_wheel_has_no_top_level_db_or_migrations_and_upgrades_a_database(tmp_pat
     assert "provenance/migrations/script.py.mako" in names
     assert any(n.startswith("provenance/migrations/versions/0001") for n in names)
     assert "provenance/db/models.py" in names
-    assert "provenance/schemas/report.v1.schema.json" in names
+    assert {"provenance/schemas/report.v1.schema.json", "provenance/schemas/report.v2.schema.json"} <= set(names)
     assert {"provenance/reporting/templates/base.html.j2", "provenance/reporting/templates/check.html.j2",
             "provenance/reporting/templates/check_section.html.j2"} <= set(names)
 
@@ -46,4 +46,4 @@ def test_wheel_has_no_top_level_db_or_migrations_and_upgrades_a_database(tmp_pat
             "print(jsonout.schema()['$id'])")
     out = subprocess.run([sys.executable, "-c", code, str(target)], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "urn:provenance:report:v1"
+    assert out.stdout.strip() == "urn:provenance:report:v2"

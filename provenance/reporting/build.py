@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import __version__
 from ..db import repository, session_scope, shown_url
 from ..errors import InputError
+from ..keyframes import search_links
 from ..pipeline import open_library
 from ..records import Transform, Verdict
 from ..settings import Settings
@@ -16,8 +17,8 @@ from ..stored import StoredCheck, StoredClip, StoredMatch, StoredSighting
 from . import evidence
 from .flags import entry_info, post_time, red_flags, signals_of
 from .results import method_words, region_words
-from .model import (Answer, CheckReport, ClipView, FirstSeenView, MatchView, PostView, Reproducibility, Scene,
-                    Stream, TimelineEntry)
+from .model import (Answer, CheckReport, ClipView, FirstSeenView, KeyframeView, MatchView, PostView, Reproducibility,
+                    Scene, Stream, TimelineEntry)
 
 # Platform counts worth showing, as yt-dlp names them.
 COUNT_FIELDS = ("view_count", "like_count", "dislike_count", "repost_count", "comment_count", "concurrent_view_count")
@@ -65,7 +66,7 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
     scenes = tuple(Scene(sha256=str(h.get("sha256")), similarity=float(h.get("similarity") or 0.0),
                          query_frames=int(h.get("query_frames") or 0), reason=str(h.get("reason") or ""))
                    for h in stored.scenes)
-    signals = signals_of(stored.sighting)
+    signals = signals_of(stored.sighting, stored.credentials)
     library_clips = stored.params.get("library_clips")
     return CheckReport(
         check_id=stored.check_id, verdict=stored.verdict, checked_at=stored.created_at,
@@ -80,7 +81,25 @@ def report_from_stored(stored: StoredCheck, *, database_url: str, images: bool =
             library_clips_now=stored.library_clips_now, generated_at=now or datetime.now(UTC),
             database_url=shown_url(database_url)),
         thumbnail=evidence.clip_thumbnail(stored.frames, stored.clip.evidence_path) if images else None,
+        credentials=stored.credentials,
+        keyframes=_keyframes(stored, images=images),
+        platform_thumbnail=platform_thumbnail(stored.sighting),
+        thumbnail_searches=search_links(platform_thumbnail(stored.sighting)),
     )
+
+
+def _keyframes(stored: StoredCheck, *, images: bool) -> tuple[KeyframeView, ...]:
+    times = tuple(s.keyframe_s for s in stored.shots)
+    thumbnails = (evidence.keyframe_thumbnails(times, stored.clip.evidence_path) if images and times
+                  else (None,) * len(times))
+    return tuple(KeyframeView(shot=s, thumbnail=t) for s, t in zip(stored.shots, thumbnails, strict=True))
+
+
+def platform_thumbnail(s: StoredSighting | None) -> str | None:
+    """The post's thumbnail URL as the platform gave it to yt-dlp, if it is a plain http(s) URL."""
+    info = entry_info(s.info) if s is not None else None
+    url = info.get("thumbnail") if info else None
+    return url if isinstance(url, str) and search_links(url) else None
 
 
 def _post(s: StoredSighting) -> PostView:

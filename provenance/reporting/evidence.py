@@ -161,6 +161,13 @@ def clip_thumbnail(frames: tuple[StoredFrame, ...], path: str | None) -> str | N
     return _thumbnail(image) if image is not None else None
 
 
+def keyframe_thumbnails(times: tuple[float, ...], path: str | None) -> tuple[str | None, ...]:
+    """A thumbnail of the frame at each time, None where the evidence file is gone or will not decode."""
+    with _reader(_existing(path)) as read:
+        images = [read(t) if read else None for t in times]
+    return tuple(_thumbnail(image) if image is not None else None for image in images)
+
+
 def _closest(a: dict[int, int], b: dict[int, int]) -> tuple[int, int, int]:
     return min(((a[i] ^ b[j]).bit_count(), i, j) for i in sorted(a) for j in sorted(b))
 

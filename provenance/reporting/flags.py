@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..credentials import CredentialsReading
 from ..records import Post, Signal
 from ..pipeline import post_signals
 from ..stored import StoredSighting
@@ -71,8 +72,17 @@ def post_time(s: StoredSighting) -> PostTime:
                             "Given with --posted-at; the platform gave no post time.") + snowflake)
 
 
+# A red flag's title for each kind of signal (pipeline._signals, credentials.credential_signals).
+SIGNAL_TITLES = {
+    "x_media_predates_post": "The video was uploaded long before this post",
+    "c2pa_invalid": "Content credentials (C2PA) present but not valid",
+    "c2pa_created_before_post": "Content credentials (C2PA) say the footage was created long before the post",
+    "c2pa_created_after_post": "Content credentials (C2PA) say the footage was created after the post",
+}
+
+
 def red_flags(post: StoredSighting | None, tags: dict[str, str], signals: tuple[Signal, ...]) -> tuple[Flag, ...]:
-    flags = [Flag(kind=s.kind, title="The video was uploaded long before this post", detail=s.detail, data=s.data)
+    flags = [Flag(kind=s.kind, title=SIGNAL_TITLES.get(s.kind, s.kind), detail=s.detail, data=s.data)
              for s in signals]
     posted = post.posted_at if post is not None else None
     created = _creation_time(tags.get("creation_time"))
@@ -107,13 +117,13 @@ def red_flags(post: StoredSighting | None, tags: dict[str, str], signals: tuple[
     return tuple(flags)
 
 
-def signals_of(s: StoredSighting | None) -> tuple[Signal, ...]:
-    """The check's signals, rebuilt from the stored post exactly as the check made them."""
+def signals_of(s: StoredSighting | None, credentials: CredentialsReading | None = None) -> tuple[Signal, ...]:
+    """The check's signals, rebuilt from the stored post and credentials exactly as the check made them."""
     if s is None:
         return ()
     post = Post(url=s.url, platform=s.platform, post_id=s.post_id, posted_at=s.posted_at,
                 post_created_at=s.post_created_at, media_created_at=s.media_created_at)
-    return post_signals(post)
+    return post_signals(post, credentials)
 
 
 def entry_info(info: dict[str, Any] | None) -> dict[str, Any] | None:

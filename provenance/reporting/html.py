@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from ..keyframes import UPLOAD_STEPS
 from ..records import Verdict
 from .text import iso, visible
 from ..wording import human_size
@@ -86,7 +87,8 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("provenance.reporting", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters.update(link=link, when=when, iso=iso, seconds=seconds, size=size, span=span)
-    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH, Verdict=Verdict)
+    env.globals.update(segment_map=segment_map, map_left=_MAP_LEFT, map_width=_MAP_WIDTH, Verdict=Verdict,
+                       upload_steps=UPLOAD_STEPS)
     return env
 
 

@@ -1,4 +1,4 @@
-"""The report as JSON (schema: provenance/schemas/report.v1.schema.json).
+"""The report as JSON (schema: provenance/schemas/report.v2.schema.json).
 
 Every field of `provenance check --json` (schema_version 1) is here with the same meaning and value,
 so a consumer of that output can read a report; the report adds the answer, post times and how they
@@ -14,16 +14,16 @@ from importlib import resources
 from typing import Any
 
 from .audit import AuditReport, audit_to_dict
-from .results import SCHEMA_VERSION, region_to_dict
+from .results import SCHEMA_VERSION, credentials_to_dict, region_to_dict
 from .text import iso
 from .model import CheckReport, ClipView, FramePair, MatchView, PostView, TimelineEntry
 
-SCHEMA_FILE = "report.v1.schema.json"
-REPORT_SCHEMA_ID = "urn:provenance:report:v1"
+SCHEMA_FILE = "report.v2.schema.json"
+REPORT_SCHEMA_ID = "urn:provenance:report:v2"
 # An audit report has its own schema, which refers to the check report's by its $id, so the check
 # report's schema (and `check --json` compatibility) is untouched.
-AUDIT_SCHEMA_FILE = "audit-report.v1.schema.json"
-AUDIT_REPORT_SCHEMA_ID = "urn:provenance:audit-report:v1"
+AUDIT_SCHEMA_FILE = "audit-report.v2.schema.json"
+AUDIT_REPORT_SCHEMA_ID = "urn:provenance:audit-report:v2"
 
 
 def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
@@ -77,6 +77,11 @@ def to_dict(r: CheckReport) -> dict[str, Any]:
         "params": r.reproducibility.params,
         "timeline": [_entry(e) for e in r.timeline],
         "red_flags": [{"kind": f.kind, "title": f.title, "detail": f.detail, "data": _plain(f.data)} for f in r.flags],
+        "content_credentials": credentials_to_dict(r.credentials),
+        "keyframes": [{"start_s": k.shot.start_s, "end_s": k.shot.end_s, "keyframe_s": k.shot.keyframe_s}
+                      for k in r.keyframes],
+        "platform_thumbnail": r.platform_thumbnail,
+        "thumbnail_searches": [{"engine": engine, "url": url} for engine, url in r.thumbnail_searches],
         "reproducibility": {
             "tool_version": r.reproducibility.tool_version,
             "report_tool_version": r.reproducibility.report_tool_version,

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 
 from ..match import SPEED_CHANGE_MIN
+from ..keyframes import UPLOAD_STEPS
 from ..records import Verdict
 from .text import safe
 from .audit import AuditReport
@@ -121,6 +122,8 @@ def render(r: CheckReport) -> str:
         out += [f"- **{text(f.title)}**: {text(f.detail, 600)}" for f in r.flags]
         out.append("")
 
+    out += _credentials(r)
+    out += _keyframes(r)
     c = r.clip
     rep = r.reproducibility
     out += ["## The clip", "",
@@ -135,6 +138,41 @@ def render(r: CheckReport) -> str:
             f"- Report made {_when(rep.generated_at)} by provenance {text(rep.report_tool_version)} from "
             f"`{rep.database_url.replace('`', '')}`", ""]
     return "\n".join(out)
+
+
+def _credentials(r: CheckReport) -> list[str]:
+    out = ["## Content credentials (C2PA)", ""]
+    reading = r.credentials
+    if reading is None:
+        return out + ["Not read: this check was made before provenance read content credentials.", ""]
+    c = reading.credentials
+    if c is None:
+        return out + [f"None: the clip carries no C2PA manifest. Read {_when(reading.read_at)} by {text(reading.reader)}.", ""]
+    out += ["A valid manifest proves who signed these claims about these exact bytes, not that the claims are true.", "",
+            f"- Validation: **{text(c.state)}**",
+            f"- Signer: {text(c.signer or 'unknown')}" + (f", issued by {text(c.issuer)}" if c.issuer else ""),
+            f"- Claim generator: {text(c.claim_generator or 'unknown')}"]
+    out += [f"- Failure: {text(f, 400)}" for f in c.failures]
+    out += [f"- Action: {text(a.action)}" + (f" at {text(a.when)}" if a.when else "")
+            + (f" by {text(a.software_agent)}" if a.software_agent else "") for a in c.actions]
+    out += [f"- Made from: {text(i)}" for i in c.ingredients]
+    return out + [f"- Read {_when(reading.read_at)} by {text(reading.reader)}", ""]
+
+
+def _keyframes(r: CheckReport) -> list[str]:
+    out = ["## Keyframes for reverse image search", ""]
+    if not r.keyframes:
+        out += ["None: this clip was recorded before shots were found.", ""]
+    else:
+        out += [f"One frame per shot; save them with `provenance keyframes {r.check_id} -o DIR` and search each by "
+                "upload: " + "; ".join(f"{engine} ({url(page)}: {step})" for engine, page, step in UPLOAD_STEPS) + ".", ""]
+        out += [f"- Shot {n}: {k.shot.start_s:.2f}-{k.shot.end_s:.2f} s, keyframe at {k.shot.keyframe_s:.2f} s"
+                for n, k in enumerate(r.keyframes, start=1)]
+        out.append("")
+    if r.thumbnail_searches:
+        out += [f"The post's own thumbnail on the platform ({url(r.platform_thumbnail)}), searched directly: "
+                + ", ".join(f"{engine} {url(link)}" for engine, link in r.thumbnail_searches), ""]
+    return out
 
 
 def _cell(value: object, limit: int = 120) -> str:

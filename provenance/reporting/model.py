@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..credentials import CredentialsReading
 from ..records import ContentBox, Region, Segment, Signal
+from ..shots import Shot
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,14 @@ class FirstSeenView:
 
 
 @dataclass(frozen=True)
+class KeyframeView:
+    """A shot of the checked clip and its keyframe, for reverse image search."""
+
+    shot: Shot
+    thumbnail: str | None  # data: URI (HTML only), None without the evidence file
+
+
+@dataclass(frozen=True)
 class Flag:
     """Something to look into beside the frame matches: a hint, never proof on its own."""
 
@@ -214,6 +224,11 @@ class CheckReport:
     reproducibility: Reproducibility
     # A frame from the middle of the checked clip, data: URI (HTML only; an audit row's thumbnail too).
     thumbnail: str | None = None
+    credentials: CredentialsReading | None = None  # the clip's C2PA reading; None: not read (older checks)
+    keyframes: tuple[KeyframeView, ...] = ()  # one per shot; none for clips recorded before shots were found
+    # The post's own thumbnail on the platform (yt-dlp `thumbnail`, http(s) only) and (engine, search URL) for it.
+    platform_thumbnail: str | None = None
+    thumbnail_searches: tuple[tuple[str, str], ...] = ()
 
     @property
     def anchor(self) -> str:

@@ -15,11 +15,12 @@ from ..records import Match, Post, Region, SceneHint, Sighting, Signal, Verdict
 from .text import iso, safe
 
 if TYPE_CHECKING:  # annotations only: a check's summary is printed without loading audits, folders, attest
+    from ..credentials import CredentialsReading
     from ..attest import FileVerification
     from ..folder import FolderResult
     from ..pipeline import CheckResult, FirstSeen, IngestResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: content_credentials
 
 
 def check_to_dict(result: CheckResult) -> dict[str, Any]:
@@ -35,6 +36,7 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
         "scenes": [scene_to_dict(h) for h in result.scenes],
         "signals": [_signal(s) for s in result.signals],
         "params": result.params,
+        "content_credentials": credentials_to_dict(result.clip.credentials),
     }
 
 
@@ -71,6 +73,19 @@ def region_to_dict(region: Region | None) -> dict[str, Any] | None:
             "h": round(region.h, 4)}
 
 
+def credentials_to_dict(reading: CredentialsReading | None) -> dict[str, Any] | None:
+    """The clip's C2PA reading for the JSON contract: null when it was not read (checks made before
+    credentials were read), `present` false when the clip carries none."""
+    if reading is None:
+        return None
+    found = reading.credentials
+    out: dict[str, Any] = {"read_at": iso(reading.read_at), "reader": reading.reader, "present": found is not None}
+    if found is not None:
+        out.update({**found.to_dict(), "actions": [dict(vars(a)) for a in found.actions],
+                    "ingredients": list(found.ingredients), "failures": list(found.failures)})
+    return out
+
+
 def scene_to_dict(h: SceneHint) -> dict[str, Any]:
     return {"sha256": h.sha256, "similarity": h.similarity, "query_frames": h.query_frames, "reason": h.reason,
             "sightings": [_sighting(s) for s in h.sightings]}
@@ -101,7 +116,7 @@ def ingest_to_dict(result: IngestResult) -> dict[str, Any]:
     """An ingest as JSON-ready values: the clip and post as in `check_to_dict`, and what was added."""
     return {"schema_version": SCHEMA_VERSION, "clip_id": result.clip_id, "sighting_id": result.sighting_id,
             "new_clip": result.new_clip, "new_sighting": result.new_sighting, "clip": _clip(result.clip),
-            "post": _post(result.post)}
+            "post": _post(result.post), "content_credentials": credentials_to_dict(result.clip.credentials)}
 
 
 def check_to_json(result: CheckResult) -> str:
