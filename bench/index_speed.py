@@ -14,7 +14,9 @@
      much its own (RssAnon);
   4. R interleaved rounds of `ffmpeg -i clip -f null -` (decode) and the CLI check end to end
      (`provenance check CLIP --no-record --json --quiet`, a new process each time), with the ratio of
-     each round and the median;
+     each round and the median, wall and CPU, and the load average at each round's start; with
+     `--also base=COMMAND`, another checkout's CLI in the same rounds, for a comparison on a shared
+     machine whose load changes from minute to minute;
   5. one more 28-s clip ingested (the query mirrored, so a new SHA-256), then one CLI check timed: the
      index is caught up (the new clip's rows read and appended), not rebuilt; the manifest says so.
 
@@ -86,7 +88,8 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
-def one_size(size: int, clip: Path, mirrored: Path, work: Path, repeat: int) -> dict[str, Any]:
+def one_size(size: int, clip: Path, mirrored: Path, work: Path, repeat: int,
+             also: dict[str, list[str]] | None = None) -> dict[str, Any]:
     from provenance.diskindex import location
 
     built = scale.build_library(scale.library_url("sqlite", size, None), size)
@@ -124,15 +127,32 @@ def one_size(size: int, clip: Path, mirrored: Path, work: Path, repeat: int) -> 
 
     check = ["check", str(clip), "--no-record", "--json", "--quiet", "--db", url]
     cli(check, env)  # warm-up: byte-code, page cache
+    others = {name: [*command, *check] for name, command in (also or {}).items()}
+    for command in others.values():
+        check_speed.run(command, env=env, capture_output=True, text=True)
     dec, chk = check_speed.Clock(), check_speed.Clock()
+    other_clocks = {name: check_speed.Clock() for name in others}
+    loads = []
     for i in range(repeat):
+        loads.append(os.getloadavg()[0])
         dec(lambda: check_speed.run(check_speed.decode_cmd(clip)))
+        # This CLI and the others take turns going first: the first after the decode may find fewer of
+        # the index's pages in the page cache (a busy machine evicts them), which would favour the second.
+        if i % 2:
+            for name, command in others.items():
+                other_clocks[name](lambda: check_speed.run(command, env=env, capture_output=True, text=True))
         result = chk(lambda: cli(check, env))
-        print(f"  round {i + 1}/{repeat}: decode {dec.wall[-1]:.2f} s, CLI check {chk.wall[-1]:.2f} s, "
+        if not i % 2:
+            for name, command in others.items():
+                other_clocks[name](lambda: check_speed.run(command, env=env, capture_output=True, text=True))
+        print(f"  round {i + 1}/{repeat} (load {loads[-1]:.1f}): decode {dec.wall[-1]:.2f} s, CLI check {chk.wall[-1]:.2f} s, "
               f"ratio {chk.wall[-1] / dec.wall[-1]:.2f}x (CPU {dec.cpu[-1]:.2f} / {chk.cpu[-1]:.2f} s, "
-              f"{chk.cpu[-1] / dec.cpu[-1]:.2f}x)", flush=True)
-    out["decode"], out["check"] = dec.wall, chk.wall
+              f"{chk.cpu[-1] / dec.cpu[-1]:.2f}x)"
+              + "".join(f"; {name} {c.wall[-1]:.2f} s, {c.wall[-1] / dec.wall[-1]:.2f}x (CPU {c.cpu[-1] / dec.cpu[-1]:.2f}x)"
+                        for name, c in other_clocks.items()), flush=True)
+    out["decode"], out["check"], out["loads"] = dec.wall, chk.wall, loads
     out["decode_cpu"], out["check_cpu"] = dec.cpu, chk.cpu
+    out["also"] = {name: {"wall": c.wall, "cpu": c.cpu} for name, c in other_clocks.items()}
     out["matches"] = len(json.loads(result.stdout)["matches"])
 
     before = manifest(folder)
@@ -182,9 +202,24 @@ def report(results: list[dict[str, Any]], repeat: int) -> None:
               f"{', '.join(f'{c / d:.2f}x' for c, d in zip(r['check_cpu'], r['decode_cpu'], strict=True))} | "
               f"{add['check_s']:.2f} s, {add['check_s'] / add['decode_s']:.2f}x "
               f"({add['check_cpu'] / add['decode_cpu']:.2f}x), {add['rebuilt']} |")
+    if any(r["also"] for r in results):
+        print()
+        print("| hashes | load average per round | this CLI: ratio / CPU ratio per run | "
+              + " | ".join(f"{name}: ratio / CPU ratio per run" for name in results[0]["also"]) + " |")
+        print("| ---: | --- | --- |" + " --- |" * len(results[0]["also"]))
+        for r in results:
+            cells = [_ratios(r["check"], r["check_cpu"], r)] + [_ratios(o["wall"], o["cpu"], r) for o in r["also"].values()]
+            print(f"| {r['size']:,} | {', '.join(f'{x:.1f}' for x in r['loads'])} | " + " | ".join(cells) + " |")
     print()
     print(f"{repeat} rounds per size, decode and CLI check interleaved; 'open' is pipeline.load_library alone in a "
           "new process (imports apart); RssFile is the mapped index (page cache, shared), RssAnon the process's own.")
+
+
+def _ratios(wall: list[float], cpu: list[float], r: dict[str, Any]) -> str:
+    walls = [w / d for w, d in zip(wall, r["decode"], strict=True)]
+    cpus = [c / d for c, d in zip(cpu, r["decode_cpu"], strict=True)]
+    return (f"{', '.join(f'{x:.2f}x' for x in walls)} (median {statistics.median(walls):.2f}x) / "
+            f"{', '.join(f'{x:.2f}x' for x in cpus)} (median {statistics.median(cpus):.2f}x)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="100000,1000000", help="library sizes in frame hashes, comma-separated")
     ap.add_argument("--repeat", type=int, default=3, help="rounds per measurement (default 3)")
     ap.add_argument("--workdir", type=Path, help="work folder (default: a new temporary folder)")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=COMMAND",
+                    help="another `provenance` command (e.g. an older checkout's) timed in the same rounds, "
+                         "its ratios shown beside this one's; repeatable")
     args = ap.parse_args(argv)
+    also = {name: command.split() for name, command in (a.split("=", 1) for a in args.also)}
     work = args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="provenance-index-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     clip = work / "clip_28s_720p.mp4"
@@ -208,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"{size:,} frame hashes:", flush=True)
-        results.append(one_size(size, clip, mirrored, work, args.repeat))
+        results.append(one_size(size, clip, mirrored, work, args.repeat, also))
     report(results, args.repeat)
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session
 
 from provenance.errors import StoreError
+from provenance.settings import default_database_url  # noqa: F401 - public here too (provenance.db)
 
 _FIX = "check --db / PROVENANCE_DB"
 _UPGRADE = "run: provenance db upgrade"
@@ -32,10 +33,6 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 # as it is the same everywhere; this is b"prov" read as an integer.
 _PG_SCHEMA_LOCK = 0x70726F76
 PG_SCHEMA_LOCK = _PG_SCHEMA_LOCK  # for the job queue's tables (provenance.jobs), created under the same lock
-
-
-def default_database_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'provenance.db'}"
 
 
 def _redact(url: str) -> str:

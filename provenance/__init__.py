@@ -10,7 +10,8 @@ to end; cli.py is one command per library call):
     hash     frames.py      a quality score and pHashes per frame; motion.py for near-still footage
     match    match.py       the library's hashes (hashindex.py; index.py in memory, diskindex.py in files
                             beside the library) aligned with the clip's; localfeat.py's keypoints when
-                            only part of the picture is shared
+                            only part of the picture is shared; presearch.py searches the first look's
+                            hashes while the clip still decodes
     record   db/            repository.py writes the check, its matches and the sighting (provenance.db)
     report   reporting/     every text a person or a machine reads: results.py (what check and ingest
                             print), audit.py, library.py (db status, export, import), and the

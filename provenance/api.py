@@ -93,8 +93,9 @@ class Library:
 
         check_target(target)  # a missing file fails before the library is opened
         # The library's own engine: a long-running caller (the desk) must not open a pool per check.
+        # Opened by the check on its library thread, while the clip decodes (pipeline.check).
         return pipeline.check(target, settings=self.settings, post_url=post_url, posted_at=_time(posted_at),
-                              record=record, progress=progress, engine=self.engine)
+                              record=record, progress=progress, engine=lambda: self.engine)
 
     def ingest(self, target: str, *, post_url: str | None = None, posted_at: datetime | str | None = None,
                progress: "ProgressFn | None" = None) -> "IngestResult":

@@ -35,12 +35,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import netguard
 from .fetch import place_in_store, sha256_file
-from .timestamps import Stamp, stamp
+
+if TYPE_CHECKING:  # the TSA client is loaded only when a capture is stamped (tests/test_startup.py)
+    from .timestamps import Stamp
 
 log = logging.getLogger("provenance.capture")
 
@@ -194,6 +196,8 @@ def stamp_capture(outcome: CaptureOutcome | None, tsa_url: str | None) -> Captur
     if outcome is None or outcome.capture is None or tsa_url is None:
         return outcome
     c = outcome.capture
+    from .timestamps import stamp
+
     return replace(outcome, stamps=(stamp(c.screenshot.sha256, tsa_url), stamp(c.archive.sha256, tsa_url)))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -14,6 +16,7 @@ import numpy as np
 from . import motion
 from .content import content_box, fill_box, inset_box
 from .errors import MediaError
+from .probe import MAX_FRAME_PIXELS
 from .records import ContentBox, Fingerprint, FrameHash
 from .shots import ShotTracker
 
@@ -100,66 +103,152 @@ TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_MIN_SHARE = 0.8
 
 ProgressFn = Callable[[str, float | None], None]
+HashedFn = Callable[[list[FrameHash]], None]
 FULL_FRAME = ContentBox()
 
 
 def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = False,
-                sample_fps: float = SAMPLE_FPS, progress: ProgressFn | None = None) -> Fingerprint:
+                sample_fps: float = SAMPLE_FPS, progress: ProgressFn | None = None,
+                overlap: bool = True, hashed: HashedFn | None = None) -> Fingerprint:
     """Sample frames at `sample_fps`, cut off bars and fills, score and pHash each frame.
 
     Each frame is hashed in the variants of REFERENCE_VARIANTS, or with `query` of QUERY_VARIANTS
-    (which include the mirror image, so a mirrored repost still matches).
+    (which include the mirror image, so a mirrored repost still matches). With `overlap` the sampled
+    frames are shrunk and hashed on a thread of their own while the decoder goes on (the same hashes,
+    in the same order: tests/test_frames.py); without it, in between two decoded frames. `hashed`
+    is called with each stretch of frames as soon as they are hashed (on the hashing thread).
     """
-    variants = QUERY_VARIANTS if query else REFERENCE_VARIANTS
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
-    frames: list[FrameHash] = []
-    moves = _MotionTrack()
-    cuts = ShotTracker()
-    window: list[tuple[float, np.ndarray]] = []
-    fill = FULL_FRAME
-    step = 1.0 / sample_fps
-    stream_fps = cap.get(cv2.CAP_PROP_FPS)
-    # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
-    half_frame = 0.5 / stream_fps if 1.0 <= stream_fps <= 240.0 else 1.0 / 60
-    next_t = 0.0
-    last_t = -1.0
     try:
-        while cap.grab():
-            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if t < last_t:  # some streams report nonsense timestamps; keep time moving forward
-                t = last_t + 1e-3
-            last_t = t
-            if t + 1e-6 < next_t - half_frame:
-                continue
-            ok, image = cap.retrieve()
-            if not ok or image is None:
-                continue
-            grey = small_grey(image)
-            cuts.add(t, image, grey)
-            if window and (len(window) >= FILL_WINDOW_FRAMES or grey.shape != window[0][1].shape):
-                fill = _hash_window(window, frames, variants, fill, moves)
-                window = []
-            window.append((t, grey))
-            while next_t - half_frame <= t + 1e-6:
-                next_t += step
-            if progress and duration_s:
-                progress("hash", min(1.0, t / duration_s))
-        if window:
-            _hash_window(window, frames, variants, fill, moves)
+        _refuse_huge_frames(cap, Path(path))
+    except MediaError:
+        cap.release()
+        raise
+    hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed)
+    try:
+        last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
+        frames, moves, cuts = hasher.finish()
     finally:
+        hasher.close()
         cap.release()
 
     if not frames:
         raise MediaError(f"no frames could be decoded from {path.name}; the file is damaged or not a video")
-    if duration_s and last_t < TRUNCATION_MIN_SHARE * duration_s - TRUNCATION_TOLERANCE_S:
-        raise MediaError(f"truncated video: {path.name} decodes to {last_t:.1f} s of its stated {duration_s:.1f} s;"
-                         " download it again")
     boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
-    return Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
-                       decoded_duration_s=max(last_t, 0.0), motion=moves.profile(),
-                       shots=cuts.shots(end_s=max(last_t, 0.0) + step))
+    fp = Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
+                     decoded_duration_s=max(last_t, 0.0), motion=moves.profile(),
+                     shots=cuts.shots(end_s=max(last_t, 0.0) + 1.0 / sample_fps))
+    if duration_s:
+        require_whole(fp, duration_s=duration_s, name=Path(path).name)
+    return fp
+
+
+def require_whole(fp: Fingerprint, *, duration_s: float, name: str) -> None:
+    """A file whose frames stop well before its stated duration is a broken download (MediaError)."""
+    last_t = fp.decoded_duration_s
+    if last_t < TRUNCATION_MIN_SHARE * duration_s - TRUNCATION_TOLERANCE_S:
+        raise MediaError(f"truncated video: {name} decodes to {last_t:.1f} s of its stated {duration_s:.1f} s;"
+                         " download it again")
+
+
+def _refuse_huge_frames(cap: cv2.VideoCapture, path: Path) -> None:
+    """probe.MAX_FRAME_PIXELS, checked here too: a check decodes while ffprobe runs, not after it."""
+    width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    if width * height > MAX_FRAME_PIXELS:
+        raise MediaError(f"frames too large: {width:.0f}x{height:.0f} ({width * height / 1e6:.0f} megapixels) in "
+                         f"{path.name}; the most decoded is 8192x4320 ({MAX_FRAME_PIXELS / 1e6:.0f} MP): scale it "
+                         "down first, e.g. ffmpeg -i IN -vf scale=3840:-2 OUT")
+
+
+def _sample(cap: cv2.VideoCapture, sample_fps: float, take: Callable[[float, np.ndarray], None], *,
+            progress: ProgressFn | None, duration_s: float | None) -> float:
+    """Decode every frame, hand the one nearest each target time k/sample_fps to `take`; the time
+    of the last frame decoded."""
+    step = 1.0 / sample_fps
+    stream_fps = cap.get(cv2.CAP_PROP_FPS)
+    if not duration_s and 1.0 <= stream_fps <= 240.0:  # for the progress shown: the stream's own length
+        duration_s = cap.get(cv2.CAP_PROP_FRAME_COUNT) / stream_fps
+    # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
+    half_frame = 0.5 / stream_fps if 1.0 <= stream_fps <= 240.0 else 1.0 / 60
+    next_t = 0.0
+    last_t = -1.0
+    while cap.grab():
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if t < last_t:  # some streams report nonsense timestamps; keep time moving forward
+            t = last_t + 1e-3
+        last_t = t
+        if t + 1e-6 < next_t - half_frame:
+            continue
+        ok, image = cap.retrieve()
+        if not ok or image is None:
+            continue
+        take(t, image)
+        while next_t - half_frame <= t + 1e-6:
+            next_t += step
+        if progress and duration_s:
+            progress("hash", min(1.0, t / duration_s))
+    return last_t
+
+
+# Sampled frames waiting for the hashing thread at most: the decoder runs ahead by this much (2 s of
+# 720p frames, ~22 MB), not by a whole film when hashing is the slower of the two.
+_FRAMES_IN_FLIGHT = 8
+
+
+class _Hasher:
+    """Sampled frames shrunk, gathered into stretches of FILL_WINDOW_FRAMES and hashed, one at a time
+    and in order, on one worker thread (or at once without `overlap`). The decoder releases the GIL,
+    and so do OpenCV's and numpy's inner loops: on 2 cores the hashing then costs the check little
+    wall time beyond the decode (bench/README.md, "Index on disk and start-up")."""
+
+    def __init__(self, variants: tuple[Variant, ...], *, overlap: bool, hashed: HashedFn | None) -> None:
+        self.variants = variants
+        self.hashed = hashed
+        self.frames: list[FrameHash] = []
+        self.moves = _MotionTrack()
+        self.cuts = ShotTracker()
+        self.window: list[tuple[float, np.ndarray]] = []
+        self.fill = FULL_FRAME
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-hash") if overlap else None
+        self.pending: deque[Future[None]] = deque()
+
+    def add(self, t: float, image: np.ndarray) -> None:
+        self._run(self._add, t, image)
+
+    def finish(self) -> tuple[list[FrameHash], "_MotionTrack", ShotTracker]:
+        self._run(self._flush)
+        while self.pending:
+            self.pending.popleft().result()
+        return self.frames, self.moves, self.cuts
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, fn: Callable[..., None], *args: object) -> None:
+        if self.pool is None:
+            fn(*args)
+            return
+        self.pending.append(self.pool.submit(fn, *args))
+        while len(self.pending) > _FRAMES_IN_FLIGHT or (self.pending and self.pending[0].done()):
+            self.pending.popleft().result()  # a hashing error stops the decode here
+
+    def _add(self, t: float, image: np.ndarray) -> None:
+        grey = small_grey(image)
+        self.cuts.add(t, image, grey)
+        if self.window and (len(self.window) >= FILL_WINDOW_FRAMES or grey.shape != self.window[0][1].shape):
+            self._flush()
+        self.window.append((t, grey))
+
+    def _flush(self) -> None:
+        if self.window:
+            done = len(self.frames)
+            self.fill = _hash_window(self.window, self.frames, self.variants, self.fill, self.moves)
+            self.window = []
+            if self.hashed is not None:
+                self.hashed(self.frames[done:])
 
 
 def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], variants: tuple[Variant, ...],

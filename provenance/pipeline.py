@@ -4,38 +4,42 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeVar
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from . import __version__
 from .credentials import CredentialsReading, credential_signals, read_credentials
-from .db import connect, ensure_schema, repository, session_scope
-from .db import timestamps as stored_stamps
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
-from . import audio, audiomatch, capture as page_capture, index, localfeat, match
-from .frames import MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, fingerprint
-from .match import find_evidence, query_frames
+from . import audio, audiomatch, capture as page_capture
+from .frames import (MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, HashedFn, fingerprint,
+                     require_whole)
 from .probe import probe
 from .records import (AudioMatch, FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint,
                       Sighting, Signal, SoundEvidence, Verdict)
 from .settings import Settings
 from .snowflake import media_predates_post
-from .timestamps import Stamp, stamp
 from .wording import gap_words
+
+# The database and matching side (SQLAlchemy, the models, the index, the matcher; ~0.5-1 s of
+# imports in a new process) is imported where it is used: a check imports it on the thread that
+# opens the library, while the clip is fetched and decoded (tests/test_startup.py).
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from .timestamps import Stamp
 
 log = logging.getLogger("provenance.pipeline")
 
 ProgressFn = Callable[[str, float | None], None]
 # Called inside the check's transaction with its session and check id (an audit marks its post
 # done there, so the post is done exactly when its check is recorded).
-RecordedFn = Callable[[Session, int], None]
+RecordedFn = Callable[["Session", int], None]
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ class IngestResult:
 def matcher_params() -> dict[str, object]:
     """The settings a check ran with, kept beside it so that a result can be explained later: the
     matcher's version, the main settings by name, and every constant of the matching steps."""
+    from . import match
+
     return {"matcher_version": match.MATCHER_VERSION, "sample_fps": SAMPLE_FPS,
             "hash": "phash64 (imagehash, 32x32 OpenCV area shrink)",
             "min_quality": MIN_QUALITY, "frame_match_max_distance": match.FRAME_MATCH_MAX_DISTANCE,
@@ -119,22 +125,19 @@ def matcher_params() -> dict[str, object]:
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
             query: bool = False, progress: ProgressFn | None = None,
-            named_by_user: str | None = None) -> tuple[AnalysedClip, Post]:
+            named_by_user: str | None = None, hashed: HashedFn | None = None) -> tuple[AnalysedClip, Post]:
     """Fetch, probe and fingerprint one clip. Touches no database. `named_by_user`: the URL the
-    user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch."""
+    user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch. `hashed`:
+    see frames.fingerprint."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
                   named_by_user=named_by_user, limits=settings.download_limits,
                   trust_named=settings.trust_named_host)
-    # Beside the frame decode: the C2PA manifest is read (loading its reader costs ~0.4 s the first
-    # time), and the sound is fingerprinted by its own ffmpeg process, on another core.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # The C2PA manifest is read beside the decode: loading its reader costs ~0.4 s the first time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
         reading = pool.submit(read_credentials, media.path)
         try:
-            info = probe(media.path)
-            sound = pool.submit(audio.safely, media.path, has_audio=info.has_audio, query=query)
-            fp = fingerprint(media.path, duration_s=info.duration_s, query=query, progress=progress)
-            fp = replace(fp, audio=sound.result())
+            info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
         except ProvenanceError:
             # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
             # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
@@ -144,10 +147,32 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
     return AnalysedClip(media=media, probe=info, fingerprint=fp, credentials=credentials), media.post
 
 
+def probe_and_fingerprint(path: Path, *, query: bool = False, progress: ProgressFn | None = None,
+                          hashed: HashedFn | None = None) -> tuple[ProbeInfo, Fingerprint]:
+    """ffprobe's facts and the fingerprint. ffprobe (a process of its own, ~0.1 s) runs while the
+    decode starts; when both fail, ffprobe's error is the one raised, as when it ran first."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-probe") as pool:
+        probing = pool.submit(probe, path)
+        # The sound is fingerprinted by its own ffmpeg process, on another core, once ffprobe has
+        # said whether there is any.
+        sound = pool.submit(lambda: audio.safely(path, has_audio=probing.result().has_audio, query=query))
+        try:
+            fp = fingerprint(path, query=query, progress=progress, hashed=hashed)
+        except ProvenanceError:
+            probing.result()
+            raise
+        info = probing.result()
+        require_whole(fp, duration_s=info.duration_s, name=path.name)
+        fp = replace(fp, audio=sound.result())
+    return info, fp
+
+
 def ingest(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
            progress: ProgressFn | None = None, engine: Engine | None = None) -> IngestResult:
     """Add a clip to the library as known footage, with the post it was seen in. `engine`: the
     library's, already open (a long-running caller keeps one); else it is opened here."""
+    from .db import repository, session_scope, timestamps as stored_stamps
+
     engine = engine if engine is not None else open_library(settings)
     with _page_beside(target, settings) as capturing:
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
@@ -173,6 +198,8 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
 
 def open_library(settings: Settings) -> Engine:
     """The library's engine, with its schema checked (created when the database is empty)."""
+    from .db import connect, ensure_schema
+
     engine = connect(settings.db_url)
     ensure_schema(engine)
     return engine
@@ -184,23 +211,51 @@ def load_library(engine: Engine) -> ReferenceFrames:
     Read whole on a process's first call for a database, then kept current: a later call costs one
     small SELECT when nothing changed, and reads only the new clips when some were added, by this
     process or any other (provenance.index)."""
+    from . import index
+
     return index.load(engine, min_quality=MIN_QUALITY)
 
 
+def open_and_load(settings: Settings,
+                  engine: Engine | Callable[[], Engine] | None = None) -> tuple[Engine, ReferenceFrames]:
+    """`open_library` (unless `engine` is given, or a function giving it) then `load_library`: what a
+    check waits for from the database."""
+    if engine is None:
+        engine = open_library(settings)
+    elif callable(engine):
+        engine = engine()
+    return engine, load_library(engine)
+
+
 def check(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
-          record: bool = True, progress: ProgressFn | None = None, engine: Engine | None = None) -> CheckResult:
+          record: bool = True, progress: ProgressFn | None = None,
+          engine: Engine | Callable[[], Engine] | None = None) -> CheckResult:
     """Compare a clip with all known footage; with `record`, add it and this check to the library.
-    `engine`: as for `ingest`."""
-    engine = engine if engine is not None else open_library(settings)
-    # The library loads while the clip downloads and decodes: on a large library that is most of
-    # the load's time saved (bench/check_speed.py), and the decoder and SQLite use different cores.
-    with ThreadPoolExecutor(max_workers=1) as pool, _page_beside(target, settings) as capturing:
-        library_loading = pool.submit(load_library, engine)
-        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
-                             progress=progress)
+    `engine`: the library's, or a function giving it (called on the library thread: a long-running
+    caller keeps one engine, opened by the first check); else it is opened here.
+
+    The database opens (imports, schema check, index) while the clip downloads and decodes, on
+    another thread, which then searches the library for the query's hashes as they are made
+    (provenance.presearch): a check's wall time is then about its fetch and decode (bench/README.md,
+    "Index on disk and start-up"). A database that cannot be opened is reported once the clip is
+    analysed."""
+    from .presearch import EarlySearch
+
+    early = EarlySearch(MIN_QUALITY)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-library") as pool, \
+            _page_beside(target, settings) as capturing:
+        library_opening = pool.submit(open_and_load, settings, engine)
+        searching = pool.submit(early.run, library_opening)
+        try:
+            clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
+                                 progress=progress, hashed=early.add)
+        finally:
+            early.stop()
         clip = replace(clip, page=capturing.result() if capturing else None)
+        engine, library = _opened(library_opening, clip.media)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
-            library = library_loading.result()
+            searching.result()
+            library = early.searched(library)
             require_enough_frames(clip, name=target)
             stamps = stamp_clip(clip, settings=settings, progress=progress) if record else ()
             if record:
@@ -210,11 +265,25 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
             return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps)
 
 
+def _opened(library_opening: Future[tuple[Engine, ReferenceFrames]],
+            media: FetchedMedia) -> tuple[Engine, ReferenceFrames]:
+    """The opened library; when it failed, the evidence copy this check stored goes (nothing can
+    have been recorded with it through a database this process could not open) and the error is raised."""
+    try:
+        return library_opening.result()
+    except BaseException:
+        if media.newly_stored:
+            discard(media)
+        raise
+
+
 def stamp_clip(clip: AnalysedClip, *, settings: Settings, progress: ProgressFn | None = None) -> tuple[Stamp, ...]:
     """The clip's SHA-256 timestamped by the TSA of `settings`, before anything is recorded: a TSA
     that fails stops the command with the library as it was."""
     if settings.tsa_url is None:
         return ()
+    from .timestamps import stamp
+
     if progress:
         progress("timestamp", None)
     return (stamp(clip.media.sha256, settings.tsa_url),)
@@ -271,6 +340,8 @@ def _discard_page_unless_recorded(page: page_capture.CaptureOutcome | None, engi
 
 
 def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
+    from .db import repository, session_scope
+
     if not media.newly_stored:
         return
     try:
@@ -290,6 +361,10 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
     is written. `stamps` (from `stamp_clip`) are recorded with the check."""
+    from . import localfeat
+    from .db import repository, session_scope, timestamps as stored_stamps
+    from .match import find_evidence, query_frames
+
     require_enough_frames(clip)
     observed_at = _now()
     # The library's size goes with the settings: "no match in a library of N clips" is only
@@ -370,6 +445,8 @@ def require_enough_frames(clip: AnalysedClip, *, name: str | None = None) -> Non
     """A clip with fewer usable frames than a match needs cannot be told apart from new footage: say
     so (MediaError, exit 4) rather than answer no_match, which would claim a search that could not
     happen."""
+    from . import match
+
     what = printable(name) if name else "the clip"
     usable = clip.usable_frames
     if usable == 0:

@@ -92,6 +92,20 @@ def test_fingerprint_samples_at_a_fixed_rate():
     assert all(f.box == ContentBox() for f in fp.frames)
 
 
+@pytest.mark.parametrize("name", ["bigbuckbunny.mp4", "bikes.mp4", "carphone_distorted.mp4"])
+def test_hashing_beside_the_decoder_gives_the_same_fingerprint_bit_for_bit(name):
+    # The frames are hashed on a thread of their own while the decoder goes on: the same hashes, boxes,
+    # fills (bikes is letterboxed), insets and motion, in the same order, as hashing them in turn.
+    together = fingerprint(SAMPLES / name, query=True)
+    in_turn = fingerprint(SAMPLES / name, query=True, overlap=False)
+    assert len(together.frames) >= 16
+    assert together.frames == in_turn.frames
+    assert together.content_box == in_turn.content_box
+    assert together.decoded_duration_s == in_turn.decoded_duration_s
+    assert np.array_equal(together.motion.times, in_turn.motion.times)
+    assert np.array_equal(together.motion.cells, in_turn.motion.cells)
+
+
 def test_probe_reads_streams_and_tags():
     info = probe(SAMPLES / "bigbuckbunny.mp4")
     assert info.video.width == 1280 and info.video.height == 720 and info.video.codec == "h264"
@@ -153,3 +167,15 @@ def test_an_inset_is_found_by_its_borders_and_plain_footage_has_none(derived):
     assert abs(box.top - 60 / 720) < 0.02 and abs(box.bottom - 332 / 720) < 0.02
     for plain in ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"):
         assert inset_box(greys(SAMPLES / plain, 64)) is None, plain
+
+
+@pytest.mark.slow
+def test_fingerprint_refuses_frames_too_large_before_decoding_them(tmp_path):
+    # A check decodes while ffprobe runs: the decoder itself refuses what probe.MAX_FRAME_PIXELS refuses.
+    import subprocess
+
+    huge = tmp_path / "huge.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=8000x8000:d=0.2:r=10", "-c:v",
+                    "libx264", "-preset", "ultrafast", str(huge)], check=True)
+    with pytest.raises(MediaError, match="frames too large: 8000x8000"):
+        fingerprint(huge)

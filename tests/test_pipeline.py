@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from provenance import pipeline
+from provenance.errors import StoreError
 from provenance.frames import REFERENCE_VARIANTS
+from provenance.settings import Settings
 from tests.conftest import SAMPLES
 
 EARLY = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
@@ -103,3 +107,15 @@ def test_the_same_clip_in_the_same_post_is_one_sighting_completed_later(settings
     result = pipeline.check(str(SAMPLES / "bikes.mp4"), settings=settings, post_url="https://b.example/3",
                             posted_at=LATE, record=False)
     assert result.verdict == "reused" and result.first_seen.posted_at == EARLY
+
+
+def test_a_check_on_a_database_that_cannot_be_opened_fails_with_it_and_keeps_no_evidence(tmp_path):
+    # The database opens on another thread while the clip is analysed: its failure still stops the
+    # check with the database's error, and the evidence copy the check stored goes with it.
+    not_a_database = tmp_path / "library.db"
+    not_a_database.write_bytes(b"this is not an SQLite file" * 100)
+    settings = Settings(db_url=f"sqlite:///{not_a_database}", store_dir=tmp_path / "evidence")
+    with pytest.raises(StoreError):
+        pipeline.check(str(SAMPLES / "carphone_pristine.mp4"), settings=settings)
+    assert not [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()]
+    assert not_a_database.read_bytes() == b"this is not an SQLite file" * 100

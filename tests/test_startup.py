@@ -43,6 +43,19 @@ def test_a_missing_file_is_refused_before_the_library_or_any_heavy_module_loads(
     assert not (tmp_path / "lib.db").exists()  # the library was not even opened
 
 
+def test_what_a_check_needs_before_the_decode_loads_no_database_or_matcher_code():
+    # pipeline.check opens the database (SQLAlchemy, models, index, matcher) on a thread while the clip
+    # is fetched and decoded: the settings and the pipeline module must not load any of it themselves.
+    code = ("import sys; from provenance.settings import Settings; Settings.resolve(); "
+            "import provenance.api, provenance.cli, provenance.pipeline; print(sorted(sys.modules))")
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(eval(cp.stdout))  # noqa: S307 - our own subprocess's printed list
+    assert "provenance.frames" in loaded and "cv2" in loaded  # what the decode needs
+    heavy = {"sqlalchemy", "provenance.db", "provenance.index", "provenance.diskindex", "provenance.match",
+             "provenance.localfeat", "provenance.timestamps", "rfc3161_client", "jinja2", "alembic", "yt_dlp", "scipy"}
+    assert not heavy & loaded, heavy & loaded
+
+
 @pytest.mark.slow
 def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
     db = f"sqlite:///{tmp_path / 'lib.db'}"
@@ -56,3 +69,37 @@ def test_a_check_loads_no_audit_report_page_or_migration_code(tmp_path):
                 "provenance.reporting.html", "provenance.reporting.model", "provenance.folder", "provenance.attest", "provenance.bundle", "provenance.jobs", "provenance.worker",
                 "procrastinate", "jinja2", "alembic", "yt_dlp", "scipy"}
     assert not unneeded & modules, unneeded & modules
+
+
+_WHO_IMPORTS = """
+import json, os, sys, threading
+first = {}
+def hook(event, args):
+    if event == "import" and args[0].split(".")[0] in ("sqlalchemy", "provenance") and args[0] not in first:
+        first[args[0]] = threading.current_thread().name
+sys.addaudithook(hook)
+from provenance.cli import main
+try:
+    main()
+finally:
+    with open(os.environ["WHO_IMPORTS"], "w") as out:
+        json.dump(first, out)
+"""
+
+
+@pytest.mark.slow
+def test_a_check_imports_the_database_on_the_library_thread_not_before_the_decode(tmp_path):
+    db = f"sqlite:///{tmp_path / 'lib.db'}"
+    env = dict(os.environ, PROVENANCE_STORE=str(tmp_path / "evidence"))
+    subprocess.run([sys.executable, "-m", "provenance.cli", "ingest", str(SAMPLES / "bikes.mp4"), "--db", db,
+                    "--quiet"], check=True, env=env)
+    who = tmp_path / "who.json"
+    cp = subprocess.run([sys.executable, "-c", _WHO_IMPORTS, "check", str(SAMPLES / "bikes.mp4"), "--no-record",
+                         "--json", "--db", db], capture_output=True, text=True, env=dict(env, WHO_IMPORTS=str(who)))
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    first = __import__("json").loads(who.read_text())
+    assert first["provenance.frames"] == "MainThread"
+    late = ("sqlalchemy", "provenance.db", "provenance.index", "provenance.diskindex", "provenance.match")
+    assert {m for m in first if m in late} == set(late)
+    on_main = sorted(m for m, thread in first.items() if m.startswith(late) and thread == "MainThread")
+    assert not on_main, on_main  # all of them on the library's thread, while the clip decodes
