@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .frames import small_grey
 from .records import Region
 
 # Frames for keypoints are shrunk to this long side: a half-size inset of a 1280x720 repost keeps
@@ -139,21 +140,12 @@ def read_frames(path: Path, start_s: float, end_s: float, fps: float) -> Frames:
             ok, image = cap.retrieve()
             if not ok or image is None:
                 continue
-            out.append((t, _work_grey(image)))
+            out.append((t, small_grey(image, LOCAL_WORK_SIZE)))
             while next_t - 0.5 / fps <= t + 1e-6:
                 next_t += 1.0 / fps
     finally:
         cap.release()
     return out
-
-
-def _work_grey(image: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    h, w = grey.shape
-    scale = LOCAL_WORK_SIZE / max(h, w)
-    if scale < 1.0:
-        grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return grey
 
 
 @dataclass(frozen=True)
