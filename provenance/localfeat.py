@@ -13,8 +13,9 @@ the usual alignment (provenance.match) places the footage in time with all its r
 nothing, a static camera's frames that fit every moment place nothing). So local features decide only
 *where*; *when* is decided as for any other match.
 
-Which reference clips get this look is bounded: at most LOCAL_MAX_CANDIDATES, the ones the hash index
-already met most often (match.find_evidence), never the whole library. Keypoints are recomputed from
+Which reference clips get this look is bounded: at most LOCAL_MAX_CANDIDATES that the hash index met
+through part of the picture, and match.LOCAL_WHOLE_CANDIDATES that it met whole, each the ones met most
+specifically (match._local_candidates), never the whole library. Keypoints are recomputed from
 the evidence copies on demand rather than stored: at 4 frames a second, ORB descriptors would take
 about 30 KB a frame, more than the video, for a look that runs on a few clips of a few checks.
 """
@@ -74,7 +75,8 @@ LOCAL_REFERENCE_SLACK_S = 2.0
 LOCAL_MAX_REFERENCE_S = 30.0
 # Query frames are read from at most this much of the query (longer queries: around where met).
 LOCAL_MAX_QUERY_S = 90.0
-# At most this many reference clips get the look per check (the cost: decoding their windows).
+# At most this many reference clips met through part of the picture get the look per check (the cost:
+# decoding their windows); match.LOCAL_WHOLE_CANDIDATES more, met by the whole picture.
 LOCAL_MAX_CANDIDATES = 2
 
 Frames = list[tuple[float, np.ndarray]]  # (seconds, grey picture at LOCAL_WORK_SIZE)
