@@ -431,13 +431,8 @@ def _note_met(met: dict[int, _Met], frames_met: np.ndarray, scores: np.ndarray, 
               ends: np.ndarray, order: np.ndarray, clip_sorted: np.ndarray, tq: np.ndarray, tr: np.ndarray, *,
               mirrored: bool) -> None:
     """Keep the few clips met most specifically (only those: a large library meets many by chance)."""
-    kept = 0
-    for g in np.argsort(-scores, kind="stable"):
-        if kept == localfeat.LOCAL_MAX_CANDIDATES:
-            break
-        if frames_met[g] < LOCAL_MIN_MET:
-            continue
-        kept += 1
+    eligible = np.flatnonzero(frames_met >= LOCAL_MIN_MET)
+    for g in eligible[np.argsort(-scores[eligible], kind="stable")][:localfeat.LOCAL_MAX_CANDIDATES]:
         sel = order[starts[g]:ends[g]]
         clip_id = int(clip_sorted[starts[g]])
         found = _Met(int(frames_met[g]), float(scores[g]), float(np.median(tr[sel])), float(np.median(tq[sel])),
