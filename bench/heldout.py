@@ -171,7 +171,7 @@ def opening_window(clips: list[H.Clip]) -> Window:
 
 
 def negative_windows(clips: list[H.Clip]) -> list[Window]:
-    return [Window(c, *c.negative_s) for c in clips if c.negative_s]
+    return [Window(c, *w) for c in clips for w in c.negative_s]
 
 
 def _rng(*key: object) -> random.Random:
@@ -372,7 +372,8 @@ def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -
     for w in lib:
         split = w.clip.split
         stem = Path(w.clip.file).stem
-        others = [n for n in neg if n.clip.split == split and n.clip.unit != w.clip.unit]
+        # deal 1's footage only (heldout.tsv): footage added later would change these queries
+        others = [n for n in neg if n.clip.split == split and n.clip.unit != w.clip.unit and n.clip.deal == 1]
         for family in families:
             for k, strength in enumerate(FAMILIES[family]):
                 key = f"{family}|{strength}|{stem}"

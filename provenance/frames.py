@@ -288,10 +288,11 @@ class _MotionTrack:
         return motion.MotionProfile(times=np.array(self.times, dtype=np.float64), cells=cells)
 
 
-def small_grey(image: np.ndarray) -> np.ndarray:
+def small_grey(image: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
+    """The picture in grey, shrunk (never enlarged) to `size` pixels on its long side."""
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     h, w = grey.shape
-    scale = WORK_SIZE / max(h, w)
+    scale = size / max(h, w)
     if scale < 1.0:
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return grey

@@ -13,8 +13,9 @@ the usual alignment (provenance.match) places the footage in time with all its r
 nothing, a static camera's frames that fit every moment place nothing). So local features decide only
 *where*; *when* is decided as for any other match.
 
-Which reference clips get this look is bounded: at most LOCAL_MAX_CANDIDATES, the ones the hash index
-already met most often (match.find_evidence), never the whole library. Keypoints are recomputed from
+Which reference clips get this look is bounded: at most LOCAL_MAX_CANDIDATES that the hash index met
+through part of the picture, and match.LOCAL_WHOLE_CANDIDATES that it met whole, each the ones met most
+specifically (match._local_candidates), never the whole library. Keypoints are recomputed from
 the evidence copies on demand rather than stored: at 4 frames a second, ORB descriptors would take
 about 30 KB a frame, more than the video, for a look that runs on a few clips of a few checks.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .frames import small_grey
 from .records import Region
 
 # Frames for keypoints are shrunk to this long side: a half-size inset of a 1280x720 repost keeps
@@ -73,7 +75,8 @@ LOCAL_REFERENCE_SLACK_S = 2.0
 LOCAL_MAX_REFERENCE_S = 30.0
 # Query frames are read from at most this much of the query (longer queries: around where met).
 LOCAL_MAX_QUERY_S = 90.0
-# At most this many reference clips get the look per check (the cost: decoding their windows).
+# At most this many reference clips met through part of the picture get the look per check (the cost:
+# decoding their windows); match.LOCAL_WHOLE_CANDIDATES more, met by the whole picture.
 LOCAL_MAX_CANDIDATES = 2
 
 Frames = list[tuple[float, np.ndarray]]  # (seconds, grey picture at LOCAL_WORK_SIZE)
@@ -139,21 +142,12 @@ def read_frames(path: Path, start_s: float, end_s: float, fps: float) -> Frames:
             ok, image = cap.retrieve()
             if not ok or image is None:
                 continue
-            out.append((t, _work_grey(image)))
+            out.append((t, small_grey(image, LOCAL_WORK_SIZE)))
             while next_t - 0.5 / fps <= t + 1e-6:
                 next_t += 1.0 / fps
     finally:
         cap.release()
     return out
-
-
-def _work_grey(image: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    h, w = grey.shape
-    scale = LOCAL_WORK_SIZE / max(h, w)
-    if scale < 1.0:
-        grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return grey
 
 
 @dataclass(frozen=True)

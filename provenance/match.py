@@ -31,8 +31,10 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # matcher made it (checks' params also hold every constant: matcher_constants()).
 # 1: frame pHashes aligned on a time line (2026-11-25). 2: motion profiles for static-camera footage,
 # same-scene hints, sub-picture regions (2026-11-30). 3: local features (ORB keypoints, RANSAC) place
-# insets and kept corners for a third look (provenance.localfeat, 2026-11-30).
-MATCHER_VERSION = 3
+# insets and kept corners for a third look (provenance.localfeat, 2026-11-30). 4: the third look's
+# candidates ranked by how specifically they were met, and the clip the whole picture met most given
+# the third look too (2026-11-30).
+MATCHER_VERSION = 4
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -196,9 +198,8 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     if query.times.size == 0 or library.hashes.size == 0:
         return Evidence((), ())
     stills: dict[int, list[_StillCandidate]] = {}
-    # Clips met by the whole-picture views (the footage fills the picture: the first look and the
-    # motion profiles judge them, and keypoints would only find the whole picture again), and clips
-    # met only through part of the picture: the local-features look's candidates.
+    # Clips met by the whole-picture views, and clips met only through part of the picture: the
+    # local-features look's candidates (_local_candidates).
     whole: dict[int, _Met] = {}
     met: dict[int, _Met] = {}
     best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills, region=False,
@@ -224,8 +225,7 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
             scenes.append(placed)
     if pictures is not None and not any(_settled(m) for m in best.values()):
         _widen_candidates(query, library, met)
-        local = _local_look(query, library, {c: m for c, m in met.items() if c not in whole}, best, pictures,
-                            query_sha256)
+        local = _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256)
         for clip_id, m in local.items():
             if clip_id not in best or strength(m) > strength(best[clip_id]):
                 best[clip_id] = m
@@ -239,7 +239,7 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
           stills: dict[int, list["_StillCandidate"]], *, region: bool,
           met: dict[int, "_Met"] | None = None) -> dict[int, "_RegionMatch | Match"]:
     """The best match per reference clip through the query `views` (columns of `hashes`); reference
-    clips whose lines were all stills go into `stills`; the clips met by most query frames into `met`
+    clips whose lines were all stills go into `stills`; the clips met most specifically into `met`
     (candidates for the local-features look)."""
     best: dict[int, Any] = {}
     for mirrored in (False, True):
@@ -258,7 +258,9 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
         # pairs, and one Python call each cost more than the search (bench/scale.py, 10M rows).
         frames_met = _distinct_per_group(clip_sorted, qi[order], starts)
         if met is not None:
-            _note_met(met, frames_met, starts, ends, order, clip_sorted, query.times[qi], library.times[ri],
+            scores = meeting_scores(clip_sorted, qi[order], column[order], dist[order], starts,
+                                     FRAME_MATCH_MAX_DISTANCE)
+            _note_met(met, frames_met, scores, starts, ends, order, clip_sorted, query.times[qi], library.times[ri],
                       mirrored=mirrored)
         for s, e in zip(starts[frames_met >= MIN_MATCHED_FRAMES], ends[frames_met >= MIN_MATCHED_FRAMES],
                         strict=True):
@@ -384,6 +386,10 @@ LOCAL_MIN_MET = 2
 # library: 6 frames x 18 views against 100,000 rows ~10 ms, against 10M rows ~1 s, paid only by
 # checks no look settled.
 LOCAL_CANDIDATE_FRAMES = 6
+# Clips met by the whole-picture views get the third look too, this many (_local_candidates). Decoding
+# a candidate's window is most of the look's cost; one keeps a check that no look settled to at most
+# LOCAL_MAX_CANDIDATES + 1 windows.
+LOCAL_WHOLE_CANDIDATES = 1
 LOCAL_CANDIDATE_DISTANCE = 16
 # A local-features match needs this much strength (matched frames x similarity), more than
 # MIN_MATCH_STRENGTH: its rectangles were chosen to fit, one more hypothesis per candidate, and keypoints
@@ -399,21 +405,39 @@ class _Met:
     """How a reference clip was met by the query in a look: candidates for the local-features look."""
 
     frames: int  # distinct query frames within FRAME_MATCH_MAX_DISTANCE of it
+    score: float  # how specifically they met it (meeting_scores): candidates are ranked by it
     ref_t: float  # median reference time of those pairs: where to read the reference
     query_t: float
     mirrored: bool  # met through mirrored views: the keypoints are looked for in the mirrored query
 
 
-def _note_met(met: dict[int, _Met], frames_met: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-              order: np.ndarray, clip_sorted: np.ndarray, tq: np.ndarray, tr: np.ndarray, *, mirrored: bool) -> None:
-    """Keep the few clips met by most query frames (only those: a large library meets many by chance)."""
-    for g in np.argsort(-frames_met, kind="stable")[:localfeat.LOCAL_MAX_CANDIDATES]:
-        if frames_met[g] < LOCAL_MIN_MET:
-            break
+def meeting_scores(group: np.ndarray, frame: np.ndarray, column: np.ndarray, dist: np.ndarray,
+                    starts: np.ndarray, radius: int) -> np.ndarray:
+    """Per run of equal `group` (a reference clip; runs start at `starts`): how specifically the query
+    met it. Each query frame counts once, by its closest pair (1 at 0 bits, falling to 0 past `radius`),
+    shared out among the distinct views of it that met the clip: footage sits in one place in a
+    picture, so a clip met through many different parts of one frame (a pale or flat clip, met by
+    whatever is pale in them) is met by what those parts share, not by its footage."""
+    run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, group.size]))
+    n_frames = int(frame.max()) + 1
+    cell, inverse = np.unique(run.astype(np.int64) * n_frames + frame, return_inverse=True)
+    closest = np.zeros(cell.size)
+    np.maximum.at(closest, inverse, 1.0 - dist / (radius + 1.0))
+    views = np.bincount(np.unique(np.stack([inverse, column.astype(np.int64)], 1), axis=0)[:, 0], minlength=cell.size)
+    return np.bincount(cell // n_frames, weights=closest / views, minlength=starts.size)
+
+
+def _note_met(met: dict[int, _Met], frames_met: np.ndarray, scores: np.ndarray, starts: np.ndarray,
+              ends: np.ndarray, order: np.ndarray, clip_sorted: np.ndarray, tq: np.ndarray, tr: np.ndarray, *,
+              mirrored: bool) -> None:
+    """Keep the few clips met most specifically (only those: a large library meets many by chance)."""
+    eligible = np.flatnonzero(frames_met >= LOCAL_MIN_MET)
+    for g in eligible[np.argsort(-scores[eligible], kind="stable")][:localfeat.LOCAL_MAX_CANDIDATES]:
         sel = order[starts[g]:ends[g]]
         clip_id = int(clip_sorted[starts[g]])
-        found = _Met(int(frames_met[g]), float(np.median(tr[sel])), float(np.median(tq[sel])), mirrored)
-        if clip_id not in met or found.frames > met[clip_id].frames:
+        found = _Met(int(frames_met[g]), float(scores[g]), float(np.median(tr[sel])), float(np.median(tq[sel])),
+                     mirrored)
+        if clip_id not in met or found.score > met[clip_id].score:
             met[clip_id] = found
 
 
@@ -426,25 +450,44 @@ def _widen_candidates(query: QueryFrames, library: ReferenceFrames, met: dict[in
     for mirrored in (False, True):
         columns = [i for i, v in enumerate(SECOND_LOOK_VARIANTS) if v.mirrored == mirrored]
         views = query.region_hashes[np.ix_(frames, columns)]
-        qi, ri, _ = pairs_within_brute(views.reshape(-1), library.hashes, LOCAL_CANDIDATE_DISTANCE)
+        qi, ri, dist = pairs_within_brute(views.reshape(-1), library.hashes, LOCAL_CANDIDATE_DISTANCE)
         if qi.size == 0:
             continue
-        frame = frames[qi // views.shape[1]]
+        frame, column = frames[qi // views.shape[1]], qi % views.shape[1]
         clip_of_pair = library.clip_ids[ri]
         order = np.argsort(clip_of_pair, kind="stable")
         clip_sorted = clip_of_pair[order]
         starts = np.flatnonzero(np.r_[True, clip_sorted[1:] != clip_sorted[:-1]])
         ends = np.r_[starts[1:], clip_sorted.size]
         frames_met = _distinct_per_group(clip_sorted, frame[order], starts)
-        _note_met(met, frames_met, starts, ends, order, clip_sorted, query.times[frame], library.times[ri],
+        scores = meeting_scores(clip_sorted, frame[order], column[order], dist[order].astype(np.float64), starts,
+                                 LOCAL_CANDIDATE_DISTANCE)
+        _note_met(met, frames_met, scores, starts, ends, order, clip_sorted, query.times[frame], library.times[ri],
                   mirrored=mirrored)
+
+
+def _local_candidates(met: dict[int, _Met], whole: dict[int, _Met]) -> dict[int, _Met]:
+    """The third look's candidates: the LOCAL_MAX_CANDIDATES clips met most specifically through part
+    of the picture only, and the LOCAL_WHOLE_CANDIDATES met most specifically by the whole-picture
+    views, which no look placed (this runs only then): a band, a ticker or a fill laid over footage
+    that barely moves leaves its pictures close to the clip's but no line settled; keypoints find the
+    picture again and its rectangle, hashed without LOCAL_MARGIN of each side, leaves most of a band out.
+    The two are counted apart: a clip the whole picture meets by chance (a pale picture behind an
+    inset) would otherwise take an inset's place."""
+    def top(found: dict[int, _Met], n: int) -> list[tuple[int, _Met]]:
+        return sorted(found.items(), key=lambda kv: kv[1].score, reverse=True)[:n]
+
+    chosen = dict(top({c: m for c, m in met.items() if c not in whole}, localfeat.LOCAL_MAX_CANDIDATES))
+    for clip_id, m in top(whole, LOCAL_WHOLE_CANDIDATES):
+        chosen.setdefault(clip_id, m)
+    return chosen
 
 
 def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Met],
                 best: dict[int, Match], pictures: localfeat.Pictures, query_sha256: str | None) -> dict[int, Match]:
     """The third look, on the clips the hash index met most: where the reference's picture sits in the
     query's (keypoints), then when (hashes of the two matching rectangles, aligned as in the first look)."""
-    ranked = sorted(met.items(), key=lambda kv: kv[1].frames, reverse=True)[:localfeat.LOCAL_MAX_CANDIDATES]
+    ranked = sorted(met.items(), key=lambda kv: kv[1].score, reverse=True)
     if not ranked:
         return {}
     q0 = 0.0

@@ -52,6 +52,25 @@ def test_keypoints_locate_the_footage_and_refuse_unrelated_footage(derived):
 
 def test_the_local_features_constants_are_recorded_with_each_check():
     constants = pipeline.matcher_params()["constants"]
-    assert pipeline.matcher_params()["matcher_version"] == match.MATCHER_VERSION == 3
+    assert pipeline.matcher_params()["matcher_version"] == match.MATCHER_VERSION == 4
     assert constants["localfeat.LOCAL_MIN_INLIERS"] == localfeat.LOCAL_MIN_INLIERS
     assert constants["match.LOCAL_CANDIDATE_DISTANCE"] == match.LOCAL_CANDIDATE_DISTANCE
+    assert constants["match.LOCAL_WHOLE_CANDIDATES"] == match.LOCAL_WHOLE_CANDIDATES
+
+
+def test_keypoint_frames_are_the_hashing_shrink_at_the_keypoint_size():
+    # One shrink for both uses (frames.small_grey): the keypoint frames are the hashing frames' grey
+    # picture at LOCAL_WORK_SIZE instead of frames.WORK_SIZE, never enlarged.
+    import cv2
+
+    from provenance import frames
+
+    cap = cv2.VideoCapture(str(SAMPLES / "bikes.mp4"))
+    ok, image = cap.read()
+    cap.release()
+    assert ok
+    read = localfeat.read_frames(SAMPLES / "bikes.mp4", 0.0, 0.01, 4.0)
+    assert len(read) == 1 and (read[0][1] == frames.small_grey(image, localfeat.LOCAL_WORK_SIZE)).all()
+    assert max(read[0][1].shape) == min(localfeat.LOCAL_WORK_SIZE, max(image.shape[:2]))
+    assert max(frames.small_grey(image).shape) == min(frames.WORK_SIZE, max(image.shape[:2]))
+    assert frames.small_grey(image, 10 * max(image.shape)).shape == image.shape[:2]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provenance import pipeline
+from provenance import match, pipeline
 from tests.conftest import SAMPLES
 
 ORIGINAL_POST = "https://example.org/original-post"
@@ -201,3 +201,21 @@ def test_an_inset_of_other_footage_does_not_match(settings, derived):
     ingest_original(settings)
     result = check(settings, derived("carphone_inset_in_bbb.mp4"))
     assert result.verdict == "no_match" and not result.matches
+
+
+def test_a_clip_met_through_many_parts_of_one_frame_counts_less_than_one_met_in_one_place():
+    # Candidates for the third look (match.meeting_scores): clip 0 is met by query frames 0 and 1 each
+    # through one view at 14 bits (an inset, where it is); clip 1 by frames 0-2 each through four views
+    # at 12 bits (a pale picture that every pale part of the query comes near). More frames met clip 1,
+    # yet clip 0 met more specifically; the closest pair of a frame counts, once.
+    import numpy as np
+
+    group = np.array([0, 0, 0] + [1] * 12)
+    frame = np.array([0, 1, 1] + [f for f in range(3) for _ in range(4)])
+    column = np.array([5, 5, 5] + [0, 1, 2, 3] * 3)
+    dist = np.array([14.0, 14.0, 16.0] + [12.0] * 12)
+    starts = np.array([0, 3])
+    scores = match.meeting_scores(group, frame, column, dist, starts, 16)
+    assert scores[0] == pytest.approx(2 * (1 - 14 / 17))
+    assert scores[1] == pytest.approx(3 * (1 - 12 / 17) / 4)
+    assert scores[0] > scores[1]

@@ -23,6 +23,8 @@ from tests.conftest import ffmpeg
 MEDIA = Path(__file__).parent / ".media"
 ORIGINAL_TIME = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
 REPOST_TIME = datetime(2024, 10, 19, 8, 0, tzinfo=UTC)
+BANDS = ("drawbox=x=0:y=0:w=iw:h=ih*0.14:color=0xc8102e:t=fill,"
+         "drawbox=x=0:y=ih*0.86:w=iw:h=ih*0.14:color=0x202020@0.9:t=fill")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,9 @@ def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mirrored_excerpt": ["-ss", "6", "-i", str(a), "-t", "4", "-vf", "hflip,scale=480:-2", *x264, "-crf", "26"],
         # The same camera at another moment: recording B.
         "other_moment": ["-i", str(b), "-t", "10", "-vf", "scale=480:-2", *x264, "-crf", "26"],
+        # A red top band and a dark bottom band (14% each) over the copy, and over the other moment.
+        "bands": ["-i", str(a), "-t", "12", "-vf", "scale=580:-2," + BANDS, *x264, "-crf", "24"],
+        "other_moment_bands": ["-i", str(b), "-t", "10", "-vf", "scale=480:-2," + BANDS, *x264, "-crf", "26"],
         # A still picture: one frame of A held for 6 s (a freeze frame).
         "still": ["-ss", "3", "-i", str(a), "-vf",
                   "scale=480:-2,trim=end_frame=1,loop=loop=149:size=1:start=0,setpts=N/25/TB", "-r", "25",
@@ -122,3 +127,22 @@ def test_motion_profiles_place_a_copy_and_not_another_moment(camera):
     placed = motion.place(copy, library, query_rows=rows, mirrored=False)
     assert placed is not None and abs(placed.offset_s) <= 0.25 and placed.speed == 1.0
     assert motion.place(other, library, query_rows=np.arange(1, other.cells.shape[0]), mirrored=False) is None
+
+
+def test_bands_over_the_fixed_camera_are_placed_by_keypoints_and_another_moment_is_not(settings, camera):
+    # The whole picture meets the library clip, but no line settles the query: the clip gets the third
+    # look (match.LOCAL_WHOLE_CANDIDATES), whose rectangle, hashed without its margins, leaves the bands
+    # out. Under the same bands the same camera at another moment is still only the same scene.
+    original = ingest_library(settings, camera)
+    # Not recorded: the library would then hold another clip under the same bands, which the whole
+    # picture meets more closely than the footage (one whole-picture candidate: LOCAL_WHOLE_CANDIDATES).
+    other = pipeline.check(str(camera["other_moment_bands"]), settings=settings, posted_at=REPOST_TIME, record=False)
+    assert other.verdict == "no_match" and not other.matches
+    assert [h.sha256 for h in other.scenes] == [original]
+    result = check(settings, camera["bands"])
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "local_features" and top.region is None
+    assert len(top.segments) == 1
+    seg = top.segments[0]
+    assert abs(seg.reference_start_s - seg.query_start_s) < 0.5 and seg.query_end_s - seg.query_start_s > 10
