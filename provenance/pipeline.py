@@ -300,6 +300,7 @@ def _record_page(page: page_capture.CaptureOutcome | None, *, sighting_id: int, 
                  session: Session) -> None:
     if page is None or page.capture is None:
         return
+    from .db import timestamps as stored_stamps
     from .db.captures import add_capture
 
     add_capture(page.capture, sighting_id=sighting_id, check_id=check_id, session=session)
@@ -328,6 +329,7 @@ def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: 
 def _discard_page_unless_recorded(page: page_capture.CaptureOutcome | None, engine: Engine) -> None:
     if page is None or page.capture is None:
         return
+    from .db import session_scope
     from .db.captures import recorded_sha256s
 
     shas = (page.capture.screenshot.sha256, page.capture.archive.sha256)
@@ -423,6 +425,8 @@ def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
                     session: Session) -> tuple[SoundEvidence, dict[str, int]]:
     """The query's sound against the library's, with sightings, and the hints from comparing what the
     pictures and the sound matched; and the clip ids of the audio matches."""
+    from .db import repository
+
     fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
     if not fp.has_evidence:
         return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
