@@ -229,6 +229,14 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
         for clip_id, m in local.items():
             if clip_id not in best or strength(m) > strength(best[clip_id]):
                 best[clip_id] = m
+    if pictures is not None and not any(_settled(m) for m in best.values()):
+        # The fourth look: rectangles outlined by straight borders, hashed and searched in the whole
+        # library (provenance.insets, which uses this module's alignment: imported here).
+        from . import insets
+        for clip_id, m in insets.look(query, library, pictures, query_sha256).items():
+            if clip_id not in best or strength(m) > strength(best[clip_id]):
+                best[clip_id] = m
+    if pictures is not None:
         scenes = [h for h in scenes if h.sha256 not in {m.sha256 for m in best.values()}]
     return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
                     tuple(sorted(scenes, key=lambda h: h.query_frames * h.similarity, reverse=True)))
@@ -506,8 +514,7 @@ def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Me
                  max(0.0, clip.duration_s - span))
         reference = localfeat.read_frames(path, r0, r0 + span, 1.0 / query.step_s)
         if query_pictures is None:
-            query_pictures = localfeat.read_frames(pictures.query, q0, q0 + localfeat.LOCAL_MAX_QUERY_S,
-                                                   1.0 / query.step_s)
+            query_pictures = pictures.read_query(q0, q0 + localfeat.LOCAL_MAX_QUERY_S, 1.0 / query.step_s)
         placement = localfeat.locate(query_pictures, reference, mirrored_first=hit.mirrored)
         if placement is None:
             continue
@@ -850,7 +857,7 @@ def matcher_constants() -> dict[str, object]:
     import sys
     from dataclasses import asdict, is_dataclass
 
-    from . import content, frames
+    from . import content, frames, insets
 
     def plain(value: object) -> object:
         if is_dataclass(value) and not isinstance(value, type):
@@ -860,7 +867,7 @@ def matcher_constants() -> dict[str, object]:
         return value
 
     out: dict[str, object] = {}
-    for module in (content, frames, motion, localfeat, sys.modules[__name__]):
+    for module in (content, frames, motion, localfeat, insets, sys.modules[__name__]):
         for name, value in sorted(vars(module).items()):
             if name.isupper() and not name.startswith("_") and isinstance(value, (int, float, str, tuple)):
                 out[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = plain(value)
