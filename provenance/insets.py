@@ -183,8 +183,10 @@ def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictu
         for clip_id, m in found.items():
             if not isinstance(m, Match) or strength(m) < INSETS_MIN_STRENGTH:
                 continue
-            m = replace(m, method="region", region=region,
-                        transforms=(*m.transforms, Transform.PICTURE_IN_PICTURE))
+            # The rectangle shows the reference's whole picture (a zoomed view meeting a cut one is
+            # the rectangle's own margin, not a crop), as the second look's inset views (match._as_region).
+            transforms = (*(t for t in m.transforms if t != Transform.CROPPED), Transform.PICTURE_IN_PICTURE)
+            m = replace(m, method="region", region=region, transforms=transforms)
             if clip_id not in best or strength(m) > strength(best[clip_id]):
                 best[clip_id] = m
     return best

@@ -33,8 +33,9 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # same-scene hints, sub-picture regions (2026-11-30). 3: local features (ORB keypoints, RANSAC) place
 # insets and kept corners for a third look (provenance.localfeat, 2026-11-30). 4: the third look's
 # candidates ranked by how specifically they were met, and the clip the whole picture met most given
-# the third look too (2026-11-30).
-MATCHER_VERSION = 4
+# the third look too (2026-11-30). 5: a fourth look, rectangles outlined by two or more straight
+# borders hashed and searched in the whole library (provenance.insets, 2026-11-30).
+MATCHER_VERSION = 5
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
