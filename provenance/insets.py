@@ -28,9 +28,9 @@ import numpy as np
 
 from . import localfeat
 from .content import INSET_MAX_SIDE, INSET_MIN_COVER, INSET_MIN_SIDE, inset_borders
-from .frames import (FILL_WINDOW_FRAMES, MATCH_VARIANTS, MIN_QUALITY, QUALITY_FULL_STD, QUERY_ZOOM, Variant, hash_frame,
+from .frames import (FILL_WINDOW_FRAMES, MIN_QUALITY, QUALITY_FULL_STD, QUERY_ZOOM, Variant, hash_frame,
                      small_grey)
-from .match import _CROP_OF_PAIRING, QueryFrames, _look, strength
+from .match import QueryFrames, look_through, strength
 from .records import ContentBox, Match, ReferenceFrames, Region, Transform
 
 # At most this many rectangles per stretch of FILL_WINDOW_FRAMES frames are hashed and searched, the
@@ -51,7 +51,6 @@ INSETS_MIN_STRENGTH = 8.0
 # and mirrored (each met by the reference's whole, 10% and 20% views), inside INSET_MARGIN.
 _VIEWS = (Variant(inset=True), Variant(inset=True, crop=QUERY_ZOOM), Variant(inset=True, mirrored=True),
           Variant(inset=True, crop=QUERY_ZOOM, mirrored=True))
-_PAIRING = _CROP_OF_PAIRING[[MATCH_VARIANTS.index(replace(v, inset=False)) for v in _VIEWS]]
 
 
 @dataclass(frozen=True)
@@ -177,11 +176,11 @@ def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictu
         inside = _hash_rectangle(frames, rect, query)
         if inside is None:
             continue
-        found = _look(inside, library, inside.hashes, _VIEWS, _PAIRING, query_sha256, {}, region=False)
+        found = look_through(inside, library, _VIEWS, query_sha256)
         region = Region(inside="query", x=round(rect.box.left, 4), y=round(rect.box.top, 4),
                         w=round(rect.box.right - rect.box.left, 4), h=round(rect.box.bottom - rect.box.top, 4))
         for clip_id, m in found.items():
-            if not isinstance(m, Match) or strength(m) < INSETS_MIN_STRENGTH:
+            if strength(m) < INSETS_MIN_STRENGTH:
                 continue
             # The rectangle shows the reference's whole picture (a zoomed view meeting a cut one is
             # the rectangle's own margin, not a crop), as the second look's inset views (match._as_region).

@@ -567,6 +567,17 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
     return replace(found, method="local_features", region=region, transforms=tuple(transforms))
 
 
+def look_through(query: QueryFrames, library: ReferenceFrames, views: tuple[Variant, ...],
+                 query_sha256: str | None) -> dict[int, Match]:
+    """The first look's matching, with all its rules, through other pictures of the query's frames
+    (provenance.insets: a rectangle of each): `query.hashes` holds one column per view, `views` being
+    MATCH_VARIANTS members (marked `inset` or not). The best match per reference clip; a still places
+    nothing here (no motion profile of a rectangle is kept)."""
+    pairing = _CROP_OF_PAIRING[[MATCH_VARIANTS.index(replace(v, inset=False)) for v in views]]
+    found = _look(query, library, query.hashes, views, pairing, query_sha256, {}, region=False)
+    return {clip_id: m for clip_id, m in found.items() if isinstance(m, Match)}
+
+
 def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """How many distinct `values` each run of equal `group` (starting at `starts`) holds."""
     key = np.unique(np.stack([np.repeat(np.arange(starts.size), np.diff(np.r_[starts, group.size])), values], 1),
