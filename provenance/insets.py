@@ -153,11 +153,13 @@ def _hash_rectangle(frames: localfeat.Frames, rect: _Rectangle, query: QueryFram
         part = localfeat.crop(grey, (rect.box.left, rect.box.top, rect.box.right, rect.box.bottom))
         if min(part.shape) < 8 or float(part.std()) / QUALITY_FULL_STD < MIN_QUALITY:
             continue  # flat (black, a fade): no evidence
-        hashed = hash_frame(grey, t, variants=_VIEWS, inset=rect.box)
+        # The whole frame first: hash_frame then always has a view to hash, and says (inset None) when
+        # the rectangle's picture is too small to (a 100x56 clip's rectangles are 11-48 px).
+        hashed = hash_frame(grey, t, variants=(Variant(), *_VIEWS), inset=rect.box)
         if hashed.inset is None:
             continue
         times.append(t)
-        rows.append((hashed.phash, *hashed.variants))
+        rows.append(hashed.variants)
     if not rows:
         return None
     n = len(rows)

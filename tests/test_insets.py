@@ -63,3 +63,16 @@ def test_the_insets_constants_and_version_are_recorded_with_each_check():
     assert params["matcher_version"] == match.MATCHER_VERSION == 5
     assert params["constants"]["insets.INSETS_MIN_STRENGTH"] == insets.INSETS_MIN_STRENGTH
     assert params["constants"]["insets.INSETS_MAX_RECTANGLES"] == insets.INSETS_MAX_RECTANGLES
+
+
+def test_a_tiny_clip_whose_rectangles_are_too_small_to_hash_is_checked(settings, derived, tmp_path):
+    """A 64x36 clip (bench's transnet negatives are 100x56): rectangles of 7-30 px, too small for the inset's
+    picture; the fourth look skips them instead of failing the check."""
+    from tests.conftest import ffmpeg
+
+    _ingest_few_corners(settings, derived)
+    tiny = tmp_path / "tiny_inset.mp4"
+    ffmpeg("-i", str(derived("carphone_few_corners_inset_in_bbb.mp4")), "-vf", "scale=64:36", "-c:v", "libx264",
+           str(tiny))
+    result = check(settings, tiny)
+    assert result.verdict == "no_match"
