@@ -48,7 +48,7 @@ MIN_VOTES = 3
 # Votes within this many items of the line count for the refit of its slope: 1.55% of speed left
 # (QUERY_SPEEDS' half step) drifts 3.5 items over a 28-s clip, +/-1.8 about its middle.
 REFIT_ITEMS = 3
-# A refit slope further than this from 1 is a fit on noise, and the line stays as voted: twice what
+# A refit slope further than this from 1 is a fit on noise, and the line stays as voted: nearly twice what
 # the speed grid leaves (audio.QUERY_SPEEDS' half step, 1.55%). Tune set: at 0.015 a query 2% off a
 # print's speed was found but placed within 0.2 s only 5 times in 10 (its true slope was refused),
 # at 0.03 9 in 10; at 1.5% off, 9 and 10 in 10.
