@@ -389,7 +389,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
         sightings = repository.sightings_for(clip_ids.values(), session=session)
         matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in evidence.matches]
         scenes = tuple(_with_sightings(h, sightings.get(clip_ids[h.sha256], [])) for h in evidence.scenes)
-        sound, sound_ids = _sound_evidence(clip, matches, session=session)
+        sound, sound_ids = _sound_evidence(clip, matches, engine=engine, session=session)
         verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at,
                                                             [*matches, *audiomatch.verdict_matches(sound)])
         clip_ids.update(sound_ids)
@@ -421,7 +421,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                        scenes=scenes, sound=sound)
 
 
-def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
+def _sound_evidence(clip: AnalysedClip, matches: list[Match], *, engine: Engine,
                     session: Session) -> tuple[SoundEvidence, dict[str, int]]:
     """The query's sound against the library's, with sightings, and the hints from comparing what the
     pictures and the sound matched; and the clip ids of the audio matches."""
@@ -430,7 +430,9 @@ def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
     fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
     if not fp.has_evidence:
         return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
-    ids, values, sha_of = repository.load_audio_library(session=session)
+    from . import index
+
+    ids, values, sha_of = index.load_sound(engine, min_quality=MIN_QUALITY, session=session)
     found = audiomatch.find_audio(fp, audiomatch.build_library(ids, values, sha_of))
     id_of = {sha: cid for cid, sha in sha_of.items()}
     sound_ids = {m.sha256: id_of[m.sha256] for m in found}
