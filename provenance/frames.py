@@ -329,7 +329,10 @@ def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (
     if content is None:
         return FrameHash(t=t, phash=0, quality=0.0, variants=(0,) * (len(variants) - 1), box=box)
     quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
-    hashes, inset_found = _hash_views(grey, content, variants, inset)
+    # Without a fill, the raw view (black bars cut, nothing else) is the content itself: the same
+    # box of the same pixels, so not looked for again.
+    raw = content if fill == FULL_FRAME else None
+    hashes, inset_found = _hash_views(grey, content, variants, inset, raw=raw)
     return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box, inset=inset_found)
 
 
@@ -342,10 +345,11 @@ def _hashable_content(grey: np.ndarray, box: ContentBox) -> np.ndarray | None:
 
 
 def _hash_views(grey: np.ndarray, content: np.ndarray, variants: tuple[Variant, ...],
-                inset: ContentBox | None) -> tuple[list[int], ContentBox | None]:
+                inset: ContentBox | None, *, raw: np.ndarray | None = None) -> tuple[list[int], ContentBox | None]:
     """The pHash of each of `variants` of a frame (0 for an inset view without an inset), and the
-    inset when one was hashed."""
-    raw = _cut(grey, content_box(grey)) if any(v.raw for v in variants) else content
+    inset when one was hashed. `raw`: the frame with only its black bars cut, when known."""
+    if raw is None and any(v.raw for v in variants):
+        raw = _cut(grey, content_box(grey))
     inset_picture = _inset_picture(grey, inset) if inset is not None else None
     pictures = [raw if v.raw else inset_picture if v.inset else content for v in variants]
     # Every view (3 stored ones; up to 24 for a query) is hashed in one batch: imagehash's pHash bit for
