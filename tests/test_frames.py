@@ -218,3 +218,16 @@ def test_the_second_look_views_hashed_later_are_those_hashed_with_the_others_bit
     assert insets == [f.inset for f in before]
     if name == "bikes_inset_in_bbb.mp4":
         assert sum(i is not None for i in insets) > len(rows) // 2  # the inset views were hashed, not zeros
+
+
+def test_a_query_fingerprint_sent_from_a_decoder_process_keeps_its_second_look():
+    # The worker's decoder pool (provenance.jobs) sends AnalysedClips back pickled.
+    import pickle
+
+    fp = fingerprint(SAMPLES / "bikes.mp4", query=True)
+    back = pickle.loads(pickle.dumps(fp))
+    rows = list(range(len(fp.frames)))
+    hashes, insets = back.second_look.views(rows)
+    assert back.frames == fp.frames
+    assert hashes.tolist() == fp.second_look.views(rows)[0].tolist() and insets == fp.second_look.views(rows)[1]
+    assert hashes.any()
