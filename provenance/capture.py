@@ -21,7 +21,6 @@ The capture has a time limit and never fails a command: it is skipped with a not
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
 import os
 import shutil
@@ -305,6 +304,10 @@ def _is_page(content_type: str) -> bool:
 
 def _cookies(path: Path) -> list[dict[str, Any]]:
     """The Netscape cookies file given with --cookies, as Playwright's cookies (read, never stored)."""
+    # Imported here: http.cookiejar loads urllib.request, http.client, ssl and email (~50 ms), which a
+    # check without cookies never uses (tests/test_startup.py).
+    import http.cookiejar
+
     jar = http.cookiejar.MozillaCookieJar(str(path))
     try:
         jar.load(ignore_discard=True, ignore_expires=True)

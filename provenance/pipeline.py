@@ -415,6 +415,8 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                                          session=session)
             if on_recorded is not None:
                 on_recorded(session, check_id)
+    # The grey frames kept for the second look go with the match: a result may be kept long after.
+    clip = replace(clip, fingerprint=replace(clip.fingerprint, second_look=None))
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches),
                        signals=_signals(post, clip.credentials), params=params,
