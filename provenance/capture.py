@@ -111,13 +111,19 @@ class PageCapture:
     refused: tuple[str, ...] = ()  # "host:port (address)" of each request the address rule refused
 
 
+# Why no capture was tried (CaptureOutcome.skipped; `check --json`'s page_capture.status).
+NOT_A_PAGE, OFF = "not_a_page", "off"
+
+
 @dataclass(frozen=True)
 class CaptureOutcome:
-    """A capture, or why there is none (`note`, one line for the user; None when none was wanted)."""
+    """A capture, or why there is none (`note`, one line for the user, when one was tried and failed;
+    `skipped` when none was tried: NOT_A_PAGE or OFF)."""
 
     capture: PageCapture | None = None
     note: str | None = None
     stamps: tuple[Stamp, ...] = ()  # over the screenshot and the archive, when a TSA was given
+    skipped: str | None = None
 
 
 def chromium_executable() -> str | None:
@@ -188,6 +194,12 @@ class Capturing:
             self._abandoned = True
             if self._outcome is not None:
                 shutil.rmtree(self._work, ignore_errors=True)
+
+
+def not_tried(*, enabled: bool) -> CaptureOutcome:
+    """The outcome of a command for which `beside` gave None: why no capture was tried (a file, or
+    a URL naming a media file by its extension, is not a page)."""
+    return CaptureOutcome(skipped=OFF if not enabled else NOT_A_PAGE)
 
 
 @contextmanager
@@ -269,12 +281,12 @@ def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guar
                 main = page.goto(url, wait_until="domcontentloaded", timeout=left_ms())
             except PlaywrightError as e:
                 if "Download is starting" in str(e):
-                    return CaptureOutcome()  # a media file, not a page: nothing to capture
+                    return CaptureOutcome(skipped=NOT_A_PAGE)  # a media file: nothing to capture
                 refusal = guard.refusal()
                 return CaptureOutcome(note=f"page not captured: {refusal or _one_line(e)}")
             steps.done("DOM")
             if main is None or not _is_page(main.headers.get("content-type", "")):
-                return CaptureOutcome()  # a bare media URL: no post page to keep
+                return CaptureOutcome(skipped=NOT_A_PAGE)  # a bare media URL: no post page to keep
             traffic.settle(page, until=min(deadline, time.monotonic() + LOAD_TIMEOUT_S))
             steps.done("settle")
             title = page.title() or None
@@ -498,5 +510,5 @@ def _one_line(e: BaseException) -> str:
     return (text[0] if text else e.__class__.__name__)[:300]
 
 
-__all__ = ["CAPTURE_TIMEOUT_S", "CaptureOutcome", "CapturedFile", "PageCapture", "beside", "chromium_executable",
-           "discard", "is_page_url", "stamp_capture"]
+__all__ = ["CAPTURE_TIMEOUT_S", "NOT_A_PAGE", "OFF", "CaptureOutcome", "CapturedFile", "PageCapture", "beside",
+           "chromium_executable", "discard", "is_page_url", "not_tried", "stamp_capture"]

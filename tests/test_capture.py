@@ -51,6 +51,15 @@ def _records(warc: Path) -> list[tuple[str, str, bytes]]:
                 for r in ArchiveIterator(f)]
 
 
+def _valid_check_json(data: dict) -> None:
+    """`check --json` validates against the published check.v3 schema; check.v2 stays published as it was."""
+    schema = jsonout.schema("check.v3.schema.json")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
+    assert data["schema_version"] == 3
+    assert jsonout.schema("check.v2.schema.json")["properties"]["schema_version"] == {"const": 2}
+
+
 def _report(run, check_id: int, fmt: str, tmp_path: Path) -> str:
     out = tmp_path / f"report-{check_id}.{fmt}"
     assert run("report", str(check_id), "-o", str(out)).exit_code == 0
@@ -61,11 +70,15 @@ def test_a_checked_post_page_is_captured_reported_bundled_and_verified(run, sett
     url = _page(media_server, f"post-{settings.db_url[:6]}.html", HOSTILE)
     result = run("check", url, "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    check_id = json.loads(result.stdout)["check_id"]
+    checked = json.loads(result.stdout)
+    check_id = checked["check_id"]
 
     data = json.loads(_report(run, check_id, "json", tmp_path))
     jsonschema.Draft202012Validator(jsonout.schema(), format_checker=jsonschema.FormatChecker()).validate(data)
     (page,) = data["page_captures"]
+    # check --json (schema version 3) carries the same capture, in the report's shape.
+    _valid_check_json(checked)
+    assert checked["page_capture"] == {"status": "captured", "detail": "", "capture": page}
     assert page["url"] == url and page["http_status"] == 200 and page["title"] == HOSTILE
     shot, warc = Path(page["screenshot"]["path"]), Path(page["web_archive"]["path"])
     assert shot.parent.parent == settings.store_dir and shot.name == page["screenshot"]["sha256"] + ".png"
@@ -111,18 +124,24 @@ def test_no_capture_records_none(run, settings, media_server, tmp_path) -> None:
     url = _page(media_server, "no-capture.html", "A post")
     result = run("check", url, "--no-capture", "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    check_id = json.loads(result.stdout)["check_id"]
-    assert json.loads(_report(run, check_id, "json", tmp_path))["page_captures"] == []
+    checked = json.loads(result.stdout)
+    assert json.loads(_report(run, checked["check_id"], "json", tmp_path))["page_captures"] == []
+    _valid_check_json(checked)
+    assert checked["page_capture"] == {"status": "off", "detail": "--no-capture", "capture": None}
     assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 
 @SQLITE_ONLY
 def test_without_chromium_it_is_skipped_with_one_line(run, settings, media_server, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(capture.CHROMIUM_ENV, str(tmp_path / "no-such-chromium"))
-    result = run("check", _page(media_server, "no-chromium.html", "A post"), "--quiet")
+    result = run("check", _page(media_server, "no-chromium.html", "A post"), "--quiet", "--json")
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "page not captured" in line]
     assert len(notes) == 1 and "no Chromium" in notes[0] and "--no-capture" in notes[0]
+    checked = json.loads(result.stdout)
+    _valid_check_json(checked)
+    assert checked["page_capture"]["status"] == "failed" and checked["page_capture"]["capture"] is None
+    assert "no Chromium" in checked["page_capture"]["detail"]
 
 
 @SQLITE_ONLY
@@ -130,6 +149,9 @@ def test_a_bare_media_url_gets_no_capture(run, settings, media_server, tmp_path)
     result = run("check", media_server.url("bikes.mp4"), "--json", "--quiet")
     assert result.exit_code == 0, result.output
     assert "page not captured" not in result.stderr
+    checked = json.loads(result.stdout)
+    _valid_check_json(checked)
+    assert checked["page_capture"]["status"] == "not_a_page"
     assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 
