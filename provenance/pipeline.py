@@ -85,7 +85,7 @@ class CheckResult:
     sound: SoundEvidence | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """What `provenance check --json` prints (schema_version 1), as Python values."""
+        """What `provenance check --json` prints (schema_version 3), as Python values."""
         from .reporting.results import check_to_dict
 
         return check_to_dict(self)
