@@ -274,7 +274,7 @@ def test_a_video_that_never_finishes_loading_does_not_hold_the_capture(stalling_
         f'<!DOCTYPE html><html><head><title>A post</title></head><body><p>{MARKER}</p>'
         f'<video src="{base}/stalled.mp4" width="640"></video></body></html>', encoding="utf-8")
     url = f"{base}/post.html"
-    timeout_s = 20
+    timeout_s = capture.CAPTURE_TIMEOUT_S
     started = time.monotonic()
     with capture.beside(url, store_dir=tmp_path / "store", cookies=None, allow_private=False,
                         timeout_s=timeout_s) as capturing:
