@@ -128,7 +128,7 @@ def test_no_capture_records_none(run, settings, media_server, tmp_path) -> None:
     checked = json.loads(result.stdout)
     assert json.loads(_report(run, checked["check_id"], "json", tmp_path))["page_captures"] == []
     _valid_check_json(checked)
-    assert checked["page_capture"] == {"status": "off", "detail": "--no-capture", "capture": None}
+    assert checked["page_capture"] == {"status": "off", "detail": "not asked for (--no-capture)", "capture": None}
     assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 

@@ -46,10 +46,15 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
     }
 
 
+# check --json's page_capture.detail when no capture was tried (capture.OFF, capture.NOT_A_PAGE).
+_NOT_CAPTURED = {"off": "not asked for (--no-capture)",
+                 "not_a_page": "a local file or a media file's URL: no post page to capture"}
+
+
 def page_capture_to_dict(outcome: CaptureOutcome | None) -> dict[str, Any]:
     """The post's page capture, in the shape of a report's `page_captures` item, or why there is none."""
     if outcome is None:  # a caller that never asked for one
-        return {"status": "off", "detail": "no capture was asked for", "capture": None}
+        return {"status": "off", "detail": _NOT_CAPTURED["off"], "capture": None}
     c = outcome.capture
     if c is None:
         if outcome.note:
@@ -65,8 +70,6 @@ def page_capture_to_dict(outcome: CaptureOutcome | None) -> dict[str, Any]:
                         "format": c.archive_format, "responses": c.resources},
         "refused": list(c.refused)}}
 
-
-_NOT_CAPTURED = {"off": "--no-capture", "not_a_page": "a local file or a media file's URL: no post page to capture"}
 
 
 def sound_to_dict(sound: SoundEvidence | None) -> dict[str, Any]:
