@@ -5,6 +5,8 @@ A finding is challenged weeks later, after the post is deleted: the clip alone d
 posted it, with what caption, at what count of views. The screenshot shows the page as a reader saw
 it; the WARC (ISO 28500, read by pywb, ReplayWeb.page and the Internet Archive's tools) holds every
 response the page loaded, headers and bodies, so the page can be replayed and its text searched.
+Video and sound bodies are left out (headers only, marked WARC-Truncated): the clip is evidence of its
+own, and a player's stream never ends, so waiting for it cost every check seconds (_write_warc).
 
 WARC written with warcio (Webrecorder's library) rather than WACZ: a WACZ is a zip of WARCs plus
 indexes and a datapackage; the `wacz` package builds it by replaying the WARC through pywb, a large
