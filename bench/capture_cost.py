@@ -50,14 +50,13 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 def one_check(url: str, home: Path, capture: bool, code: Path | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the check process and its children) of one CLI check; `code`: the
-    folder holding another revision's `provenance` package, run instead of the installed one."""
+    folder holding the `provenance` package to run (this checkout's by default). Every variant is
+    started the same way, so that they differ only in their code."""
     env = {**os.environ, "PROVENANCE_HOME": str(home)}
-    if code is None:
-        args = [str(Path(sys.executable).parent / "provenance")]
-    else:
-        args = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(code)!r}); sys.argv[0] = 'provenance'; "
-                                      "from provenance.cli import main; main()"]
-    args += ["check", url, "--no-record", "--allow-private-urls", "--quiet"]
+    code = code or REPO
+    args = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(code)!r}); sys.argv[0] = 'provenance'; "
+                                  "from provenance.cli import main; main()",
+            "check", url, "--no-record", "--allow-private-urls", "--quiet"]
     if not capture:
         args.append("--no-capture")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
