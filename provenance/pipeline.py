@@ -85,7 +85,7 @@ class CheckResult:
     sound: SoundEvidence | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """What `provenance check --json` prints (schema_version 1), as Python values."""
+        """What `provenance check --json` prints (schema_version 3), as Python values."""
         from .reporting.results import check_to_dict
 
         return check_to_dict(self)
@@ -176,7 +176,8 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     engine = engine if engine is not None else open_library(settings)
     with _page_beside(target, settings) as capturing:
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
-        clip = replace(clip, page=capturing.result() if capturing else None)
+        clip = replace(clip, page=capturing.result() if capturing else
+                       page_capture.not_tried(enabled=settings.capture_pages))
     observed_at = _now()
     with evidence_kept_if_recorded(clip.media, engine, page=clip.page):
         stamps = stamp_clip(clip, settings=settings, progress=progress)
@@ -251,7 +252,8 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                                  progress=progress, hashed=early.add)
         finally:
             early.stop()
-        clip = replace(clip, page=capturing.result() if capturing else None)
+        clip = replace(clip, page=capturing.result() if capturing else
+                       page_capture.not_tried(enabled=settings.capture_pages))
         engine, library = _opened(library_opening, clip.media)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
             searching.result()

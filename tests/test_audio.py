@@ -290,10 +290,10 @@ def test_check_json_reports_sound_apart_and_validates(run, clips):
                "--quiet").exit_code == 0
     result = run("check", str(clips["repost.mp4"]), "--json")
     data = json.loads(result.output)
-    schema = jsonout.schema("check.v2.schema.json")
+    schema = jsonout.schema("check.v3.schema.json")
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema).validate(data)
-    assert data["schema_version"] == 2 and data["matches"] and data["sound"]["status"] == "ok"
+    assert data["schema_version"] == 3 and data["matches"] and data["sound"]["status"] == "ok"
     assert [h["kind"] for h in data["sound"]["hints"]] == ["both_agree"]
     assert "\\u202e" in result.output and "\x1b" not in result.output  # internet text stays escaped
     text = run("check", str(clips["repost.mp4"]), "--no-record").output
