@@ -193,10 +193,14 @@ def run(which: str, work: Path) -> dict[str, object]:
             "rows": rows, "negative_rows": negatives}
 
 
-def cost(repeat: int, frames: int) -> None:
+def cost(repeat: int, frames: int, extra_grids: dict[str, tuple[float, ...]]) -> None:
     """The check's extra time for sound: bench/check_speed.py's 28-s 720p clip checked in-process
-    with and without a soundtrack (same video stream), against its library, interleaved rounds."""
+    with and without a soundtrack (same video stream), against its library, interleaved rounds;
+    `extra_grids`: also with sound under other query speed grids (label -> speeds)."""
+    import os
     import statistics
+
+    load0 = f"{os.getloadavg()[0]:.1f}"
 
     import check_speed as cs
 
@@ -211,23 +215,34 @@ def cost(repeat: int, frames: int) -> None:
         db_url = f"sqlite:///{work / 'library.db'}"
         cs.build_library(db_url, work / "evidence", frames, cs.SEED)
         settings = Settings(db_url=db_url, store_dir=work / "evidence")
-        times: dict[str, list[float]] = {"no sound": [], "with sound": []}
-        cpus: dict[str, list[float]] = {"no sound": [], "with sound": []}
-        for k in range(repeat + 1):
-            for name, clip in (("no sound", silent), ("with sound", sounding)):
-                c0, t0 = _cpu(), time.perf_counter()
-                result = pipeline.check(str(clip), settings=settings, record=False)
-                if k:  # the first round warms up
-                    times[name].append(time.perf_counter() - t0)
-                    cpus[name].append(_cpu() - c0)
+        runs = [("no sound", silent, audio.QUERY_SPEEDS), ("with sound", sounding, audio.QUERY_SPEEDS)]
+        for label, speeds in extra_grids.items():
+            runs.append((f"with sound, {label}", sounding, speeds))
+        times: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+        cpus: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+        kept = audio.QUERY_SPEEDS
+        try:
+            for k in range(repeat + 1):
+                for name, clip, speeds in runs:
+                    audio.QUERY_SPEEDS = speeds
+                    c0, t0 = _cpu(), time.perf_counter()
+                    result = pipeline.check(str(clip), settings=settings, record=False)
+                    if k:  # the first round warms up
+                        times[name].append(time.perf_counter() - t0)
+                        cpus[name].append(_cpu() - c0)
+        finally:
+            audio.QUERY_SPEEDS = kept
         med = {k: statistics.median(v) for k, v in times.items()}
         cpu = {k: statistics.median(v) for k, v in cpus.items()}
-        print(f"check of a 28-s 1280x720 clip, {frames:,} frame hashes, medians of {repeat}:\n"
-              f"  wall: no sound {med['no sound']:.2f} s, with sound {med['with sound']:.2f} s, "
-              f"{(med['with sound'] / med['no sound'] - 1) * 100:+.1f}% (goal <= +10%)\n"
-              f"  CPU (process + children): no sound {cpu['no sound']:.2f} s, with sound {cpu['with sound']:.2f} s, "
-              f"{(cpu['with sound'] / cpu['no sound'] - 1) * 100:+.1f}%\n"
-              f"  runs (wall) {times}\n  sound: {result.sound.status if result.sound else None}, "
+        print(f"check of a 28-s 1280x720 clip, {frames:,} frame hashes, medians of {repeat} interleaved rounds, "
+              f"load average before/after {load0} / {os.getloadavg()[0]:.1f}:")
+        base_wall, base_cpu = med["no sound"], cpu["no sound"]
+        for name in times:
+            print(f"  {name:32s} wall {med[name]:6.2f} s ({(med[name] / base_wall - 1) * 100:+5.1f}%)   "
+                  f"CPU {cpu[name]:6.2f} s ({(cpu[name] / base_cpu - 1) * 100:+5.1f}%)")
+        print("  paired CPU differences with sound - no sound (s), per round:",
+              [round(a - b, 2) for a, b in zip(cpus["with sound"], cpus["no sound"])])
+        print(f"  runs (wall) {times}\n  runs (CPU) {cpus}\n  sound: {result.sound.status if result.sound else None}, "
               f"{len(result.sound.matches) if result.sound else 0} audio matches")
 
 
@@ -245,10 +260,13 @@ def main() -> None:
     ap.add_argument("--cost", action="store_true", help="measure the check's extra time for sound instead")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--frames", type=int, default=100_000)
+    ap.add_argument("--with-2pct-grid", action="store_true",
+                    help="with --cost: also time the query speed grid used before (11 prints, 2%% apart)")
     args = ap.parse_args()
     if args.cost:
         sys.path.insert(0, str(ROOT / "bench"))
-        cost(args.repeat, args.frames)
+        grids = {"11 prints 2% apart (before)": tuple(round(1.02 ** k, 6) for k in range(-5, 6))}
+        cost(args.repeat, args.frames, grids if args.with_2pct_grid else {})
         return
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-audio-") as tmp:

@@ -3,6 +3,8 @@
 --no-capture, through the CLI as a user runs it (a new process each time, --no-record).
 
     python bench/capture_cost.py [--repeat 3] [--workdir /tmp/bench-capture]
+    git archive 650c086 provenance | tar -x -C /tmp/before     # another revision's package, then:
+    python bench/capture_cost.py --compare /tmp/before          # its capture runs as a third variant
 
 The goal (issue 16): a check with capture costs at most 2 s more wall time than without. The capture
 runs in a thread beside the download and decode, so its wall cost is what it adds after the decode
@@ -46,10 +48,15 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-def one_check(url: str, home: Path, capture: bool) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the check process and its children) of one CLI check."""
+def one_check(url: str, home: Path, capture: bool, code: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the check process and its children) of one CLI check; `code`: the
+    folder holding the `provenance` package to run (this checkout's by default). Every variant is
+    started the same way, so that they differ only in their code."""
     env = {**os.environ, "PROVENANCE_HOME": str(home)}
-    args = [str(Path(sys.executable).parent / "provenance"), "check", url, "--no-record", "--allow-private-urls", "--quiet"]
+    code = code or REPO
+    args = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(code)!r}); sys.argv[0] = 'provenance'; "
+                                  "from provenance.cli import main; main()",
+            "check", url, "--no-record", "--allow-private-urls", "--quiet"]
     if not capture:
         args.append("--no-capture")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -67,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-capture"))
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="a folder holding another revision's provenance package: its check with capture runs too")
     opts = parser.parse_args()
     www = opts.workdir / "www"
     www.mkdir(parents=True, exist_ok=True)
@@ -78,22 +87,31 @@ def main() -> None:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     (www / "post.html").write_text(PAGE.format(video=f"{base}/clip.mp4", text="lorem ipsum " * 200), encoding="utf-8")
     url = f"{base}/post.html"
-    home = opts.workdir / "home"
-    one_check(url, home, capture=False)  # warm-up: creates the library, fills the page cache
-    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    # variant name -> (capture, code); each its own library (another revision's may not open this one's)
+    variants = {"without capture": (False, None), "with capture": (True, None)}
+    if opts.compare is not None:
+        variants[f"with capture ({opts.compare})"] = (True, opts.compare)
+    homes = {name: opts.workdir / f"home-{i}" for i, name in enumerate(variants)}
+    for name, (capture, code) in variants.items():  # warm-up: creates the libraries, fills the page cache
+        one_check(url, homes[name], capture, code)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    loads = []
     for _ in range(opts.repeat):
-        for capture in (False, True):
-            runs[capture].append(one_check(url, home, capture))
+        loads.append(os.getloadavg()[0])
+        for name, (capture, code) in variants.items():
+            runs[name].append(one_check(url, homes[name], capture, code))
     server.shutdown()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average at each round {', '.join(f'{x:.1f}' for x in loads)}")
     print(f"clip: {clip.stat().st_size / 1e6:.1f} MB, 28 s 1280x720; page {url}; {opts.repeat} runs each")
-    med = {c: (statistics.median(w for w, _ in r), statistics.median(c_ for _, c_ in r)) for c, r in runs.items()}
-    for capture, (wall, cpu) in med.items():
-        print(f"{'with capture   ' if capture else 'without capture'}  wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
-              f"(runs: {', '.join(f'{w:.2f}' for w, _ in runs[capture])})")
-    print(f"capture adds: wall {med[True][0] - med[False][0]:+.2f} s (goal: at most +2 s), "
-          f"CPU {med[True][1] - med[False][1]:+.2f} s")
+    med = {n: (statistics.median(w for w, _ in r), statistics.median(c_ for _, c_ in r)) for n, r in runs.items()}
+    for name, (wall, cpu) in med.items():
+        print(f"{name:15}  wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
+              f"(runs: {', '.join(f'{w:.2f}' for w, _ in runs[name])})")
+    base_wall, base_cpu = med["without capture"]
+    for name, (wall, cpu) in med.items():
+        if name != "without capture":
+            print(f"{name} adds: wall {wall - base_wall:+.2f} s (goal: at most +2 s), CPU {cpu - base_cpu:+.2f} s")
 
 
 if __name__ == "__main__":

@@ -226,19 +226,36 @@ def _add_audio(clip_id: int, fp: Any, *, session: Session) -> None:
             for i, v in enumerate(values.tolist())])
 
 
+def load_audio_items(*, session: Session, clip_ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored sub-fingerprint (or those of the clips `clip_ids`): (clip ids as int64, values as
+    uint32), ordered by clip id, each clip's items in time order."""
+    if clip_ids is None:
+        chunks: list[Sequence[int] | None] = [None]
+    else:
+        wanted = sorted(clip_ids)
+        chunks = [wanted[k:k + _IN_CHUNK] for k in range(0, len(wanted), _IN_CHUNK)]
+    parts = []
+    for chunk in chunks:
+        query = select(orm.AudioItem.clip_id, orm.AudioItem.value)
+        if chunk is not None:
+            query = query.where(orm.AudioItem.clip_id.in_(chunk))
+        parts.append(np.array(session.execute(query.order_by(orm.AudioItem.clip_id, orm.AudioItem.i)).all(),
+                              dtype=np.int64).reshape(-1, 2))
+    arr = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+    return arr[:, 0].copy(), arr[:, 1].astype(np.uint32)
+
+
 def load_audio_library(*, session: Session) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Every stored sub-fingerprint: (clip ids, values, clip id -> SHA-256), each clip's items in
     time order and together."""
-    rows = session.execute(select(orm.AudioItem.clip_id, orm.AudioItem.value)
-                           .order_by(orm.AudioItem.clip_id, orm.AudioItem.i)).all()
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
-    ids = np.unique(arr[:, 0]).tolist()
+    clip_ids, values = load_audio_items(session=session)
+    ids = np.unique(clip_ids).tolist()
     sha_of: dict[int, str] = {}
     for chunk in range(0, len(ids), _IN_CHUNK):
         part = ids[chunk:chunk + _IN_CHUNK]
         sha_of.update({int(i): s for i, s in session.execute(select(orm.Clip.id, orm.Clip.sha256)
                                                               .where(orm.Clip.id.in_(part)))})
-    return arr[:, 0], arr[:, 1].astype(np.uint32), sha_of
+    return clip_ids, values, sha_of
 
 
 def audio_status_of(clip_id: int, *, session: Session) -> tuple[str, str | None] | None:

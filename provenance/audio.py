@@ -8,7 +8,7 @@ Chromaprint describes pitch (12 chroma bands an octave), so a repost sped up wit
 (asetrate, as most editors and platforms' "speed" do) has other sub-fingerprints: measured on Big
 Buck Bunny, 1% of speed and pitch takes the bit error rate from 0.04 to 0.17, 3% to 0.25 (unrelated
 sound: about 0.4-0.5). A query is therefore also fingerprinted with its speed undone at each of
-QUERY_SPEEDS (2% apart: never more than 1% off); a library clip only as it is.
+QUERY_SPEEDS (3.1% apart: never more than 1.55% off); a library clip only as it is.
 """
 
 from __future__ import annotations
@@ -35,9 +35,14 @@ SAMPLE_RATE = 11025
 ALGORITHM = 1
 ITEM_S = 1365 / SAMPLE_RATE  # 0.12381 s; measured: bbb.mp4 60 s gives 463 items, 30 s 221: 30/242 = 0.1240 s
 # Query corrections: the speeds a repost may have been played at (reference seconds per query
-# second), 2% apart from 0.906 to 1.104 (+/-10%, the issue's range). 2% steps leave at most 1% of
-# pitch error, whose bit error rate (0.17, above) still stands far from unrelated sound.
-QUERY_SPEEDS = tuple(round(1.02 ** k, 6) for k in range(-5, 6))
+# second), 3.1% apart from 0.912 to 1.096, so that every speed of 0.898-1.113 (+/-10%, the issue's
+# range) is within half a step (1.55%) of one. Measured on bench/audio.py's tune set (5 library clips,
+# 20-s queries at AAC 64 kbit/s, speed and pitch off a print's speed by +/-d, the 1.0 print alone):
+# d = 1% and 1.5% found and placed within 0.2 s 10/10, 2% found 10/10 but placed 9/10, 2.5% 7/10,
+# 3% found 7/10. Each print costs CPU (about 0.015-0.02 s for 28 s of sound, beside 0.13 s to start
+# ffmpeg at all): 7 prints instead of the 11 of a 2% grid.
+QUERY_SPEED_STEP = 1.031
+QUERY_SPEEDS = tuple(round(QUERY_SPEED_STEP ** k, 6) for k in range(-3, 4))
 # Loudest sample under this is silence (dBFS): digital silence is -inf, the hiss of a quiet room
 # recorded on a phone -60 to -45 dBFS, speech and music peaks above -30. Chromaprint normalises
 # its chroma, so a silent track still yields sub-fingerprints of its noise: they must not count.

@@ -45,13 +45,18 @@ MAX_KEY_ITEMS = 2000
 LINES_PER_PRINT = 4
 # A line needs this many votes to be verified (one vote is chance: 2 keys x 2^-16 per item pair).
 MIN_VOTES = 3
-# Votes within this many items of the line count for the refit of its slope: 1% of speed left
-# (QUERY_SPEEDS' half step) drifts 2.3 items over a 28-s clip.
+# Votes within this many items of the line count for the refit of its slope: 1.55% of speed left
+# (QUERY_SPEEDS' half step) drifts 3.5 items over a 28-s clip, +/-1.8 about its middle.
 REFIT_ITEMS = 3
+# A refit slope further than this from 1 is a fit on noise, and the line stays as voted: nearly twice what
+# the speed grid leaves (audio.QUERY_SPEEDS' half step, 1.55%). Tune set: at 0.015 a query 2% off a
+# print's speed was found but placed within 0.2 s only 5 times in 10 (its true slope was refused),
+# at 0.03 9 in 10; at 1.5% off, 9 and 10 in 10.
+MAX_REFIT_SLOPE_DEV = 0.03
 # Smoothing window of the per-item bit error rate: 8 items, 1 s.
 SMOOTH_ITEMS = 8
 # Bit error rate (smoothed) under which an item is on a matched stretch. Tune set (bench/audio.py):
-# every edit (32 kbit/s, up to 1% of pitch left by QUERY_SPEEDS, music under at -12 dB) was found
+# every edit (32 kbit/s, up to 1.55% of pitch left by QUERY_SPEEDS, music under at -12 dB) was found
 # with it; a re-encode alone gives 0.04, 1% of pitch 0.17. Unrelated sound (other parts of the film,
 # other music, the same speaker's other words, espeak-ng) averages 0.33-0.5, and its best 1-s window
 # over every offset of the library reaches 0.22-0.29: hence MIN_MATCHED_ITEMS too.
@@ -87,7 +92,10 @@ def build_library(clip_ids: Any, values: Any, sha256_of: dict[int, str]) -> Audi
         edges = np.flatnonzero(np.diff(clip_ids)) + 1
         bounds = np.concatenate(([0], edges, [clip_ids.size]))
         starts = {int(clip_ids[a]): (int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])}
-    keys = tuple(_key_table(half) for half in (values >> 16, values & 0xFFFF))
+    # As uint16: NumPy's stable sort of 16-bit keys is a radix sort, 4 times faster than of the same
+    # keys as uint32 (1M items: 0.07 s against 0.31 s), and the library's keys are sorted in every
+    # process that opens it.
+    keys = tuple(_key_table(half.astype(np.uint16)) for half in (values >> 16, values & 0xFFFF))
     return AudioLibrary(clip_ids=clip_ids, values=values, starts=starts, sha256_of=sha256_of, keys=keys)
 
 
@@ -119,7 +127,8 @@ def _strength(m: AudioMatch) -> float:
 def _candidates(q: Any, library: AudioLibrary) -> tuple[Any, Any]:
     """(query item, library row) pairs sharing a 16-bit half."""
     qi_all, rows_all = [], []
-    for (sorted_keys, order), half in zip(library.keys, (q >> 16, q & 0xFFFF)):
+    halves = ((q >> 16).astype(np.uint16), (q & 0xFFFF).astype(np.uint16))  # the tables' dtype: no copy of them
+    for (sorted_keys, order), half in zip(library.keys, halves):
         lo = np.searchsorted(sorted_keys, half, side="left")
         hi = np.searchsorted(sorted_keys, half, side="right")
         n = hi - lo
@@ -212,7 +221,7 @@ def _refit(q: Any, ref: Any, d: int) -> tuple[float, float]:
     if xi.size < 8 or np.ptp(xi) < 16:
         return 1.0, float(d)
     slope, intercept = np.polyfit(xi, yj, 1)
-    if abs(slope - 1.0) > 0.015:  # beyond the grid's half step: a fit on noise
+    if abs(slope - 1.0) > MAX_REFIT_SLOPE_DEV:
         return 1.0, float(d)
     return float(slope), float(intercept)
 
@@ -333,12 +342,14 @@ def _placement_gap(p: PictureMatch, a: AudioMatch) -> float | None:
 
 def constants() -> dict[str, object]:
     """Every setting of the sound's fingerprint and matching, by name, for a check's params."""
-    names = ("ITEM_SPAN_S", "MAX_KEY_ITEMS", "LINES_PER_PRINT", "MIN_VOTES", "REFIT_ITEMS", "SMOOTH_ITEMS",
+    names = ("ITEM_SPAN_S", "MAX_KEY_ITEMS", "LINES_PER_PRINT", "MIN_VOTES", "REFIT_ITEMS",
+             "MAX_REFIT_SLOPE_DEV", "SMOOTH_ITEMS",
              "MAX_BIT_ERROR_RATE", "MAX_GAP_ITEMS", "MIN_MATCHED_ITEMS", "AUDIO_ONLY_REUSE_MIN_S", "OFFSET_AGREE_S",
              "PICTURE_FOR_SOUND_HINT_S")
     from . import audio
 
     out: dict[str, object] = {f"audiomatch.{n}": globals()[n] for n in names}
     out.update({f"audio.{n}": getattr(audio, n) for n in ("SAMPLE_RATE", "ALGORITHM", "ITEM_S", "QUERY_SPEEDS",
+                                                          "QUERY_SPEED_STEP",
                                                           "SILENCE_MAX_VOLUME_DB", "MIN_ITEMS")})
     return out

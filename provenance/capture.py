@@ -5,6 +5,8 @@ A finding is challenged weeks later, after the post is deleted: the clip alone d
 posted it, with what caption, at what count of views. The screenshot shows the page as a reader saw
 it; the WARC (ISO 28500, read by pywb, ReplayWeb.page and the Internet Archive's tools) holds every
 response the page loaded, headers and bodies, so the page can be replayed and its text searched.
+Video and sound bodies are left out (headers only, marked WARC-Truncated): the clip is evidence of its
+own, and a player's stream never ends, so waiting for it cost every check seconds (_write_warc).
 
 WARC written with warcio (Webrecorder's library) rather than WACZ: a WACZ is a zip of WARCs plus
 indexes and a datapackage; the `wacz` package builds it by replaying the WARC through pywb, a large
@@ -21,7 +23,6 @@ The capture has a time limit and never fails a command: it is skipped with a not
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
 import os
 import shutil
@@ -53,12 +54,22 @@ CAPTURE_TIMEOUT_S = 30
 # Closing the browser after the deadline (Playwright ends Chromium's processes): a few seconds at most.
 CLOSE_GRACE_S = 10
 # After the load event, how long to wait for the network to go quiet (lazy images, a feed's
-# first posts). Playwright calls it idle after 500 ms without requests; 3 s bounds a busy page.
+# first posts); 3 s bounds a busy page. Media streams do not count: a <video> keeps loading its clip
+# for as long as the page is open (bench/README.md, "Page capture cost": waiting for Playwright's
+# `networkidle` spent the whole 3 s on every post page with a video).
 SETTLE_TIMEOUT_S = 3
+# How long after the DOM is ready to wait for the rest of the page when the load event does not come:
+# a <video> delays it until its first frame (HTML's "delaying-the-load-event flag"), so a stalled
+# stream held the whole capture until its time limit. A post page's own parts load in a few seconds.
+LOAD_TIMEOUT_S = 10
+# Quiet means no request but media loading for this long: Playwright's own definition of networkidle.
+QUIET_S = 0.5
+# How often settling looks at the requests in flight (each look lets Playwright deliver its events).
+SETTLE_POLL_MS = 100
 # A desktop window, the width most post pages are designed for.
 VIEWPORT = {"width": 1280, "height": 900}
-# Responses larger than this are kept in the archive without their body (a video the page
-# streams is the clip itself, kept already); a post page's HTML, scripts and images are far smaller.
+# Responses larger than this are kept in the archive without their body; a post page's HTML,
+# scripts and images are far smaller.
 MAX_ARCHIVED_BODY = 20 * 1024 * 1024
 CHROMIUM_ENV = "PROVENANCE_CHROMIUM"  # a Chromium other than Debian's /usr/bin/chromium
 BROWSER_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -68,6 +79,10 @@ BROWSER_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-c
 ARCHIVE_FORMAT = "warc.gz"
 SCREENSHOT, WEB_ARCHIVE = "screenshot", "web_archive"  # stamp subjects (db.timestamps)
 _PAGE_TYPES = ("text/html", "application/xhtml+xml")
+_MEDIA_TYPES = ("video/", "audio/")
+# WARC-Truncated reasons (ISO 28500, WARC 1.1 section 5.13) of a response kept without its body.
+_TRUNCATED_LENGTH, _TRUNCATED_TIME, _TRUNCATED_DISCONNECT, _TRUNCATED_OTHER = \
+    "length", "time", "disconnect", "unspecified"
 _MEDIA_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".m3u8", ".mpd", ".flv", ".3gp")
 # Secrets are never stored: the cookies given, the site's new session cookies, any login header.
 _SECRET_HEADERS = ("cookie", "set-cookie", "authorization", "proxy-authorization")
@@ -97,13 +112,19 @@ class PageCapture:
     refused: tuple[str, ...] = ()  # "host:port (address)" of each request the address rule refused
 
 
+# Why no capture was tried (CaptureOutcome.skipped; `check --json`'s page_capture.status).
+NOT_A_PAGE, OFF = "not_a_page", "off"
+
+
 @dataclass(frozen=True)
 class CaptureOutcome:
-    """A capture, or why there is none (`note`, one line for the user; None when none was wanted)."""
+    """A capture, or why there is none (`note`, one line for the user, when one was tried and failed;
+    `skipped` when none was tried: NOT_A_PAGE or OFF)."""
 
     capture: PageCapture | None = None
     note: str | None = None
     stamps: tuple[Stamp, ...] = ()  # over the screenshot and the archive, when a TSA was given
+    skipped: str | None = None
 
 
 def chromium_executable() -> str | None:
@@ -176,6 +197,12 @@ class Capturing:
                 shutil.rmtree(self._work, ignore_errors=True)
 
 
+def not_tried(*, enabled: bool) -> CaptureOutcome:
+    """The outcome of a command for which `beside` gave None: why no capture was tried (a file, or
+    a URL naming a media file by its extension, is not a page)."""
+    return CaptureOutcome(skipped=OFF if not enabled else NOT_A_PAGE)
+
+
 @contextmanager
 def beside(target: str, *, store_dir: Path, cookies: Path | None, allow_private: bool, trust_named: bool = True,
            enabled: bool = True, timeout_s: float = CAPTURE_TIMEOUT_S) -> Iterator[Capturing | None]:
@@ -232,11 +259,14 @@ def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guar
         return max(1000.0, (deadline - time.monotonic()) * 1000)
 
     responses: list[Any] = []
+    traffic = _Traffic()
+    steps = _Steps()
     with sync_playwright() as pw:
         try:
             browser = pw.chromium.launch(executable_path=executable, args=list(BROWSER_ARGS), timeout=left_ms())
         except PlaywrightError as e:
             return CaptureOutcome(note=f"page not captured: Chromium did not start ({_one_line(e)})")
+        steps.done("launch")
         try:
             # A new context is a fresh profile: no history, cache or cookies but those added here.
             context = browser.new_context(viewport=VIEWPORT, service_workers="block", accept_downloads=False)
@@ -246,34 +276,117 @@ def _capture(url: str, *, work: Path, cookies: Path | None, guard: netguard.Guar
             page = context.new_page()
             page.set_default_timeout(left_ms())
             page.on("response", lambda r: responses.append(r))
+            traffic.follow(page)
+            steps.done("new page")
             try:
-                main = page.goto(url, wait_until="load", timeout=left_ms())
+                main = page.goto(url, wait_until="domcontentloaded", timeout=left_ms())
             except PlaywrightError as e:
                 if "Download is starting" in str(e):
-                    return CaptureOutcome()  # a media file, not a page: nothing to capture
+                    return CaptureOutcome(skipped=NOT_A_PAGE)  # a media file: nothing to capture
                 refusal = guard.refusal()
                 return CaptureOutcome(note=f"page not captured: {refusal or _one_line(e)}")
+            steps.done("DOM")
             if main is None or not _is_page(main.headers.get("content-type", "")):
-                return CaptureOutcome()  # a bare media URL: no post page to keep
-            try:
-                page.wait_for_load_state("networkidle", timeout=min(SETTLE_TIMEOUT_S * 1000, left_ms()))
-            except PlaywrightError:
-                pass  # still busy: capture what it shows now
+                return CaptureOutcome(skipped=NOT_A_PAGE)  # a bare media URL: no post page to keep
+            traffic.settle(page, until=min(deadline, time.monotonic() + LOAD_TIMEOUT_S))
+            steps.done("settle")
             title = page.title() or None
             final_url = page.url
             shot = work / "page.png"
             page.screenshot(path=str(shot), full_page=True, type="png", animations="disabled", timeout=left_ms())
+            steps.done("screenshot")
             archived = work / f"page.{ARCHIVE_FORMAT}"
-            count = _write_warc(archived, responses, final_url, deadline=deadline)
+            count = _write_warc(archived, responses, final_url, traffic=traffic, deadline=deadline)
+            steps.done("archive")
             version = f"Chromium {browser.version}"
         finally:
             browser.close()
+    steps.done("close")
+    log.debug("capture of %s: %s", url, steps)
     captured = PageCapture(
         url=url, final_url=final_url, title=title, http_status=main.status, captured_at=datetime.now(UTC),
         browser=version, screenshot=CapturedFile(shot, sha256_file(shot), shot.stat().st_size),
         archive=CapturedFile(archived, sha256_file(archived), archived.stat().st_size), archive_format=ARCHIVE_FORMAT,
         resources=count, refused=tuple(guard.refused))
     return CaptureOutcome(capture=captured)
+
+
+class _Traffic:
+    """The page's requests as Chromium reports them: which finished (their bodies can be read without
+    waiting: Playwright's body() waits for the end of a response, which a stream never reaches) and
+    which, media streams aside, are still loading (what settling waits for)."""
+
+    def __init__(self) -> None:
+        self.finished: set[Any] = set()  # Playwright Request objects (one object per request)
+        self.failed: set[Any] = set()
+        self._loading: set[Any] = set()
+        self._changed = time.monotonic()
+        self._loaded_at: float | None = None  # the page's load event
+
+    def follow(self, page: Any) -> None:
+        page.once("load", self._loaded)
+        page.on("request", self._started)
+        page.on("response", self._answered)
+        page.on("requestfinished", self._finished)
+        page.on("requestfailed", self._failed)
+
+    def settle(self, page: Any, *, until: float) -> None:
+        """Return once no request but media has been loading for QUIET_S (the page's own parts are
+        in, whether or not a video lets the load event come), SETTLE_TIMEOUT_S after the load event
+        on a page that stays busy, or at `until`."""
+        while True:
+            now = time.monotonic()
+            if not self._loading and now - self._changed >= QUIET_S:
+                return
+            if (self._loaded_at is not None and now - self._loaded_at >= SETTLE_TIMEOUT_S) or now >= until:
+                return
+            page.wait_for_timeout(SETTLE_POLL_MS)
+
+    def _loaded(self, _page: Any) -> None:
+        self._loaded_at = time.monotonic()
+
+    def _started(self, request: Any) -> None:
+        if request.resource_type != "media":
+            self._loading.add(request)
+            self._changed = time.monotonic()
+
+    def _answered(self, response: Any) -> None:
+        if _is_media(response):  # a stream fetched by a script (MSE players): never quiet either
+            self._ended(response.request)
+
+    def _finished(self, request: Any) -> None:
+        self.finished.add(request)
+        self._ended(request)
+
+    def _failed(self, request: Any) -> None:
+        self.failed.add(request)
+        self._ended(request)
+
+    def _ended(self, request: Any) -> None:
+        if request in self._loading:
+            self._loading.discard(request)
+            self._changed = time.monotonic()
+
+
+class _Steps:
+    """How long each step of a capture took, for the debug log (bench/README.md quotes them)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._steps: list[tuple[str, float]] = []
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self._steps.append((step, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{step} {s:.2f} s" for step, s in self._steps)
+
+
+def _is_media(response: Any) -> bool:
+    return response.request.resource_type == "media" or \
+        response.headers.get("content-type", "").strip().lower().startswith(_MEDIA_TYPES)
 
 
 def _guarded(route: Any, guard: netguard.Guard) -> None:
@@ -305,6 +418,10 @@ def _is_page(content_type: str) -> bool:
 
 def _cookies(path: Path) -> list[dict[str, Any]]:
     """The Netscape cookies file given with --cookies, as Playwright's cookies (read, never stored)."""
+    # Imported here: http.cookiejar loads urllib.request, http.client, ssl and email (~50 ms), which a
+    # check without cookies never uses (tests/test_startup.py).
+    import http.cookiejar
+
     jar = http.cookiejar.MozillaCookieJar(str(path))
     try:
         jar.load(ignore_discard=True, ignore_expires=True)
@@ -320,9 +437,15 @@ def _cookies(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _write_warc(path: Path, responses: list[Any], page_url: str, *, deadline: float) -> int:
+def _write_warc(path: Path, responses: list[Any], page_url: str, *, traffic: _Traffic, deadline: float) -> int:
     """Every response the page loaded, with its request, as WARC records (bodies as Chromium decoded
-    them: the Content-Encoding header is dropped so the record says what it holds)."""
+    them: the Content-Encoding header is dropped so the record says what it holds).
+
+    A response is kept with its headers only, marked WARC-Truncated, when its body is a video or
+    sound (the clip is kept as evidence of its own, by SHA-256; a page's player streams it in ranges
+    that Chromium does not keep), when it was still loading when the page was captured, when its
+    request failed, or when it is larger than MAX_ARCHIVED_BODY. Only finished responses are read:
+    reading one still loading would wait for its end."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -338,21 +461,16 @@ def _write_warc(path: Path, responses: list[Any], page_url: str, *, deadline: fl
             url = response.url
             if not url.startswith(("http://", "https://")):
                 continue
-            try:
-                # Past the deadline, the remaining responses keep their headers only.
-                body = response.body() if time.monotonic() < deadline else b""
-            except Exception:  # a redirect, an aborted or evicted response: headers only
-                body = b""
-            if len(body) > MAX_ARCHIVED_BODY:
-                body = b""
+            request = response.request
+            body, truncated = _body(response, traffic=traffic, deadline=deadline)
             headers = [(k, v) for k, v in response.headers_array()
                        if k.lower() not in _DROPPED_RESPONSE_HEADERS]
             headers.append(("Content-Length", str(len(body))))
             status = f"{response.status} {response.status_text or ''}".strip()
             writer.write_record(writer.create_warc_record(
                 url, "response", payload=BytesIO(body),
+                warc_headers_dict={"WARC-Truncated": truncated} if truncated else None,
                 http_headers=StatusAndHeaders(status, headers, protocol="HTTP/1.1")))
-            request = response.request
             target = url.split("#", 1)[0]
             request_headers = [(k, v) for k, v in request.headers_array()
                                if k.lower() not in _SECRET_HEADERS]
@@ -362,6 +480,27 @@ def _write_warc(path: Path, responses: list[Any], page_url: str, *, deadline: fl
                                               is_http_request=True)))
             count += 1
     return count
+
+
+def _body(response: Any, *, traffic: _Traffic, deadline: float) -> tuple[bytes, str | None]:
+    """The response's body to archive and, when it is not all there, the WARC-Truncated reason."""
+    if _is_media(response):
+        return b"", _TRUNCATED_OTHER
+    if 300 <= response.status < 400 and response.status != 304:
+        return b"", None  # a redirect has no body to keep
+    if response.request in traffic.failed:
+        return b"", _TRUNCATED_DISCONNECT
+    if response.request not in traffic.finished:
+        return b"", _TRUNCATED_TIME
+    if time.monotonic() >= deadline:
+        return b"", _TRUNCATED_TIME
+    try:
+        body = response.body()
+    except Exception:  # a body Chromium no longer holds
+        return b"", _TRUNCATED_OTHER
+    if len(body) > MAX_ARCHIVED_BODY:
+        return b"", _TRUNCATED_LENGTH
+    return body, None
 
 
 def _store(src: Path, ext: str, store_dir: Path) -> CapturedFile:
@@ -376,5 +515,5 @@ def _one_line(e: BaseException) -> str:
     return (text[0] if text else e.__class__.__name__)[:300]
 
 
-__all__ = ["CAPTURE_TIMEOUT_S", "CaptureOutcome", "CapturedFile", "PageCapture", "beside", "chromium_executable",
-           "discard", "is_page_url", "stamp_capture"]
+__all__ = ["CAPTURE_TIMEOUT_S", "NOT_A_PAGE", "OFF", "CaptureOutcome", "CapturedFile", "PageCapture", "beside",
+           "chromium_executable", "discard", "is_page_url", "not_tried", "stamp_capture"]

@@ -169,7 +169,7 @@ def cli() -> None:
 @click.argument("target")
 @url_option
 @posted_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema_version 2).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema_version 3).")
 @capture_option
 @click.option("--no-record", is_flag=True, help="Do not add this clip and check to the library.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",

@@ -24,6 +24,12 @@ machine):
   past that they become a segment with tables of its own, absorbing the segments before it while those
   are at most MERGE_RATIO times its size, so a library of n rows has O(log n) segments and a row is
   sorted again O(log n) times over its life, never the whole library for one new clip.
+- `g<generation>-audio_clip_ids.bin`, `g<generation>-audio_values.bin`: the library's sound (issue 13),
+  its Chromaprint sub-fingerprints (table audio_items) as two more columns, each clip's items
+  together and in time order, written, appended and published with the frame columns under the same
+  manifest (`audio_rows`), so a snapshot's sound holds exactly the clips its pictures do. Their key
+  tables (provenance.audiomatch.build_library) are not kept: each check with sound sorts them, 16-bit
+  keys in linear time, about 0.1 s of CPU per million items (35 hours of sound).
 - `lock`: writers (a catch-up, a rebuild) take it with flock; readers never wait for it.
 
 Kept current like the in-memory index (provenance.index): one cheap SELECT (schema revision, clip
@@ -67,7 +73,7 @@ from .records import ContentBox, LibraryState, ReferenceClip, ReferenceFrames
 
 log = logging.getLogger("provenance.diskindex")
 
-FORMAT = 1  # bumped when the files change meaning; an index of another format is rebuilt
+FORMAT = 2  # bumped when the files change meaning; an index of another format is rebuilt (2: sound)
 MANIFEST = "manifest.json"
 LOCK = "lock"
 # Rows past the last segment with tables are compared one by one, up to this many: as in the in-memory
@@ -84,6 +90,8 @@ _OPEN_ATTEMPTS = 3
 
 COLUMNS: tuple[tuple[str, str], ...] = (("clip_ids", "<i8"), ("times", "<f8"), ("variants", "<i1"),
                                        ("hashes", "<u8"))
+# The sound's columns (audio_items: clip id and sub-fingerprint), in the order of the clips' items.
+AUDIO_COLUMNS: tuple[tuple[str, str], ...] = (("audio_clip_ids", "<i8"), ("audio_values", "<u4"))
 CLIP_DTYPE = np.dtype([("clip_id", "<i8"), ("sha256", "S64"), ("duration_s", "<f8"), ("usable_frames", "<i8"),
                        ("left", "<f8"), ("top", "<f8"), ("right", "<f8"), ("bottom", "<f8")])
 _TABLE_PARTS = ("order", "sorted", "starts", "counts")
@@ -151,6 +159,7 @@ class Manifest:
     built_at: str
     updated_at: str
     catch_ups: int  # appends since the last rebuild
+    audio_rows: int = 0  # sub-fingerprints held (AUDIO_COLUMNS)
 
     @property
     def state(self) -> LibraryState:
@@ -165,7 +174,7 @@ class Manifest:
         return f"g{self.generation}-{name}.bin"
 
     def files(self) -> list[str]:
-        names = [self.column_file(n) for n, _ in COLUMNS] + [self.column_file("clips")]
+        names = [self.column_file(n) for n, _ in (*COLUMNS, *AUDIO_COLUMNS)] + [self.column_file("clips")]
         return names + [f for s in self.segments for f in s.files()]
 
     def to_json(self) -> str:
@@ -360,7 +369,7 @@ def _now() -> str:
 
 def _manifest_for(engine: Engine, frames_clips: dict[int, ReferenceClip], *, revision: str | None,
                   min_quality: float, generation: int, rows: int, segments: tuple[TableSegment, ...],
-                  next_segment: int, built_at: str, catch_ups: int) -> Manifest:
+                  next_segment: int, built_at: str, catch_ups: int, audio_rows: int) -> Manifest:
     ids = sorted(frames_clips)
     return Manifest(
         format=FORMAT, database=shown_url(engine.url), revision=revision, min_quality=float(min_quality),
@@ -368,7 +377,8 @@ def _manifest_for(engine: Engine, frames_clips: dict[int, ReferenceClip], *, rev
         max_clip_id=ids[-1] if ids else 0, clip_id_sum=sum(ids),
         first_clip=(ids[0], frames_clips[ids[0]].sha256) if ids else None,
         last_clip=(ids[-1], frames_clips[ids[-1]].sha256) if ids else None,
-        segments=segments, next_segment=next_segment, built_at=built_at, updated_at=_now(), catch_ups=catch_ups)
+        segments=segments, next_segment=next_segment, built_at=built_at, updated_at=_now(), catch_ups=catch_ups,
+        audio_rows=audio_rows)
 
 
 def _rebuild(folder: Path, engine: Engine, session: Any, old: Manifest | None, *, min_quality: float,
@@ -381,6 +391,9 @@ def _rebuild(folder: Path, engine: Engine, session: Any, old: Manifest | None, *
     for name, dtype in COLUMNS:
         _write_new(names[name], getattr(frames, name), dtype)
     _write_new(folder / f"g{generation}-clips.bin", _clip_records(frames.clips), CLIP_DTYPE)
+    sound = repository.load_audio_items(session=session)
+    for (name, dtype), column in zip(AUDIO_COLUMNS, sound, strict=True):
+        _write_new(folder / f"g{generation}-{name}.bin", column, dtype)
     rows = int(frames.hashes.size)
     segments: tuple[TableSegment, ...] = ()
     if rows > TAIL_MAX_ROWS:
@@ -390,11 +403,11 @@ def _rebuild(folder: Path, engine: Engine, session: Any, old: Manifest | None, *
             next_segment += 1
     manifest = _manifest_for(engine, frames.clips, revision=revision, min_quality=min_quality,
                              generation=generation, rows=rows, segments=segments, next_segment=next_segment,
-                             built_at=_now(), catch_ups=0)
+                             built_at=_now(), catch_ups=0, audio_rows=int(sound[0].size))
     _fsync_dir(folder)
     _write_manifest(folder, manifest)
     _remove_unlisted(folder, manifest)
-    return manifest, rows
+    return manifest, rows + int(sound[0].size)
 
 
 def _catch_up(folder: Path, engine: Engine, session: Any, old: Manifest, new_ids: np.ndarray, *,
@@ -407,16 +420,20 @@ def _catch_up(folder: Path, engine: Engine, session: Any, old: Manifest, new_ids
         _append(folder / old.column_file(name), old.rows * np.dtype(dtype).itemsize, getattr(frames, name), dtype)
     _append(folder / old.column_file("clips"), old.clips * CLIP_DTYPE.itemsize, _clip_records(frames.clips),
             CLIP_DTYPE)
+    sound = repository.load_audio_items(session=session, clip_ids=new_ids.tolist())
+    for (name, dtype), column in zip(AUDIO_COLUMNS, sound, strict=True):
+        _append(folder / old.column_file(name), old.audio_rows * np.dtype(dtype).itemsize, column, dtype)
     rows = old.rows + added
     segments, next_segment = _compacted(folder, old, rows)
     clips = {**known, **frames.clips}
     manifest = _manifest_for(engine, clips, revision=old.revision, min_quality=old.min_quality,
                              generation=old.generation, rows=rows, segments=segments, next_segment=next_segment,
-                             built_at=old.built_at, catch_ups=old.catch_ups + 1)
+                             built_at=old.built_at, catch_ups=old.catch_ups + 1,
+                             audio_rows=old.audio_rows + int(sound[0].size))
     _fsync_dir(folder)
     _write_manifest(folder, manifest)
     _remove_unlisted(folder, manifest)
-    return manifest, added
+    return manifest, added + int(sound[0].size)
 
 
 def _compacted(folder: Path, old: Manifest, rows: int) -> tuple[tuple[TableSegment, ...], int]:
@@ -441,10 +458,22 @@ def _compacted(folder: Path, old: Manifest, rows: int) -> tuple[tuple[TableSegme
 
 
 @dataclass(frozen=True)
+class SoundColumns:
+    """The library's sub-fingerprints as repository.load_audio_library gives them: one clip id and
+    one value per item, each clip's items together and in time order (clips in the order they were
+    indexed), and the SHA-256 of each clip that has any."""
+
+    clip_ids: np.ndarray  # int64
+    values: np.ndarray  # uint32
+    sha256_of: dict[int, str]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     manifest: Manifest
     frames: ReferenceFrames
     search: SegmentedSearch
+    sound: SoundColumns
 
 
 def open_snapshot(folder: Path, manifest: Manifest) -> Snapshot:
@@ -455,7 +484,13 @@ def open_snapshot(folder: Path, manifest: Manifest) -> Snapshot:
     search = SegmentedSearch(hashes, [(s.start, _open_tables(folder, s, hashes)) for s in manifest.segments])
     frames = ReferenceFrames(clip_ids=columns["clip_ids"], times=columns["times"], variants=columns["variants"],
                              hashes=hashes, clips=clips, search=search)
-    return Snapshot(manifest=manifest, frames=frames, search=search)
+    sound = {name: _map(folder / manifest.column_file(name), dtype, manifest.audio_rows)
+             for name, dtype in AUDIO_COLUMNS}
+    sound_ids = sound["audio_clip_ids"]
+    # Every clip is in the clip records (with or without usable frames), so their SHA-256 is known.
+    sha256_of = {int(c): clips[int(c)].sha256 for c in np.unique(sound_ids)}
+    return Snapshot(manifest=manifest, frames=frames, search=search,
+                    sound=SoundColumns(clip_ids=sound_ids, values=sound["audio_values"], sha256_of=sha256_of))
 
 
 def _usable(manifest: Manifest | None, engine: Engine, *, min_quality: float, revision: str | None) -> bool:
@@ -582,6 +617,16 @@ class DiskIndex:
                 manifest = newer
         raise AssertionError("unreachable")
 
+    def sound(self, engine: Engine) -> SoundColumns | None:
+        """The library's sound from the snapshot, current as of this call (as `refresh`); None when
+        this process holds the library in memory instead (the folder cannot be written): then the
+        caller reads it from the database."""
+        self.refresh(engine)
+        with self._lock:
+            if self._memory is not None or self._snapshot is None:
+                return None
+            return self._snapshot.sound
+
     def rebuild(self, engine: Engine) -> Manifest:
         """Build the index again from the database, whatever it holds now."""
         with self._lock:
@@ -640,6 +685,7 @@ class IndexStatus:
     size_bytes: int  # of the files the manifest names
     rows: int
     clips: int
+    audio_rows: int  # sub-fingerprints of the clips' sound
     segments: tuple[tuple[int, tuple[int, ...]], ...]  # (rows, substring widths) of each segment with tables
     generation: int
     built_at: str | None
@@ -651,7 +697,7 @@ class IndexStatus:
 
     def to_dict(self) -> dict[str, object]:
         return {"folder": str(self.folder) if self.folder else None, "exists": self.exists,
-                "size_bytes": self.size_bytes, "rows": self.rows, "clips": self.clips,
+                "size_bytes": self.size_bytes, "rows": self.rows, "clips": self.clips, "audio_rows": self.audio_rows,
                 "segments": [{"rows": r, "fields": list(f)} for r, f in self.segments],
                 "generation": self.generation, "built_at": self.built_at, "updated_at": self.updated_at,
                 "catch_ups": self.catch_ups, "library_clips": self.library_clips, "state": self.state,
@@ -673,6 +719,7 @@ def _describe(url: str | URL, engine: Engine | None, *, min_quality: float | Non
     manifest = read_manifest(folder) if folder else None
     base = dict(folder=folder, exists=manifest is not None, size_bytes=folder_bytes(folder, manifest) if folder else 0,
                 rows=manifest.rows if manifest else 0, clips=manifest.clips if manifest else 0,
+                audio_rows=manifest.audio_rows if manifest else 0,
                 segments=tuple((s.rows, tuple(w for _, w, _ in s.fields)) for s in manifest.segments) if manifest else (),
                 generation=manifest.generation if manifest else 0,
                 built_at=manifest.built_at if manifest else None, updated_at=manifest.updated_at if manifest else None,
@@ -727,6 +774,7 @@ def verify(engine: Engine, *, min_quality: float) -> list[str]:
             problems.append(f"built for schema {manifest.revision}, the database is at another")
         db = repository.load_reference_frames(session=session, min_quality=manifest.min_quality,
                                               clip_ids=sorted(index_frames.clips))
+        db_sound = repository.load_audio_items(session=session, clip_ids=sorted(index_frames.clips))
     if db.clips != index_frames.clips:
         missing = set(index_frames.clips) - set(db.clips)
         changed = sum(1 for k, v in index_frames.clips.items() if k in db.clips and db.clips[k] != v)
@@ -741,7 +789,24 @@ def verify(engine: Engine, *, min_quality: float) -> list[str]:
             b = np.asarray(getattr(db, name)).astype(a.dtype)[theirs]
             if not np.array_equal(a, b):
                 problems.append(f"column {name}: {int(np.count_nonzero(a != b)):,} rows differ from the database")
+    problems += _sound_problems(snap.sound, db_sound)
     problems += _table_problems(snap)
+    return problems
+
+
+def _sound_problems(sound: SoundColumns, db: tuple[np.ndarray, np.ndarray]) -> list[str]:
+    """The snapshot's sub-fingerprints against the database's, clip by clip (the snapshot keeps clips
+    in the order they were indexed, the database's come by clip id; each clip's items are in time
+    order in both)."""
+    ours = np.argsort(np.asarray(sound.clip_ids), kind="stable")
+    theirs = np.argsort(db[0], kind="stable")
+    if ours.size != theirs.size:
+        return [f"holds {ours.size:,} sub-fingerprints of its clips' sound, the database {theirs.size:,}"]
+    problems = []
+    for (name, _), ours_col, db_col in zip(AUDIO_COLUMNS, (sound.clip_ids, sound.values), db, strict=True):
+        a, b = np.asarray(ours_col)[ours], np.asarray(db_col).astype(np.asarray(ours_col).dtype)[theirs]
+        if not np.array_equal(a, b):
+            problems.append(f"column {name}: {int(np.count_nonzero(a != b)):,} rows differ from the database")
     return problems
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +97,15 @@ SECOND_LOOK_VARIANTS = REGION_VARIANTS + INSET_VARIANTS
 # The query side hashes the reference variants too, so that a checked clip joins the library as it is.
 QUERY_VARIANTS = (REFERENCE_VARIANTS + tuple(v for v in MATCH_VARIANTS if v not in REFERENCE_VARIANTS)
                   + SECOND_LOOK_VARIANTS)
+# What fingerprint(query=True) hashes at once: all but the second look's views, which come last in
+# QUERY_VARIANTS and are hashed only if that look runs (SecondLook). Most checks never need them: a
+# plain copy, a centre crop or a mirror settles the first look (match.SECOND_LOOK_COVERAGE), and they
+# were two thirds of a query's views, about half its hashing CPU (bench/README.md, "speed3").
+_FIRST_QUERY_VARIANTS = QUERY_VARIANTS[:len(QUERY_VARIANTS) - len(SECOND_LOOK_VARIANTS)]
+# The small grey frames kept for the second look, at most (a 256x144 frame is 36 KB: ~7 minutes of
+# a 16:9 clip at SAMPLE_FPS); past it, the rest of a long clip's second-look views are hashed at once,
+# as all of them were before, so memory stays bounded whatever the clip's length.
+_SECOND_LOOK_KEEP_BYTES = 64 * 2 ** 20
 
 # A file whose frames stop this far before its stated duration is truncated (a broken download).
 TRUNCATION_TOLERANCE_S = 1.0
@@ -109,14 +118,18 @@ FULL_FRAME = ContentBox()
 
 def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = False,
                 sample_fps: float = SAMPLE_FPS, progress: ProgressFn | None = None,
-                overlap: bool = True, hashed: HashedFn | None = None) -> Fingerprint:
+                overlap: bool = True, hashed: HashedFn | None = None,
+                keep_bytes: int = _SECOND_LOOK_KEEP_BYTES) -> Fingerprint:
     """Sample frames at `sample_fps`, cut off bars and fills, score and pHash each frame.
 
     Each frame is hashed in the variants of REFERENCE_VARIANTS, or with `query` of QUERY_VARIANTS
-    (which include the mirror image, so a mirrored repost still matches). With `overlap` the sampled
-    frames are shrunk and hashed on a thread of their own while the decoder goes on (the same hashes,
-    in the same order: tests/test_frames.py); without it, in between two decoded frames. `hashed`
-    is called with each stretch of frames as soon as they are hashed (on the hashing thread).
+    (which include the mirror image, so a mirrored repost still matches): the second look's views
+    (SECOND_LOOK_VARIANTS) then not in FrameHash.variants but in the fingerprint's `second_look`
+    (SecondLook), hashed when the matcher asks, from up to `keep_bytes` of small grey frames kept
+    (0: all hashed at once). With `overlap` the sampled frames are shrunk and hashed on a thread of
+    their own while the decoder goes on (the same hashes, in the same order: tests/test_frames.py);
+    without it, in between two decoded frames. `hashed` is called with each stretch of frames as
+    soon as they are hashed (on the hashing thread).
     """
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -126,7 +139,9 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     except MediaError:
         cap.release()
         raise
-    hasher = _Hasher(QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed)
+    second_look = SecondLook(keep_bytes) if query else None
+    hasher = _Hasher(_FIRST_QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed,
+                     second_look=second_look)
     try:
         last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
         frames, moves, cuts = hasher.finish()
@@ -139,7 +154,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     boxes = [f.box for f in frames if f.quality >= MIN_QUALITY and f.box is not None]
     fp = Fingerprint(sample_fps=sample_fps, frames=tuple(frames), content_box=_median_box(boxes),
                      decoded_duration_s=max(last_t, 0.0), motion=moves.profile(),
-                     shots=cuts.shots(end_s=max(last_t, 0.0) + 1.0 / sample_fps))
+                     shots=cuts.shots(end_s=max(last_t, 0.0) + 1.0 / sample_fps), second_look=second_look)
     if duration_s:
         require_whole(fp, duration_s=duration_s, name=Path(path).name)
     return fp
@@ -203,9 +218,11 @@ class _Hasher:
     and so do OpenCV's and numpy's inner loops: on 2 cores the hashing then costs the check little
     wall time beyond the decode (bench/README.md, "Index on disk and start-up")."""
 
-    def __init__(self, variants: tuple[Variant, ...], *, overlap: bool, hashed: HashedFn | None) -> None:
+    def __init__(self, variants: tuple[Variant, ...], *, overlap: bool, hashed: HashedFn | None,
+                 second_look: "SecondLook | None" = None) -> None:
         self.variants = variants
         self.hashed = hashed
+        self.second_look = second_look
         self.frames: list[FrameHash] = []
         self.moves = _MotionTrack()
         self.cuts = ShotTracker()
@@ -246,6 +263,8 @@ class _Hasher:
         if self.window:
             done = len(self.frames)
             self.fill = _hash_window(self.window, self.frames, self.variants, self.fill, self.moves)
+            if self.second_look is not None:
+                self.second_look.add(self.window, self.frames[done:])
             self.window = []
             if self.hashed is not None:
                 self.hashed(self.frames[done:])
@@ -306,22 +325,108 @@ def hash_frame(image: np.ndarray, t: float, *, variants: tuple[Variant, ...] = (
     framed = _cut(grey, fill)
     bars = content_box(framed)
     box = _within(fill, bars)
+    content = _hashable_content(grey, box)
+    if content is None:
+        return FrameHash(t=t, phash=0, quality=0.0, variants=(0,) * (len(variants) - 1), box=box)
+    quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
+    # Without a fill, the raw view (black bars cut, nothing else) is the content itself: the same
+    # box of the same pixels, so not looked for again.
+    raw = content if fill == FULL_FRAME else None
+    hashes, inset_found = _hash_views(grey, content, variants, inset, raw=raw)
+    return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box, inset=inset_found)
+
+
+def _hashable_content(grey: np.ndarray, box: ContentBox) -> np.ndarray | None:
+    """The picture inside `box`, or None when too little of the frame is left to hash."""
     content = _cut(grey, box)
     if content.size < MIN_CONTENT_SHARE * grey.size or min(content.shape) < 8:
-        return FrameHash(t=t, phash=0, quality=0.0, variants=(0,) * (len(variants) - 1), box=box)
-    raw = _cut(grey, content_box(grey)) if any(v.raw for v in variants) else content
+        return None
+    return content
+
+
+def _hash_views(grey: np.ndarray, content: np.ndarray, variants: tuple[Variant, ...],
+                inset: ContentBox | None, *, raw: np.ndarray | None = None) -> tuple[list[int], ContentBox | None]:
+    """The pHash of each of `variants` of a frame (0 for an inset view without an inset), and the
+    inset when one was hashed. `raw`: the frame with only its black bars cut, when known."""
+    if raw is None and any(v.raw for v in variants):
+        raw = _cut(grey, content_box(grey))
     inset_picture = _inset_picture(grey, inset) if inset is not None else None
-    quality = min(1.0, float(content.std()) / QUALITY_FULL_STD)
     pictures = [raw if v.raw else inset_picture if v.inset else content for v in variants]
     # Every view (3 stored ones; up to 24 for a query) is hashed in one batch: imagehash's pHash bit for
     # bit (tests/test_frames.py), without a Python call and two scipy FFTs per view, which were most of
     # the hashing time, nor scipy's import (~0.2 s of every check: bench/README.md, "Index").
     hashes = [0] * len(variants)
     views = [i for i, p in enumerate(pictures) if p is not None]
-    for i, h in zip(views, phash_many([_thumb(_view(pictures[i], variants[i])) for i in views]), strict=True):
-        hashes[i] = h
-    return FrameHash(t=t, phash=hashes[0], quality=quality, variants=tuple(hashes[1:]), box=box,
-                     inset=inset if inset_picture is not None else None)
+    if views:
+        for i, h in zip(views, phash_many([_thumb(_view(pictures[i], variants[i])) for i in views]), strict=True):
+            hashes[i] = h
+    return hashes, (inset if inset_picture is not None else None)
+
+
+class SecondLook:
+    """The second look's views (SECOND_LOOK_VARIANTS) of a query's frames, hashed when the matcher
+    first asks for them (match.find_evidence runs that look only when the first look settled
+    nothing), from the stretches of small grey frames kept here, each with the fill and boxes its
+    frames were hashed with: the same hashes, bit for bit, as hashing them with the others
+    (tests/test_frames.py). Past `keep_bytes` of kept frames, a stretch is hashed at once instead."""
+
+    def __init__(self, keep_bytes: int) -> None:
+        self.keep_bytes = keep_bytes
+        self.kept_bytes = 0
+        # Per stretch, in frame order: its frames' hashes and boxes, and its grey frames (None once hashed).
+        self._stretches: list[_Stretch] = []
+
+    def add(self, window: list[tuple[float, np.ndarray]], hashed: list[FrameHash]) -> None:
+        """A stretch of sampled frames (time, small grey) and their FrameHash, in frame order."""
+        greys = [g for _, g in window]
+        size = sum(g.nbytes for g in greys)
+        stretch = _Stretch(boxes=[f.box for f in hashed], greys=greys)
+        if self.kept_bytes + size > self.keep_bytes:
+            stretch.hash()
+        else:
+            self.kept_bytes += size
+        self._stretches.append(stretch)
+
+    def views(self, rows: Sequence[int]) -> tuple[np.ndarray, list[ContentBox | None]]:
+        """uint64 (len(rows), len(SECOND_LOOK_VARIANTS)) hashes of the fingerprint's frames `rows`,
+        and each one's inset (None: no inset hashed)."""
+        hashes: list[tuple[int, ...]] = []
+        insets: list[ContentBox | None] = []
+        starts = np.cumsum([0] + [len(s.boxes) for s in self._stretches])
+        for row in rows:
+            k = int(np.searchsorted(starts, row, side="right")) - 1
+            stretch = self._stretches[k]
+            stretch.hash()
+            hashes.append(stretch.hashes[row - starts[k]])
+            insets.append(stretch.insets[row - starts[k]])
+        out = np.array(hashes, dtype=np.uint64).reshape(len(rows), len(SECOND_LOOK_VARIANTS))
+        return out, insets
+
+
+class _Stretch:
+    """One stretch of SecondLook: hashed at most once (then its grey frames are let go)."""
+
+    def __init__(self, *, boxes: list[ContentBox | None], greys: list[np.ndarray]) -> None:
+        self.boxes, self.greys = boxes, greys
+        self.hashes: list[tuple[int, ...]] = []
+        self.insets: list[ContentBox | None] = []
+
+    def hash(self) -> None:
+        if self.greys is None:
+            return
+        # The inset is found over the whole stretch, as _hash_window finds the fill.
+        inset = inset_box(self.greys) if any(v.inset for v in SECOND_LOOK_VARIANTS) else None
+        for grey, box in zip(self.greys, self.boxes, strict=True):
+            # The frames hash_frame found too small to hash got zeros for every view (and quality 0).
+            content = _hashable_content(grey, box) if box is not None else None
+            if content is None:
+                self.hashes.append((0,) * len(SECOND_LOOK_VARIANTS))
+                self.insets.append(None)
+                continue
+            hashes, found = _hash_views(grey, content, SECOND_LOOK_VARIANTS, inset)
+            self.hashes.append(tuple(hashes))
+            self.insets.append(found)
+        self.greys = None  # type: ignore[assignment]
 
 
 # The inset's own border (a frame line, a shadow) is left out: cut this share more on each side.

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -247,6 +247,18 @@ def library_index(engine: Engine, *, min_quality: float) -> "LibraryIndex | disk
 def load(engine: Engine, *, min_quality: float) -> ReferenceFrames:
     """The library, current as of this call: read whole the first time, then only what is new."""
     return library_index(engine, min_quality=min_quality).refresh(engine)
+
+
+def load_sound(engine: Engine, *, min_quality: float, session: Any) -> tuple[Any, Any, dict[int, str]]:
+    """The library's sub-fingerprints (repository.load_audio_library's shape): from the on-disk index
+    when the database has one (kept current as `load` keeps the frames), else read from the database."""
+    from . import diskindex
+
+    found = library_index(engine, min_quality=min_quality)
+    sound = found.sound(engine) if isinstance(found, diskindex.DiskIndex) else None
+    if sound is None:
+        return repository.load_audio_library(session=session)
+    return sound.clip_ids, sound.values, sound.sha256_of
 
 
 def forget(engine: Engine | None = None) -> None:

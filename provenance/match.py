@@ -129,16 +129,20 @@ class QueryFrames:
     # per frame the inset's box (left, top, right, bottom; NaN: none found).
     region_hashes: np.ndarray | None = field(default=None, compare=False)
     insets: np.ndarray | None = field(default=None, compare=False)
+    # Or, until the second look asks (_looked_closer), what gives those two: a fingerprint made by
+    # frames.fingerprint(query=True) hashes its second-look views only then (frames.SecondLook).
+    second_look: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(default=None, compare=False)
 
 
 def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames:
     rows = [i for i, f in enumerate(fingerprint.frames) if f.quality >= min_quality]
     usable = [fingerprint.frames[i] for i in rows]
     hashes = np.array([(f.phash, *f.variants) for f in usable], dtype=np.uint64).reshape(len(usable), -1)
-    if hashes.shape[1] != len(QUERY_VARIANTS):
+    deferred = fingerprint.second_look is not None and hashes.shape[1] == _FIRST_QUERY_COLUMNS
+    if hashes.shape[1] != len(QUERY_VARIANTS) and not deferred:
         raise ValueError("query fingerprint lacks the query variants; make it with fingerprint(query=True)")
     bars = np.array([_bars(f.box or fingerprint.content_box) for f in usable], dtype=np.float64).reshape(-1, 2)
-    return QueryFrames(
+    query = QueryFrames(
         times=np.array([f.t for f in usable], dtype=np.float64),
         hashes=hashes[:, _MATCH_COLUMNS],
         letterbox=bars[:, 0],
@@ -147,10 +151,28 @@ def query_frames(fingerprint: Fingerprint, *, min_quality: float) -> QueryFrames
         step_s=1.0 / fingerprint.sample_fps,
         motion=fingerprint.motion,
         motion_rows=np.array(rows, dtype=np.int64),
-        region_hashes=hashes[:, _REGION_COLUMNS],
-        insets=np.array([(f.inset.left, f.inset.top, f.inset.right, f.inset.bottom) if f.inset else (np.nan,) * 4
-                         for f in usable], dtype=np.float64).reshape(-1, 4),
     )
+    if deferred:
+        return replace(query, second_look=lambda: _second_look_views(fingerprint.second_look, rows))
+    return replace(query, region_hashes=hashes[:, _REGION_COLUMNS], insets=_inset_boxes([f.inset for f in usable]))
+
+
+def _second_look_views(second_look: Any, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    hashes, insets = second_look.views(rows)
+    return hashes, _inset_boxes(insets)
+
+
+def _inset_boxes(insets: Sequence[ContentBox | None]) -> np.ndarray:
+    return np.array([(b.left, b.top, b.right, b.bottom) if b else (np.nan,) * 4 for b in insets],
+                    dtype=np.float64).reshape(-1, 4)
+
+
+def _looked_closer(query: QueryFrames) -> QueryFrames:
+    """The query with its second-look views hashed (once: the result carries them)."""
+    if query.region_hashes is not None or query.second_look is None:
+        return query
+    region_hashes, insets = query.second_look()
+    return replace(query, region_hashes=region_hashes, insets=insets, second_look=None)
 
 
 def _bars(box: ContentBox) -> tuple[float, float]:
@@ -164,6 +186,10 @@ _QUERY_ZOOMS = np.array([v.crop for v in MATCH_VARIANTS])
 _REFERENCE_CROPS = np.array([v.crop for v in REFERENCE_VARIANTS])
 _CROP_OF_PAIRING = (_REFERENCE_CROPS[None, :] - _QUERY_ZOOMS[:, None]) / (1.0 - 2.0 * _QUERY_ZOOMS[:, None])
 _REGION_COLUMNS = [QUERY_VARIANTS.index(v) for v in SECOND_LOOK_VARIANTS]
+# A query fingerprint's own columns (phash, *variants) when its second-look views are deferred:
+# those are the last of QUERY_VARIANTS (frames.SecondLook).
+_FIRST_QUERY_COLUMNS = len(QUERY_VARIANTS) - len(SECOND_LOOK_VARIANTS)
+assert _REGION_COLUMNS == list(range(_FIRST_QUERY_COLUMNS, len(QUERY_VARIANTS)))
 # In the second look `crop` carries which (region view, reference view) pairing met, to place the region.
 _PAIRING_OF_REGION = (np.arange(len(SECOND_LOOK_VARIANTS))[:, None] * len(REFERENCE_VARIANTS)
                       + np.arange(len(REFERENCE_VARIANTS))[None, :]).astype(np.float64)
@@ -205,9 +231,12 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     met: dict[int, _Met] = {}
     best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills, region=False,
                  met=whole)
-    if query.region_hashes is not None and not any(_settled(m) for m in best.values()):
+    closer = query.region_hashes is not None or query.second_look is not None
+    if closer and not any(_settled(m) for m in best.values()):
         # The second look: the footage may fill only part of this picture (an off-centre crop kept
         # a corner of it) or this picture part of the footage's. Per clip, the stronger look wins.
+        # Its views are hashed now: most checks never get here.
+        query = _looked_closer(query)
         regional = _look(query, library, query.region_hashes, SECOND_LOOK_VARIANTS, _PAIRING_OF_REGION,
                          query_sha256, {}, region=True, met=met)
         for clip_id, found in regional.items():
@@ -225,6 +254,7 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
         elif placed is not None:
             scenes.append(placed)
     if pictures is not None and not any(_settled(m) for m in best.values()):
+        query = _looked_closer(query)
         _widen_candidates(query, library, met)
         local = _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256)
         for clip_id, m in local.items():

@@ -85,7 +85,7 @@ class CheckResult:
     sound: SoundEvidence | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """What `provenance check --json` prints (schema_version 1), as Python values."""
+        """What `provenance check --json` prints (schema_version 3), as Python values."""
         from .reporting.results import check_to_dict
 
         return check_to_dict(self)
@@ -176,7 +176,8 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     engine = engine if engine is not None else open_library(settings)
     with _page_beside(target, settings) as capturing:
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
-        clip = replace(clip, page=capturing.result() if capturing else None)
+        clip = replace(clip, page=capturing.result() if capturing else
+                       page_capture.not_tried(enabled=settings.capture_pages))
     observed_at = _now()
     with evidence_kept_if_recorded(clip.media, engine, page=clip.page):
         stamps = stamp_clip(clip, settings=settings, progress=progress)
@@ -251,7 +252,8 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                                  progress=progress, hashed=early.add)
         finally:
             early.stop()
-        clip = replace(clip, page=capturing.result() if capturing else None)
+        clip = replace(clip, page=capturing.result() if capturing else
+                       page_capture.not_tried(enabled=settings.capture_pages))
         engine, library = _opened(library_opening, clip.media)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
             searching.result()
@@ -389,7 +391,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
         sightings = repository.sightings_for(clip_ids.values(), session=session)
         matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in evidence.matches]
         scenes = tuple(_with_sightings(h, sightings.get(clip_ids[h.sha256], [])) for h in evidence.scenes)
-        sound, sound_ids = _sound_evidence(clip, matches, session=session)
+        sound, sound_ids = _sound_evidence(clip, matches, engine=engine, session=session)
         verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at,
                                                             [*matches, *audiomatch.verdict_matches(sound)])
         clip_ids.update(sound_ids)
@@ -415,13 +417,15 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                                          session=session)
             if on_recorded is not None:
                 on_recorded(session, check_id)
+    # The grey frames kept for the second look go with the match: a result may be kept long after.
+    clip = replace(clip, fingerprint=replace(clip.fingerprint, second_look=None))
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches),
                        signals=_signals(post, clip.credentials), params=params,
                        scenes=scenes, sound=sound)
 
 
-def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
+def _sound_evidence(clip: AnalysedClip, matches: list[Match], *, engine: Engine,
                     session: Session) -> tuple[SoundEvidence, dict[str, int]]:
     """The query's sound against the library's, with sightings, and the hints from comparing what the
     pictures and the sound matched; and the clip ids of the audio matches."""
@@ -430,7 +434,9 @@ def _sound_evidence(clip: AnalysedClip, matches: list[Match], *,
     fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
     if not fp.has_evidence:
         return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
-    ids, values, sha_of = repository.load_audio_library(session=session)
+    from . import index
+
+    ids, values, sha_of = index.load_sound(engine, min_quality=MIN_QUALITY, session=session)
     found = audiomatch.find_audio(fp, audiomatch.build_library(ids, values, sha_of))
     id_of = {sha: cid for cid, sha in sha_of.items()}
     sound_ids = {m.sha256: id_of[m.sha256] for m in found}

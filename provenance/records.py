@@ -109,7 +109,9 @@ class FrameHash:
     phash: int  # 64-bit perceptual hash (unsigned)
     quality: float  # 0..1; near-uniform frames score low and never count as evidence
     # Hashes of the same frame seen differently, in the order of frames.REFERENCE_VARIANTS or
-    # frames.QUERY_VARIANTS (centre crops; on the query side also the mirrored frame).
+    # frames.QUERY_VARIANTS (centre crops; on the query side also the mirrored frame). A query's
+    # fingerprint leaves out the second look's views (the last of QUERY_VARIANTS): they are in its
+    # `second_look`, hashed only if that look runs.
     variants: tuple[int, ...] = ()
     box: ContentBox | None = None  # where the picture was inside bars; not stored per frame
     inset: ContentBox | None = None  # a picture-in-picture inset found around this frame; not stored
@@ -127,6 +129,9 @@ class Fingerprint:
     motion: Any = field(default=None, compare=False)
     # Where the picture cuts, with a keyframe per shot (provenance.shots.Shot), for reverse image search.
     shots: tuple[Any, ...] = field(default=(), compare=False)
+    # A query's second-look views, hashed when the matcher asks (frames.SecondLook); None: none kept
+    # (a reference's fingerprint, or one whose second look is over).
+    second_look: Any = field(default=None, compare=False)
     # The sound's Chromaprint fingerprint (provenance.audio.AudioFingerprint); None: not taken.
     audio: Any = field(default=None, compare=False)
 

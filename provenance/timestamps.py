@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import secrets
 import ssl
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,6 +136,11 @@ def _der(tag: int, body: bytes) -> bytes:
 def _post(tsa_url: str, body: bytes, *, shown: str) -> bytes:
     if not tsa_url.lower().startswith(("http://", "https://")):
         raise InputError(f"the TSA URL {shown} is not http(s); give e.g. --tsa https://freetsa.org/tsr")
+    # Imported here: urllib.request and http.client come with it, which a check without a TSA (every
+    # check loads this module with the database layer) never uses (tests/test_startup.py).
+    import urllib.error
+    import urllib.request
+
     headers = {"Content-Type": "application/timestamp-query", "Accept": "application/timestamp-reply"}
     parts = urlsplit(tsa_url)
     if parts.username is not None:  # a TSA with a login: HTTP Basic, as curl would send it

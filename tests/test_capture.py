@@ -9,12 +9,14 @@ import gzip
 import html
 import json
 import threading
+import time
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import jsonschema
+import numpy as np
 import pytest
 
 from provenance import capture
@@ -50,6 +52,15 @@ def _records(warc: Path) -> list[tuple[str, str, bytes]]:
                 for r in ArchiveIterator(f)]
 
 
+def _valid_check_json(data: dict) -> None:
+    """`check --json` validates against the published check.v3 schema; check.v2 stays published as it was."""
+    schema = jsonout.schema("check.v3.schema.json")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
+    assert data["schema_version"] == 3
+    assert jsonout.schema("check.v2.schema.json")["properties"]["schema_version"] == {"const": 2}
+
+
 def _report(run, check_id: int, fmt: str, tmp_path: Path) -> str:
     out = tmp_path / f"report-{check_id}.{fmt}"
     assert run("report", str(check_id), "-o", str(out)).exit_code == 0
@@ -60,11 +71,15 @@ def test_a_checked_post_page_is_captured_reported_bundled_and_verified(run, sett
     url = _page(media_server, f"post-{settings.db_url[:6]}.html", HOSTILE)
     result = run("check", url, "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    check_id = json.loads(result.stdout)["check_id"]
+    checked = json.loads(result.stdout)
+    check_id = checked["check_id"]
 
     data = json.loads(_report(run, check_id, "json", tmp_path))
     jsonschema.Draft202012Validator(jsonout.schema(), format_checker=jsonschema.FormatChecker()).validate(data)
     (page,) = data["page_captures"]
+    # check --json (schema version 3) carries the same capture, in the report's shape.
+    _valid_check_json(checked)
+    assert checked["page_capture"] == {"status": "captured", "detail": "", "capture": page}
     assert page["url"] == url and page["http_status"] == 200 and page["title"] == HOSTILE
     shot, warc = Path(page["screenshot"]["path"]), Path(page["web_archive"]["path"])
     assert shot.parent.parent == settings.store_dir and shot.name == page["screenshot"]["sha256"] + ".png"
@@ -110,18 +125,24 @@ def test_no_capture_records_none(run, settings, media_server, tmp_path) -> None:
     url = _page(media_server, "no-capture.html", "A post")
     result = run("check", url, "--no-capture", "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    check_id = json.loads(result.stdout)["check_id"]
-    assert json.loads(_report(run, check_id, "json", tmp_path))["page_captures"] == []
+    checked = json.loads(result.stdout)
+    assert json.loads(_report(run, checked["check_id"], "json", tmp_path))["page_captures"] == []
+    _valid_check_json(checked)
+    assert checked["page_capture"] == {"status": "off", "detail": "not asked for (--no-capture)", "capture": None}
     assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 
 @SQLITE_ONLY
 def test_without_chromium_it_is_skipped_with_one_line(run, settings, media_server, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(capture.CHROMIUM_ENV, str(tmp_path / "no-such-chromium"))
-    result = run("check", _page(media_server, "no-chromium.html", "A post"), "--quiet")
+    result = run("check", _page(media_server, "no-chromium.html", "A post"), "--quiet", "--json")
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "page not captured" in line]
     assert len(notes) == 1 and "no Chromium" in notes[0] and "--no-capture" in notes[0]
+    checked = json.loads(result.stdout)
+    _valid_check_json(checked)
+    assert checked["page_capture"]["status"] == "failed" and checked["page_capture"]["capture"] is None
+    assert "no Chromium" in checked["page_capture"]["detail"]
 
 
 @SQLITE_ONLY
@@ -129,6 +150,9 @@ def test_a_bare_media_url_gets_no_capture(run, settings, media_server, tmp_path)
     result = run("check", media_server.url("bikes.mp4"), "--json", "--quiet")
     assert result.exit_code == 0, result.output
     assert "page not captured" not in result.stderr
+    checked = json.loads(result.stdout)
+    _valid_check_json(checked)
+    assert checked["page_capture"]["status"] == "not_a_page"
     assert sorted(p.suffix for p in settings.store_dir.rglob("*") if p.is_file()) == [".mp4"]
 
 
@@ -200,3 +224,89 @@ def test_with_a_tsa_both_capture_files_are_timestamped_and_verified(run, setting
     tokens = sorted(p.name for p in (bundle / "data" / "timestamps" / "page").iterdir())
     assert len(tokens) == 2 and all(t.endswith(".1.tsr") for t in tokens)
     assert run("verify", str(bundle), "--tsa-ca", str(tsa.ca)).exit_code == 0
+
+
+class _Stalling(SimpleHTTPRequestHandler):
+    """/stalled.mp4 is a video that never finishes loading: its headers promise 50 MB, then a few bytes
+    come every 0.2 s (as a slow or live stream does) until the browser hangs up."""
+
+    def do_GET(self) -> None:
+        if self.path == "/slow.png":  # an image of the page that takes its time
+            time.sleep(1.5)
+        if self.path != "/stalled.mp4":
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(50_000_000))
+        self.end_headers()
+        end = time.monotonic() + 120
+        try:
+            while time.monotonic() < end:
+                self.wfile.write(b"\0" * 512)
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the browser closed
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture
+def stalling_server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Stalling, directory=str(root)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_video_that_never_finishes_loading_does_not_hold_the_capture(stalling_server, tmp_path) -> None:
+    """The page's <video> streams for as long as the page is open: the capture settles without it,
+    reads no body that is still loading, and keeps the video's response with its headers only."""
+    root, base = stalling_server
+    (root / "post.html").write_text(
+        f'<!DOCTYPE html><html><head><title>A post</title></head><body><p>{MARKER}</p>'
+        f'<video src="{base}/stalled.mp4" width="640"></video></body></html>', encoding="utf-8")
+    url = f"{base}/post.html"
+    timeout_s = capture.CAPTURE_TIMEOUT_S
+    started = time.monotonic()
+    with capture.beside(url, store_dir=tmp_path / "store", cookies=None, allow_private=False,
+                        timeout_s=timeout_s) as capturing:
+        outcome = capturing.result()
+    took = time.monotonic() - started
+    assert outcome.capture is not None, outcome.note
+    # Before, the load event never came and the capture ran out its time limit (then its grace period).
+    assert took < timeout_s, took
+    from warcio.archiveiterator import ArchiveIterator
+
+    with outcome.capture.archive.path.open("rb") as f:
+        kept = {r.rec_headers.get_header("WARC-Target-URI"): (r.rec_headers.get_header("WARC-Truncated"),
+                                                               r.content_stream().read())
+                for r in ArchiveIterator(f) if r.rec_type == "response"}
+    assert kept[f"{base}/stalled.mp4"] == ("unspecified", b"")
+    truncated, body = kept[url]
+    assert truncated is None and MARKER.encode() in body
+
+
+def test_the_page_s_own_slow_parts_are_waited_for(stalling_server, tmp_path) -> None:
+    """Beside a video that never finishes loading, an image that comes 1.5 s late is in the screenshot."""
+    root, base = stalling_server
+    ok, png = cv2.imencode(".png", np.full((400, 400, 3), (40, 40, 200), dtype=np.uint8))  # red, in BGR
+    (root / "slow.png").write_bytes(png.tobytes())
+    (root / "post.html").write_text(
+        f'<!DOCTYPE html><html><head><title>A post</title></head><body style="margin:0">'
+        f'<img src="{base}/slow.png" width="400" height="400"><video src="{base}/stalled.mp4"></video>'
+        '</body></html>', encoding="utf-8")
+    with capture.beside(f"{base}/post.html", store_dir=tmp_path / "store", cookies=None,
+                        allow_private=False) as capturing:
+        outcome = capturing.result()
+    assert outcome.capture is not None, outcome.note
+    b, g, r = cv2.imread(str(outcome.capture.screenshot.path))[200, 200]
+    assert r > 150 and g < 90 and b < 90
+

@@ -34,7 +34,8 @@ def test_ingest_then_check_json_contract(run, derived):
     result = run("check", str(derived("bikes_mirrored.mp4")), "--posted-at", "2024-10-19T08:00:00Z", "--json")
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
+    assert data["page_capture"] == {"status": "not_a_page", "detail": data["page_capture"]["detail"], "capture": None}
     assert isinstance(data["check_id"], int)
     assert data["verdict"] == "reused"
     assert len(data["clip"]["sha256"]) == 64 and data["clip"]["duration_s"] == pytest.approx(10.0, abs=0.1)

@@ -179,3 +179,55 @@ def test_fingerprint_refuses_frames_too_large_before_decoding_them(tmp_path):
                     "libx264", "-preset", "ultrafast", str(huge)], check=True)
     with pytest.raises(MediaError, match="frames too large: 8000x8000"):
         fingerprint(huge)
+
+
+def _hashed_all_at_once(path):
+    """A query's frames hashed as before the second look was deferred: every view of QUERY_VARIANTS,
+    the inset looked for in each stretch, all while decoding."""
+    from provenance.frames import _Hasher, _sample
+
+    cap = cv2.VideoCapture(str(path))
+    hasher = _Hasher(QUERY_VARIANTS, overlap=False, hashed=None)
+    try:
+        _sample(cap, SAMPLE_FPS, hasher.add, progress=None, duration_s=None)
+        return hasher.finish()[0]
+    finally:
+        hasher.close()
+        cap.release()
+
+
+@pytest.mark.parametrize("name", ["bikes_inset_in_bbb.mp4", "bikes_corner_top_left.mp4", "bikes_letterboxed.mp4",
+                                  "carphone_distorted.mp4"])
+@pytest.mark.parametrize("keep_bytes", [None, 0, 200_000])
+def test_the_second_look_views_hashed_later_are_those_hashed_with_the_others_bit_for_bit(derived, name, keep_bytes):
+    # A query's second-look views (off-centre corners, the inset) are hashed only when the matcher's
+    # second look asks, from the small grey frames kept (or, past keep_bytes, at once): the same hashes
+    # and insets as when every view was hashed while decoding, and the same first-look hashes.
+    from provenance.frames import SECOND_LOOK_VARIANTS
+
+    path = SAMPLES / name if (SAMPLES / name).exists() else derived(name)
+    before = _hashed_all_at_once(path)
+    kw = {} if keep_bytes is None else {"keep_bytes": keep_bytes}
+    fp = fingerprint(path, query=True, **kw)
+    first = len(QUERY_VARIANTS) - len(SECOND_LOOK_VARIANTS) - 1
+    assert [(f.t, f.phash, f.quality, f.box, f.variants) for f in fp.frames] == \
+        [(f.t, f.phash, f.quality, f.box, f.variants[:first]) for f in before]
+    rows = list(range(len(before)))
+    hashes, insets = fp.second_look.views(rows)
+    assert hashes.tolist() == [list(f.variants[first:]) for f in before]
+    assert insets == [f.inset for f in before]
+    if name == "bikes_inset_in_bbb.mp4":
+        assert sum(i is not None for i in insets) > len(rows) // 2  # the inset views were hashed, not zeros
+
+
+def test_a_query_fingerprint_sent_from_a_decoder_process_keeps_its_second_look():
+    # The worker's decoder pool (provenance.jobs) sends AnalysedClips back pickled.
+    import pickle
+
+    fp = fingerprint(SAMPLES / "bikes.mp4", query=True)
+    back = pickle.loads(pickle.dumps(fp))
+    rows = list(range(len(fp.frames)))
+    hashes, insets = back.second_look.views(rows)
+    assert back.frames == fp.frames
+    assert hashes.tolist() == fp.second_look.views(rows)[0].tolist() and insets == fp.second_look.views(rows)[1]
+    assert hashes.any()

@@ -219,3 +219,30 @@ def test_a_clip_met_through_many_parts_of_one_frame_counts_less_than_one_met_in_
     assert scores[0] == pytest.approx(2 * (1 - 14 / 17))
     assert scores[1] == pytest.approx(3 * (1 - 12 / 17) / 4)
     assert scores[0] > scores[1]
+
+
+@pytest.mark.parametrize("name, second_look", [("bikes_reencoded_360w.mp4", False), ("bikes_letterboxed.mp4", False),
+                                               ("bikes_corner_top_left.mp4", True),
+                                               ("bikes_corner_bottom_right_mirrored.mp4", True),
+                                               ("bikes_inset_in_bbb.mp4", True)])
+def test_the_second_look_hashed_only_when_it_runs_gives_the_same_evidence(tmp_path, derived, name, second_look):
+    # fingerprint(query=True) leaves the second look's views unhashed until that look runs: the matches
+    # and hints are those of a query whose every view was hashed while decoding, and a query the first
+    # look settles never hashes them.
+    import dataclasses
+
+    from provenance.frames import MIN_QUALITY, fingerprint
+    from provenance.settings import Settings
+    from tests.test_frames import _hashed_all_at_once
+
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'lib.db'}", store_dir=tmp_path / "evidence")
+    ingest_original(settings)
+    library = pipeline.load_library(pipeline.open_library(settings))
+    path = derived(name)
+    fp = fingerprint(path, query=True)
+    before = dataclasses.replace(fp, frames=tuple(_hashed_all_at_once(path)), second_look=None)
+    now = match.find_evidence(match.query_frames(fp, min_quality=MIN_QUALITY), library)
+    assert now == match.find_evidence(match.query_frames(before, min_quality=MIN_QUALITY), library)
+    assert now.matches and (now.matches[0].method == "region") == second_look
+    kept = [s.greys is not None for s in fp.second_look._stretches]
+    assert all(kept) != second_look  # the grey frames are let go once their views are hashed

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from provenance.errors import InputError
-from provenance.reporting.results import SCHEMA_VERSION
+from provenance.reporting.results import CHECK_SCHEMA_VERSION
 from provenance.serve import auth, exposed, inputs, openapi
 from provenance.serve.app import REPORT_CSP
 from provenance.settings import Settings
@@ -222,7 +222,7 @@ def test_ingest_and_check_uploads_then_read_the_report_and_search(sqlite_setting
         job = desk.wait(c, body["status_url"])
         assert job["status"] == "done", job
         assert set(job) >= {"id", "status", "progress", "error", "result"}
-        assert job["result"]["verdict"] == "reused" and job["result"]["schema_version"] == SCHEMA_VERSION
+        assert job["result"]["verdict"] == "reused" and job["result"]["schema_version"] == CHECK_SCHEMA_VERSION
         assert job["result"]["first_seen"]["url"] == "https://example.org/original-post"
         page = c.get(f"/api/checks/{body['id']}/report?format=html")
         assert page.status_code == 200 and page.headers["content-security-policy"] == REPORT_CSP

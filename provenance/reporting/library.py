@@ -33,6 +33,7 @@ def index_status_text(status: "IndexStatus") -> str:
     lines += [f"  size    {human_size(status.size_bytes)}",
               f"  holds   {status.rows:,} frame hashes of {status.clips:,} clips"
               + (f" (library: {status.library_clips:,} clips)" if status.library_clips is not None else ""),
+              f"  sound   {status.audio_rows:,} audio sub-fingerprints",
               f"  tables  {tables}; {status.rows - sum(r for r, _ in status.segments):,} rows compared one by one",
               f"  built   {status.built_at}, updated {status.updated_at} ({status.catch_ups} catch-ups since)"]
     if status.detail:

@@ -15,17 +15,21 @@ from ..records import Match, Post, Region, SceneHint, Sighting, Signal, SoundEvi
 from .text import iso, safe
 
 if TYPE_CHECKING:  # annotations only: a check's summary is printed without loading audits, folders, attest
+    from ..capture import CaptureOutcome
     from ..credentials import CredentialsReading
     from ..attest import FileVerification
     from ..folder import FolderResult
     from ..pipeline import CheckResult, FirstSeen, IngestResult
 
 SCHEMA_VERSION = 2  # 2: content_credentials and sound (check --json, reports, ingest --json)
+# check --json alone is at 3 (page_capture, provenance/schemas/check.v3.schema.json): a report shows the
+# captures recorded (`page_captures`), and why a capture failed is not recorded, so reports stay at 2.
+CHECK_SCHEMA_VERSION = 3
 
 
 def check_to_dict(result: CheckResult) -> dict[str, Any]:
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": CHECK_SCHEMA_VERSION,
         "check_id": result.check_id,
         "verdict": result.verdict,
         "checked_at": iso(result.observed_at),
@@ -38,7 +42,34 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
         "params": result.params,
         "content_credentials": credentials_to_dict(result.clip.credentials),
         "sound": sound_to_dict(result.sound),
+        "page_capture": page_capture_to_dict(result.clip.page),
     }
+
+
+# check --json's page_capture.detail when no capture was tried (capture.OFF, capture.NOT_A_PAGE).
+_NOT_CAPTURED = {"off": "not asked for (--no-capture)",
+                 "not_a_page": "a local file or a media file's URL: no post page to capture"}
+
+
+def page_capture_to_dict(outcome: CaptureOutcome | None) -> dict[str, Any]:
+    """The post's page capture, in the shape of a report's `page_captures` item, or why there is none."""
+    if outcome is None:  # a caller that never asked for one
+        return {"status": "off", "detail": _NOT_CAPTURED["off"], "capture": None}
+    c = outcome.capture
+    if c is None:
+        if outcome.note:
+            return {"status": "failed", "detail": outcome.note, "capture": None}
+        return {"status": outcome.skipped or "off", "detail": _NOT_CAPTURED.get(outcome.skipped or "off", ""),
+                "capture": None}
+    return {"status": "captured", "detail": "", "capture": {
+        "url": c.url, "final_url": c.final_url, "title": c.title, "http_status": c.http_status,
+        "captured_at": iso(c.captured_at), "browser": c.browser,
+        "screenshot": {"sha256": c.screenshot.sha256, "size_bytes": c.screenshot.size_bytes,
+                       "path": str(c.screenshot.path), "format": "png"},
+        "web_archive": {"sha256": c.archive.sha256, "size_bytes": c.archive.size_bytes, "path": str(c.archive.path),
+                        "format": c.archive_format, "responses": c.resources},
+        "refused": list(c.refused)}}
+
 
 
 def sound_to_dict(sound: SoundEvidence | None) -> dict[str, Any]:
