@@ -471,7 +471,7 @@ def build_library(work: Path, refs: list[F.Reference], rebuild: bool) -> R.Libra
     from provenance.settings import Settings
 
     files = {r.name: F.make_reference(r) for r in refs}
-    key = {"code": R.code_hash(exclude=("match.py", "localfeat.py", "results.py", "cli.py")),
+    key = {"code": R.code_hash(exclude=("match.py", "localfeat.py", "insets.py", "results.py", "cli.py")),
            "refs": {n: R.sha256_of(p) for n, p in files.items()}}
     db_file, key_file = work / "library.db", work / "library.key.json"
     settings = Settings(db_url=f"sqlite:///{db_file}", store_dir=work / "evidence")

@@ -139,7 +139,7 @@ def build_library(work: Path, rebuild: bool) -> Library:
     files = {}
     for name, ref in refs.items():
         files[name] = F.make_reference(ref)
-    key = {"code": code_hash(exclude=("match.py", "localfeat.py", "results.py", "cli.py")),
+    key = {"code": code_hash(exclude=("match.py", "localfeat.py", "insets.py", "results.py", "cli.py")),
            "refs": {n: sha256_of(p) for n, p in files.items()}}
     db_file, store, key_file = work / "library.db", work / "evidence", work / "library.key.json"
     settings = Settings(db_url=f"sqlite:///{db_file}", store_dir=store)

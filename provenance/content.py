@@ -163,10 +163,8 @@ def inset_box(greys: Sequence[np.ndarray]) -> ContentBox | None:
     """The rectangle of a picture-in-picture inset in a stretch of frames (all the same size), or None."""
     if len(greys) < FILL_MIN_FRAMES:
         return None
-    stack = np.stack(greys).astype(np.int16)
-    n, h, w = stack.shape
-    verticals = _border_runs(_peak_persistence(stack), min_run=INSET_MIN_SIDE * h)  # (x, y0, y1)
-    horizontals = _border_runs(_peak_persistence(stack.transpose(0, 2, 1)), min_run=INSET_MIN_SIDE * w)
+    h, w = greys[0].shape
+    verticals, horizontals = inset_borders(greys)
     if len(verticals) < 2 or len(horizontals) < 2:
         return None
     best: tuple[float, ContentBox] | None = None
@@ -193,6 +191,16 @@ def inset_box(greys: Sequence[np.ndarray]) -> ContentBox | None:
                     if best is None or score > best[0]:
                         best = (score, ContentBox(left=left / w, top=top / h, right=right / w, bottom=bottom / h))
     return None if best is None else best[1]
+
+
+def inset_borders(greys: Sequence[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """The border lines an inset's rectangle is built from, in pixels: vertical ones (x, y0, y1) and
+    horizontal ones (y, x0, x1), the longest INSET_CANDIDATES of each (frames all the same size)."""
+    stack = np.stack(greys).astype(np.int16)
+    _, h, w = stack.shape
+    verticals = _border_runs(_peak_persistence(stack), min_run=INSET_MIN_SIDE * h)
+    horizontals = _border_runs(_peak_persistence(stack.transpose(0, 2, 1)), min_run=INSET_MIN_SIDE * w)
+    return verticals, horizontals
 
 
 def _peak_persistence(stack: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ about 30 KB a frame, more than the video, for a look that runs on a few clips of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -89,6 +89,17 @@ class Pictures:
 
     query: Path
     reference: Callable[[int], Path | None]
+    # The query's frames last read (read_query): the third and fourth looks (provenance.insets) read
+    # the same stretch, and decoding it is most of either look's cost.
+    _read: dict[tuple[float, float, float], Frames] = field(default_factory=dict, compare=False, repr=False)
+
+    def read_query(self, start_s: float, end_s: float, fps: float) -> Frames:
+        """The query's frames as read_frames gives them, decoded once per check."""
+        key = (start_s, end_s, fps)
+        if key not in self._read:
+            self._read.clear()
+            self._read[key] = read_frames(self.query, start_s, end_s, fps)
+        return self._read[key]
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # same-scene hints, sub-picture regions (2026-11-30). 3: local features (ORB keypoints, RANSAC) place
 # insets and kept corners for a third look (provenance.localfeat, 2026-11-30). 4: the third look's
 # candidates ranked by how specifically they were met, and the clip the whole picture met most given
-# the third look too (2026-11-30).
-MATCHER_VERSION = 4
+# the third look too (2026-11-30). 5: a fourth look, rectangles outlined by two or more straight
+# borders hashed and searched in the whole library (provenance.insets, 2026-11-30).
+MATCHER_VERSION = 5
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -259,6 +260,14 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
         for clip_id, m in local.items():
             if clip_id not in best or strength(m) > strength(best[clip_id]):
                 best[clip_id] = m
+    if pictures is not None and not any(_settled(m) for m in best.values()):
+        # The fourth look: rectangles outlined by straight borders, hashed and searched in the whole
+        # library (provenance.insets, which uses this module's alignment: imported here).
+        from . import insets
+        for clip_id, m in insets.look(query, library, pictures, query_sha256).items():
+            if clip_id not in best or strength(m) > strength(best[clip_id]):
+                best[clip_id] = m
+    if pictures is not None:
         scenes = [h for h in scenes if h.sha256 not in {m.sha256 for m in best.values()}]
     return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
                     tuple(sorted(scenes, key=lambda h: h.query_frames * h.similarity, reverse=True)))
@@ -536,8 +545,7 @@ def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Me
                  max(0.0, clip.duration_s - span))
         reference = localfeat.read_frames(path, r0, r0 + span, 1.0 / query.step_s)
         if query_pictures is None:
-            query_pictures = localfeat.read_frames(pictures.query, q0, q0 + localfeat.LOCAL_MAX_QUERY_S,
-                                                   1.0 / query.step_s)
+            query_pictures = pictures.read_query(q0, q0 + localfeat.LOCAL_MAX_QUERY_S, 1.0 / query.step_s)
         placement = localfeat.locate(query_pictures, reference, mirrored_first=hit.mirrored)
         if placement is None:
             continue
@@ -587,6 +595,17 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
     if placement.inset:
         transforms.append(Transform.PICTURE_IN_PICTURE)
     return replace(found, method="local_features", region=region, transforms=tuple(transforms))
+
+
+def look_through(query: QueryFrames, library: ReferenceFrames, views: tuple[Variant, ...],
+                 query_sha256: str | None) -> dict[int, Match]:
+    """The first look's matching, with all its rules, through other pictures of the query's frames
+    (provenance.insets: a rectangle of each): `query.hashes` holds one column per view, `views` being
+    MATCH_VARIANTS members (marked `inset` or not). The best match per reference clip; a still places
+    nothing here (no motion profile of a rectangle is kept)."""
+    pairing = _CROP_OF_PAIRING[[MATCH_VARIANTS.index(replace(v, inset=False)) for v in views]]
+    found = _look(query, library, query.hashes, views, pairing, query_sha256, {}, region=False)
+    return {clip_id: m for clip_id, m in found.items() if isinstance(m, Match)}
 
 
 def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -880,7 +899,7 @@ def matcher_constants() -> dict[str, object]:
     import sys
     from dataclasses import asdict, is_dataclass
 
-    from . import content, frames
+    from . import content, frames, insets
 
     def plain(value: object) -> object:
         if is_dataclass(value) and not isinstance(value, type):
@@ -890,7 +909,7 @@ def matcher_constants() -> dict[str, object]:
         return value
 
     out: dict[str, object] = {}
-    for module in (content, frames, motion, localfeat, sys.modules[__name__]):
+    for module in (content, frames, motion, localfeat, insets, sys.modules[__name__]):
         for name, value in sorted(vars(module).items()):
             if name.isupper() and not name.startswith("_") and isinstance(value, (int, float, str, tuple)):
                 out[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = plain(value)

@@ -31,6 +31,11 @@ TITLE_CARD = ("color=c=black:s=640x272:d=3:r=25,"
 # An alpha ramp over the outer 24 px of an inset: it fades into the picture behind it.
 SOFT_EDGES = "geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='255*min(1,min(min(X,W-X),min(Y,H-Y))/24)'"
 
+# An alpha ramp over the right and bottom 24 px only: two hard borders (left, top), two that fade.
+HALF_SOFT_EDGES = "geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='255*min(1,min(W-X,H-Y)/24)'"
+# Footage with few corners for keypoints (a heavy blur), as dark or flat footage has; pHash still sees it.
+FEW_CORNERS = "boxblur=10:2"
+
 # Each derived copy: output name -> ffmpeg arguments (without -y and the output path).
 DERIVED: dict[str, list[str]] = {
     "bikes_reencoded_360w.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "scale=360:-2", "-c:v", "libx264",
@@ -111,6 +116,22 @@ DERIVED: dict[str, list[str]] = {
                                        "[0:v]scale=1280:720,setsar=1[bg];[1:v]scale=480:-2,format=yuva420p,"
                                        + SOFT_EDGES + "[in];[bg][in]overlay=640:300:shortest=1[out]", "-map", "[out]",
                                        "-c:v", "libx264", "-crf", "26"],
+    # Footage with few corners, and the same at half width (640x272) at x 560, y 60 of a 1280x720 frame
+    # of Big Buck Bunny with only two hard borders (its right and bottom edges fade): no four-border
+    # inset for the hashing step, too few corners for keypoints (provenance.insets). And carphone in
+    # the same place, a negative.
+    "bikes_few_corners.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", FEW_CORNERS, "-c:v", "libx264", "-crf", "20",
+                              "-an"],
+    "bikes_few_corners_inset_in_bbb.mp4": [
+        "-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "bikes.mp4"),
+        "-filter_complex", f"[0:v]scale=1280:720,setsar=1[bg];[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p,"
+        + HALF_SOFT_EDGES + "[in];[bg][in]overlay=560:60:shortest=1[out]", "-map", "[out]", "-t", "9",
+        "-c:v", "libx264", "-crf", "26"],
+    "carphone_few_corners_inset_in_bbb.mp4": [
+        "-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "carphone_pristine.mp4"),
+        "-filter_complex", f"[0:v]scale=1280:720,setsar=1[bg];[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p,"
+        + HALF_SOFT_EDGES + "[in];[bg][in]overlay=560:60:shortest=1[out]", "-map", "[out]", "-t", "9",
+        "-c:v", "libx264", "-crf", "26"],
 }
 
 
