@@ -30,7 +30,7 @@ from . import localfeat
 from .content import INSET_MAX_SIDE, INSET_MIN_COVER, INSET_MIN_SIDE, inset_borders
 from .frames import (FILL_WINDOW_FRAMES, MIN_QUALITY, QUALITY_FULL_STD, QUERY_ZOOM, Variant, hash_frame,
                      small_grey)
-from .match import QueryFrames, look_through, strength
+from .match import QueryFrames, keep_stronger, look_through, strength
 from .records import ContentBox, Match, ReferenceFrames, Region, Transform
 
 # At most this many rectangles per stretch of FILL_WINDOW_FRAMES frames are hashed and searched, the
@@ -188,6 +188,5 @@ def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictu
             # the rectangle's own margin, not a crop), as the second look's inset views (match._as_region).
             transforms = (*(t for t in m.transforms if t != Transform.CROPPED), Transform.PICTURE_IN_PICTURE)
             m = replace(m, method="region", region=region, transforms=transforms)
-            if clip_id not in best or strength(m) > strength(best[clip_id]):
-                best[clip_id] = m
+            keep_stronger(best, {clip_id: m})
     return best

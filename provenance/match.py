@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -239,10 +239,7 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
         query = _looked_closer(query)
         regional = _look(query, library, query.region_hashes, SECOND_LOOK_VARIANTS, _PAIRING_OF_REGION,
                          query_sha256, {}, region=True, met=met)
-        for clip_id, found in regional.items():
-            m = _as_region(found)
-            if m is not None and (clip_id not in best or strength(m) > strength(best[clip_id])):
-                best[clip_id] = m
+        keep_stronger(best, {clip_id: m for clip_id, found in regional.items() if (m := _as_region(found)) is not None})
     scenes = []
     for clip_id, candidates in stills.items():
         if clip_id in best or motion_of is None:
@@ -256,17 +253,12 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     if pictures is not None and not any(_settled(m) for m in best.values()):
         query = _looked_closer(query)
         _widen_candidates(query, library, met)
-        local = _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256)
-        for clip_id, m in local.items():
-            if clip_id not in best or strength(m) > strength(best[clip_id]):
-                best[clip_id] = m
+        keep_stronger(best, _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256))
     if pictures is not None and not any(_settled(m) for m in best.values()):
         # The fourth look: rectangles outlined by straight borders, hashed and searched in the whole
         # library (provenance.insets, which uses this module's alignment: imported here).
         from . import insets
-        for clip_id, m in insets.look(query, library, pictures, query_sha256).items():
-            if clip_id not in best or strength(m) > strength(best[clip_id]):
-                best[clip_id] = m
+        keep_stronger(best, insets.look(query, library, pictures, query_sha256))
     if pictures is not None:
         scenes = [h for h in scenes if h.sha256 not in {m.sha256 for m in best.values()}]
     return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
@@ -880,6 +872,13 @@ def _transforms(query: QueryFrames, clip: ReferenceClip, matched: _Pairs, speed:
 def strength(match: Match) -> float:
     """How much evidence a match holds: matched frames weighted by their similarity (the sort order)."""
     return match.matched_frames * match.similarity
+
+
+def keep_stronger(best: dict[int, Match], found: Mapping[int, Match]) -> None:
+    """Per clip, the stronger of the match kept so far and the one a later look found."""
+    for clip_id, m in found.items():
+        if clip_id not in best or strength(m) > strength(best[clip_id]):
+            best[clip_id] = m
 
 
 def _union_length(spans: Sequence[tuple[float, float]]) -> float:
