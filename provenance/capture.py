@@ -197,10 +197,11 @@ class Capturing:
                 shutil.rmtree(self._work, ignore_errors=True)
 
 
-def not_tried(*, enabled: bool) -> CaptureOutcome:
-    """The outcome of a command for which `beside` gave None: why no capture was tried (a file, or
-    a URL naming a media file by its extension, is not a page)."""
-    return CaptureOutcome(skipped=OFF if not enabled else NOT_A_PAGE)
+def not_tried(target: str, *, enabled: bool) -> CaptureOutcome:
+    """The outcome of a command for which `beside` gave None: why no capture was tried. A file, or a
+    URL naming a media file by its extension, is not a page whether or not capture was asked for (so
+    the command line and the Python API, which does not capture by default, say the same of it)."""
+    return CaptureOutcome(skipped=OFF if not enabled and is_page_url(target) else NOT_A_PAGE)
 
 
 @contextmanager

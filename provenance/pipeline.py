@@ -177,7 +177,7 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
     with _page_beside(target, settings) as capturing:
         clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
         clip = replace(clip, page=capturing.result() if capturing else
-                       page_capture.not_tried(enabled=settings.capture_pages))
+                       page_capture.not_tried(target, enabled=settings.capture_pages))
     observed_at = _now()
     with evidence_kept_if_recorded(clip.media, engine, page=clip.page):
         stamps = stamp_clip(clip, settings=settings, progress=progress)
@@ -253,7 +253,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         finally:
             early.stop()
         clip = replace(clip, page=capturing.result() if capturing else
-                       page_capture.not_tried(enabled=settings.capture_pages))
+                       page_capture.not_tried(target, enabled=settings.capture_pages))
         engine, library = _opened(library_opening, clip.media)
         with evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
             searching.result()
