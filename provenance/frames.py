@@ -1,4 +1,4 @@
-"""Sample and hash step: frames at a fixed rate (OpenCV), bars and fills cut off, a quality score and pHashes."""
+"""Sample and hash step: frames at a fixed rate (provenance.decode), bars and fills cut off, a quality score and pHashes."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from statistics import median
 import cv2
 import numpy as np
 
-from . import motion
+from . import decode, motion
 from .content import content_box, fill_box, inset_box
 from .errors import MediaError
-from .probe import MAX_FRAME_PIXELS
 from .records import ContentBox, Fingerprint, FrameHash
 from .shots import ShotTracker
 
@@ -131,23 +130,23 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     without it, in between two decoded frames. `hashed` is called with each stretch of frames as
     soon as they are hashed (on the hashing thread).
     """
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise MediaError(f"cannot decode video: {path.name}; check it is a complete video file")
+    def decode_and_hash(opencv: bool) -> tuple[float, list[FrameHash], _MotionTrack, ShotTracker,
+                                                SecondLook | None]:
+        second_look = SecondLook(keep_bytes) if query else None
+        hasher = _Hasher(_FIRST_QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed,
+                         second_look=second_look)
+        try:
+            last_t = decode.sample(Path(path), sample_fps, hasher.add, progress=progress, duration_s=duration_s,
+                                   opencv=opencv)
+            return (last_t, *hasher.finish(), second_look)
+        finally:
+            hasher.close()
+
     try:
-        _refuse_huge_frames(cap, Path(path))
-    except MediaError:
-        cap.release()
-        raise
-    second_look = SecondLook(keep_bytes) if query else None
-    hasher = _Hasher(_FIRST_QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed,
-                     second_look=second_look)
-    try:
-        last_t = _sample(cap, sample_fps, hasher.add, progress=progress, duration_s=duration_s)
-        frames, moves, cuts = hasher.finish()
-    finally:
-        hasher.close()
-        cap.release()
+        last_t, frames, moves, cuts, second_look = decode_and_hash(opencv=False)
+    except decode.OpenCVNeeded:
+        # What was hashed so far is dropped; what `hashed` was given stays valid (frames of this file).
+        last_t, frames, moves, cuts, second_look = decode_and_hash(opencv=True)
 
     if not frames:
         raise MediaError(f"no frames could be decoded from {path.name}; the file is damaged or not a video")
@@ -166,45 +165,6 @@ def require_whole(fp: Fingerprint, *, duration_s: float, name: str) -> None:
     if last_t < TRUNCATION_MIN_SHARE * duration_s - TRUNCATION_TOLERANCE_S:
         raise MediaError(f"truncated video: {name} decodes to {last_t:.1f} s of its stated {duration_s:.1f} s;"
                          " download it again")
-
-
-def _refuse_huge_frames(cap: cv2.VideoCapture, path: Path) -> None:
-    """probe.MAX_FRAME_PIXELS, checked here too: a check decodes while ffprobe runs, not after it."""
-    width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
-    if width * height > MAX_FRAME_PIXELS:
-        raise MediaError(f"frames too large: {width:.0f}x{height:.0f} ({width * height / 1e6:.0f} megapixels) in "
-                         f"{path.name}; the most decoded is 8192x4320 ({MAX_FRAME_PIXELS / 1e6:.0f} MP): scale it "
-                         "down first, e.g. ffmpeg -i IN -vf scale=3840:-2 OUT")
-
-
-def _sample(cap: cv2.VideoCapture, sample_fps: float, take: Callable[[float, np.ndarray], None], *,
-            progress: ProgressFn | None, duration_s: float | None) -> float:
-    """Decode every frame, hand the one nearest each target time k/sample_fps to `take`; the time
-    of the last frame decoded."""
-    step = 1.0 / sample_fps
-    stream_fps = cap.get(cv2.CAP_PROP_FPS)
-    if not duration_s and 1.0 <= stream_fps <= 240.0:  # for the progress shown: the stream's own length
-        duration_s = cap.get(cv2.CAP_PROP_FRAME_COUNT) / stream_fps
-    # Take the frame nearest each target time k/sample_fps: the first at most half a frame before it.
-    half_frame = 0.5 / stream_fps if 1.0 <= stream_fps <= 240.0 else 1.0 / 60
-    next_t = 0.0
-    last_t = -1.0
-    while cap.grab():
-        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        if t < last_t:  # some streams report nonsense timestamps; keep time moving forward
-            t = last_t + 1e-3
-        last_t = t
-        if t + 1e-6 < next_t - half_frame:
-            continue
-        ok, image = cap.retrieve()
-        if not ok or image is None:
-            continue
-        take(t, image)
-        while next_t - half_frame <= t + 1e-6:
-            next_t += step
-        if progress and duration_s:
-            progress("hash", min(1.0, t / duration_s))
-    return last_t
 
 
 # Sampled frames waiting for the hashing thread at most: the decoder runs ahead by this much (2 s of

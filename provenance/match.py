@@ -892,13 +892,13 @@ def _union_length(spans: Sequence[tuple[float, float]]) -> float:
 
 
 def matcher_constants() -> dict[str, object]:
-    """Every named constant of the matching steps (content, frames, motion, localfeat, match), by module:
-    what a stored check needs to be explained or reproduced later. Read from the modules themselves, so a
-    constant added there is recorded without being listed here."""
+    """Every named constant of the matching steps (decode, content, frames, motion, localfeat, insets,
+    match), by module: what a stored check needs to be explained or reproduced later. Read from the
+    modules themselves, so a constant added there is recorded without being listed here."""
     import sys
     from dataclasses import asdict, is_dataclass
 
-    from . import content, frames, insets
+    from . import content, decode, frames, insets
 
     def plain(value: object) -> object:
         if is_dataclass(value) and not isinstance(value, type):
@@ -908,7 +908,7 @@ def matcher_constants() -> dict[str, object]:
         return value
 
     out: dict[str, object] = {}
-    for module in (content, frames, motion, localfeat, insets, sys.modules[__name__]):
+    for module in (decode, content, frames, motion, localfeat, insets, sys.modules[__name__]):
         for name, value in sorted(vars(module).items()):
             if name.isupper() and not name.startswith("_") and isinstance(value, (int, float, str, tuple)):
                 out[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = plain(value)

@@ -183,17 +183,17 @@ def test_fingerprint_refuses_frames_too_large_before_decoding_them(tmp_path):
 
 def _hashed_all_at_once(path):
     """A query's frames hashed as before the second look was deferred: every view of QUERY_VARIANTS,
-    the inset looked for in each stretch, all while decoding."""
-    from provenance.frames import _Hasher, _sample
+    the inset looked for in each stretch, all while decoding; and decoded by OpenCV, as before PyAV
+    decoded clean files (provenance.decode)."""
+    from provenance.decode import _sample_opencv
+    from provenance.frames import _Hasher
 
-    cap = cv2.VideoCapture(str(path))
     hasher = _Hasher(QUERY_VARIANTS, overlap=False, hashed=None)
     try:
-        _sample(cap, SAMPLE_FPS, hasher.add, progress=None, duration_s=None)
+        _sample_opencv(path, SAMPLE_FPS, hasher.add, progress=None, duration_s=None)
         return hasher.finish()[0]
     finally:
         hasher.close()
-        cap.release()
 
 
 @pytest.mark.parametrize("name", ["bikes_inset_in_bbb.mp4", "bikes_corner_top_left.mp4", "bikes_letterboxed.mp4",
