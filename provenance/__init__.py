@@ -6,6 +6,7 @@ to end; cli.py is one command per library call):
     fetch    fetch.py       a URL (yt-dlp) or a file into the evidence store; netguard.py decides what
                             a fetch may reach; ytinfo.py and snowflake.py read what the platform said
     probe    probe.py       what the container says (ffprobe)
+    decode   decode.py      the frame nearest each sampling time (PyAV, skipping frames none needs; or OpenCV)
     sample   frames.py      frames at a fixed rate, the picture cut from bars and fills (content.py)
     hash     frames.py      a quality score and pHashes per frame; motion.py for near-still footage
     match    match.py       the library's hashes (hashindex.py; index.py in memory, diskindex.py in files
@@ -37,6 +38,11 @@ __version__ = "0.1.0"
 # before a crash; a user can still set both variables to see everything.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+# numpy's OpenBLAS starts a thread per core that spins after each call: the hashing's small matrix
+# products (frames.phash_many) gain nothing from them, and a check's spinning threads took ~0.06-0.2 s
+# of CPU from the decoder (perf, bench/README.md "Skipping what no sampled frame needs"). Read when
+# numpy loads, so set here too; a user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .errors import FetchError, InputError, MediaError, ProvenanceError, StoreError  # noqa: E402
 

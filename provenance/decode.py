@@ -1,16 +1,18 @@
 """Decode step: the frame nearest each sampling time of a video file, as OpenCV decodes it (BGR).
 
 A check samples 4 frames a second and the decode is most of its cost: a 30-fps clip decodes 7 frames for
-every one it keeps. Most of the others are frames no other frame is predicted from (H.264's and HEVC's
-non-reference frames, MPEG-4's B-frames): skipping them changes no kept frame. OpenCV decodes them all
-and has no way to skip, so a clean file is decoded through PyAV (the same FFmpeg, 8.0, as OpenCV's own
-wheel) and the decoder is told, packet by packet, to drop non-reference frames that are not wanted. The
-frames kept are OpenCV's bit for bit, at OpenCV's times (tests/test_decode.py compares both on real
-footage); the 28-s 720p clip of bench/check_speed.py decodes 523 of its 840 frames (bench/README.md,
-"Skipping what no sampled frame needs").
+every one it keeps. Many of the others are frames no other frame is predicted from (H.264's and HEVC's
+non-reference frames): skipping them changes no kept frame. OpenCV decodes them all and has no way to
+skip, so a clean file is decoded through PyAV (the same FFmpeg, 8.0, as OpenCV's own wheel) and the
+decoder is told, packet by packet, to drop the non-reference frames not kept. The frames kept are
+OpenCV's bit for bit, at OpenCV's times (tests/test_decode.py compares both on real footage); the
+28-s 720p clip of bench/check_speed.py decodes 523 of its 840 frames (bench/README.md, "Skipping what
+no sampled frame needs").
 
-A file that is not clean (a packet without a time, two packets at one time, a rotation to apply, a
-container or stream PyAV cannot read) is decoded by OpenCV as before, frame by frame.
+A file that is not clean (a packet without a time, two packets at one time, a container without frame
+times or that PyAV cannot read; a frame that is interlaced, turned, HDR or damaged; a packet the
+decoder rejects) is decoded by OpenCV as before, frame by frame, from the start. One difference is
+left: damage inside a skipped frame goes unseen, where OpenCV would have ended the file there.
 """
 
 from __future__ import annotations
@@ -31,9 +33,6 @@ log = logging.getLogger("provenance.decode")
 TakeFn = Callable[[float, np.ndarray], None]
 ProgressFn = Callable[[str, float | None], None]
 
-# The decoder errors in a row after which a file is taken as ending there, as OpenCV's FFmpeg backend
-# does (its max_number_of_attempts): a damaged stretch is skipped, a file of garbage is not read to its end.
-MAX_DECODE_ERRORS_IN_A_ROW = 4096
 
 # Containers that store each frame's presentation time, so the plan (made from packet times) is the
 # decoder's. AVI stores none with B-frames (its frames' times are guessed: tests/test_decode.py has one),
@@ -152,7 +151,6 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
     duration_s = duration_s or plan.last_t
     picker = _Picker(plan.sample_fps, plan.stream_fps)
     skipped_until = -1.0
-    errors_in_a_row = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         context = stream.codec_context
@@ -168,13 +166,11 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
                     skipped_until = max(skipped_until, plan.seconds(packet.pts))
             try:
                 decoded = packet.decode()
-                errors_in_a_row = 0
-            except av.error.FFmpegError as exc:  # a damaged packet: skipped, as OpenCV does
-                errors_in_a_row += 1
-                if errors_in_a_row > MAX_DECODE_ERRORS_IN_A_ROW:
-                    log.debug("%s: %s decoder errors in a row (%s); stopped there", path.name, errors_in_a_row, exc)
-                    break
-                continue
+            except av.error.FFmpegError as exc:
+                # OpenCV ends a file at its first damaged packet (and a truncated download decodes to
+                # less than it says): what it does then is its own, so it decodes the file.
+                log.debug("%s: the decoder failed (%s)", path.name, exc)
+                raise OpenCVNeeded("damaged") from exc
             for frame in decoded:
                 decoded_any = True
                 frames_decoded += 1
@@ -195,7 +191,8 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
 
 def _require_plain(frame: object, path: Path) -> None:
     """OpenCVNeeded unless PyAV converts `frame` as OpenCV would."""
-    why = ("interlaced" if frame.interlaced_frame else  # type: ignore[attr-defined]
+    why = ("damaged" if frame.is_corrupt else  # type: ignore[attr-defined]
+           "interlaced" if frame.interlaced_frame else  # type: ignore[attr-defined]
            "turned" if frame.rotation else  # type: ignore[attr-defined]
            frame.format.name if frame.format.name not in PLAIN_PIXEL_FORMATS else  # type: ignore[attr-defined]
            "wide-gamut or HDR colour" if not (frame.color_primaries in STANDARD_COLOUR  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import subprocess
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "1.3", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-c", "copy",
                     str(path)], check=True)
     out[path.name] = path
+    # Damage: bytes overwritten inside the frames (the index kept whole at the front).
+    whole = folder / "whole.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-t", "4", "-i", str(BIKES), "-c:v", "libx264", "-movflags",
+                    "faststart", str(whole)], check=True)
+    data = bytearray(whole.read_bytes())
+    rng = random.Random(3)
+    for _ in range(30):
+        at = rng.randrange(len(data) // 4, len(data) - 64)
+        data[at:at + 20] = bytes(rng.randrange(256) for _ in range(20))
+    out["damaged.mp4"] = folder / "damaged.mp4"
+    out["damaged.mp4"].write_bytes(bytes(data))
     return out
 
 
@@ -93,7 +105,7 @@ def test_frames_no_sampled_frame_needs_are_not_decoded(clips, caplog):
     assert decoded <= 0.75 * total
 
 
-@pytest.mark.parametrize("name", list(NOT_PLAIN))
+@pytest.mark.parametrize("name", [*NOT_PLAIN, "damaged.mp4"])
 def test_what_pyav_would_convert_otherwise_is_decoded_by_opencv(clips, name):
     path = clips[name]
     with pytest.raises(decode.OpenCVNeeded):
