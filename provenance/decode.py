@@ -175,6 +175,11 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
                 decoded_any = True
                 frames_decoded += 1
                 _require_plain(frame, path)
+                if frame.pts is None or plan.seconds(frame.pts) < picker.last_t:
+                    # Times that stop or go back (an MPEG-TS clock wrapping): the plan, made from
+                    # packet times in order, is not the decoder's; OpenCV keeps its own times moving.
+                    log.debug("%s: frame times out of order; OpenCV decodes the file", path.name)
+                    raise OpenCVNeeded("untimed")
                 t = picker.time_of(plan.seconds(frame.pts))
                 if not picker.wants(t):
                     continue
