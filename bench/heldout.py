@@ -5,6 +5,7 @@ edited, with a tune half (choose thresholds here) and a report half (quote this)
     python bench/heldout.py                              # both splits, report printed first (~5-10 min)
     python bench/heldout.py --split tune --json out.json # one split; per-query details for debugging
     python bench/heldout.py --no-vpdq --families crop_corner,pip
+    python bench/heldout.py --split report --make-only   # make the report queries, check none of them
 
 What it does (bench/README.md, "Held-out corpus"):
   1. the library, in a fresh SQLite file in the work folder: each reference clip's library window
@@ -365,6 +366,12 @@ def compilation(family: str, strength: str, pieces: list[F.Source], true_idx: in
                    note="around it: " + ", ".join(p.label for i, p in enumerate(pieces) if i != true_idx))
 
 
+# Which deals' negative footage goes around or behind a positive query, by the deal of its reference
+# (heldout.tsv). Deal 1's queries use deal 1's footage only: footage added later would change them. Deal 2
+# (a 100x56 music video) is never used there. Deal 3's queries use deal 1's and its own.
+BACKGROUND_DEALS = {1: (1,), 3: (1, 3)}
+
+
 def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -> list[tuple[F.Query, str]]:
     """(query, split) for every library window and family. Footage put around or behind a piece
     (compilations, pip backgrounds) comes from negative windows of the same split."""
@@ -372,8 +379,8 @@ def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -
     for w in lib:
         split = w.clip.split
         stem = Path(w.clip.file).stem
-        # deal 1's footage only (heldout.tsv): footage added later would change these queries
-        others = [n for n in neg if n.clip.split == split and n.clip.unit != w.clip.unit and n.clip.deal == 1]
+        others = [n for n in neg if n.clip.split == split and n.clip.unit != w.clip.unit
+                  and n.clip.deal in BACKGROUND_DEALS[w.clip.deal]]
         for family in families:
             for k, strength in enumerate(FAMILIES[family]):
                 key = f"{family}|{strength}|{stem}"
@@ -449,17 +456,19 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
                         graph=_opening("title", 1280, 720, 25.0, o.bg, "out", 0), output=[*F.X264, "-crf", "23"],
                         note="a title card like title_a's, over other footage")
             out.append((t, split))
-    # compilations of negative footage only (3 pieces from different windows of one split)
-    for split in ("tune", "report"):
-        pool = [w for w in neg if w.clip.split == split]
-        for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):
-            rng = _rng("neg_comp", split, k)
-            pick = rng.sample(pool, 3)
-            pieces = [sub_source(p, rng.uniform(*COMPILATION_OTHER_S), f"neg_comp|{split}|{k}|{i}", f"c{k}")
-                      for i, p in enumerate(pick)]
-            q = compilation("negative", "compilation_of_negatives", pieces, None)
-            q.name = f"neg__comp_{split}_{k}"
-            out.append((q, split))
+    # compilations of negative footage only (3 pieces from different windows of one split), drawn from
+    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deal 3 apart
+    for deals, tag in (((1, 2), ""), ((3,), "d3_")):
+        for split in ("tune", "report"):
+            pool = [w for w in neg if w.clip.split == split and w.clip.deal in deals]
+            for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):
+                rng = _rng("neg_comp", f"{tag}{split}" if tag else split, k)
+                pick = rng.sample(pool, 3)
+                pieces = [sub_source(p, rng.uniform(*COMPILATION_OTHER_S), f"neg_comp|{tag}{split}|{k}|{i}", f"c{k}")
+                          for i, p in enumerate(pick)]
+                q = compilation("negative", "compilation_of_negatives", pieces, None)
+                q.name = f"neg__comp_{tag}{split}_{k}"
+                out.append((q, split))
     return out
 
 
@@ -557,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-vpdq", action="store_true")
     ap.add_argument("--rebuild", action="store_true", help="rebuild the library even if the hashing code is unchanged")
     ap.add_argument("--jobs", type=int, default=2, help="parallel ffmpeg jobs making queries (default 2)")
+    ap.add_argument("--make-only", action="store_true",
+                    help="make the masters, the library and the split's queries, then stop: no query is checked "
+                         "and no result is seen (for footage that must stay unseen until its one report run)")
     args = ap.parse_args(argv)
 
     fams = tuple(FAMILIES)
@@ -598,6 +610,12 @@ def main(argv: list[str] | None = None) -> int:
     t_q = time.perf_counter()
     paths = R.make_queries([q for q, _ in allq], work / "queries", args.jobs)
     make_s = time.perf_counter() - t_q
+    if args.make_only:
+        counts = {s: (sum(1 for q, t in pos if t == s), sum(1 for q, t in negs if t == s)) for s in ("report", "tune")}
+        print(f"made only (nothing checked): {len(paths)} queries in {work / 'queries'} in {make_s:.0f} s; "
+              + "; ".join(f"{s}: {p} positives, {n} negatives" for s, (p, n) in counts.items() if p or n)
+              + f"; library: {len(lib.refs)} clips; total {(time.perf_counter() - t_start) / 60:.1f} min")
+        return 0
 
     vp = R.Vpdq(work, not args.no_vpdq)
     vlib = {name: vp.hashes(path) for name, path in lib.files.items()} if vp.on else None

