@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -112,10 +113,6 @@ class _Plan:
 def _plan(path: Path, sample_fps: float) -> _Plan | None:
     """The plan for a clean file, or None: then OpenCV decodes it as it always did."""
     try:
-        import av
-    except ImportError:  # an install without PyAV still checks, only slower
-        return None
-    try:
         with av.open(str(path)) as container:
             if not container.streams.video or not TIMED_CONTAINERS & set(container.format.name.split(",")):
                 return None
@@ -146,8 +143,6 @@ def _plan(path: Path, sample_fps: float) -> _Plan | None:
 
 def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn | None,
                  duration_s: float | None) -> float:
-    import av
-
     duration_s = duration_s or plan.last_t
     picker = _Picker(plan.sample_fps, plan.stream_fps)
     skipped_until = -1.0
