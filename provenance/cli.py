@@ -1064,7 +1064,8 @@ def token_revoke_command(name: str, db_url: str | None) -> None:
 # How long a Python thread may hold the GIL while another waits (CPython's default: 5 ms). A check's
 # decode is fed packet by packet from Python while the library opens (SQLAlchemy's imports) and frames
 # are hashed on other threads: at 5 ms the feeding thread waits its turn and the decoder idles. 0.5 ms:
-# CLI check 6.5% less wall time, the same CPU (bench/README.md, "Skipping what no sampled frame needs").
+# 2-6% less wall time for a CLI check, the same CPU, in interleaved runs on 2 cores (0.1 ms: no better;
+# bench/README.md, "Skipping what no sampled frame needs").
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
