@@ -145,20 +145,17 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
                  duration_s: float | None) -> float:
     duration_s = duration_s or plan.last_t
     picker = _Picker(plan.sample_fps, plan.stream_fps)
-    skipped_until = -1.0
+    frames_decoded = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         context = stream.codec_context
         # Frame and slice threads, one per core, as OpenCV's backend asks of the same decoder.
         stream.thread_type = "AUTO"
         context.thread_count = min(16, cv2.getNumberOfCPUs())
-        decoded_any, frames_decoded = False, 0
         for packet in container.demux(stream):
             if packet.pts is not None:
                 wanted = packet.pts in plan.wanted
                 context.skip_frame = "DEFAULT" if wanted else "NONREF"
-                if not wanted and not packet.is_discard:
-                    skipped_until = max(skipped_until, plan.seconds(packet.pts))
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
@@ -167,7 +164,6 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
                 log.debug("%s: the decoder failed (%s)", path.name, exc)
                 raise OpenCVNeeded("damaged") from exc
             for frame in decoded:
-                decoded_any = True
                 frames_decoded += 1
                 _require_plain(frame, path)
                 if frame.pts is None or plan.seconds(frame.pts) < picker.last_t:
@@ -182,22 +178,23 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
                 picker.took(t)
                 if progress and duration_s:
                     progress("hash", min(1.0, t / duration_s))
-    if not decoded_any:
+    if not frames_decoded:
         return _sample_opencv(path, plan.sample_fps, take, progress=progress, duration_s=duration_s)
     log.debug("%s: %d of %d frames decoded", path.name, frames_decoded, plan.frames)
-    # The last frame's time as OpenCV would see it: a skipped frame still counts as decoded.
-    return max(picker.last_t, skipped_until)
+    # The last frame's time as OpenCV would see it: a skipped frame still counts as decoded, so it is
+    # the plan's (every packet decoded without error, or OpenCVNeeded was raised).
+    return max(picker.last_t, plan.last_t)
 
 
-def _require_plain(frame: object, path: Path) -> None:
+def _require_plain(frame: av.VideoFrame, path: Path) -> None:
     """OpenCVNeeded unless PyAV converts `frame` as OpenCV would."""
-    why = ("damaged" if frame.is_corrupt else  # type: ignore[attr-defined]
-           "interlaced" if frame.interlaced_frame else  # type: ignore[attr-defined]
-           "turned" if frame.rotation else  # type: ignore[attr-defined]
-           frame.format.name if frame.format.name not in PLAIN_PIXEL_FORMATS else  # type: ignore[attr-defined]
-           "wide-gamut or HDR colour" if not (frame.color_primaries in STANDARD_COLOUR  # type: ignore[attr-defined]
-                                              and frame.colorspace in STANDARD_COLOUR  # type: ignore[attr-defined]
-                                              and frame.color_trc in STANDARD_TRANSFER) else  # type: ignore[attr-defined]
+    standard = (frame.color_primaries in STANDARD_COLOUR and frame.colorspace in STANDARD_COLOUR
+                and frame.color_trc in STANDARD_TRANSFER)
+    why = ("damaged" if frame.is_corrupt else
+           "interlaced" if frame.interlaced_frame else
+           "turned" if frame.rotation else
+           frame.format.name if frame.format.name not in PLAIN_PIXEL_FORMATS else
+           "wide-gamut or HDR colour" if not standard else
            None)
     if why is not None:
         log.debug("%s: a frame is %s; OpenCV decodes the file", path.name, why)
