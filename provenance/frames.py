@@ -310,8 +310,8 @@ def _hash_views(grey: np.ndarray, content: np.ndarray, variants: tuple[Variant, 
     inset when one was hashed. `raw`: the frame with only its black bars cut, when known."""
     if raw is None and any(v.raw for v in variants):
         raw = _cut(grey, content_box(grey))
-    inset_picture = _inset_picture(grey, inset) if inset is not None else None
-    pictures = [raw if v.raw else inset_picture if v.inset else content for v in variants]
+    inset_picture_ = inset_picture(grey, inset) if inset is not None else None
+    pictures = [raw if v.raw else inset_picture_ if v.inset else content for v in variants]
     # Every view (3 stored ones; up to 24 for a query) is hashed in one batch: imagehash's pHash bit for
     # bit (tests/test_frames.py), without a Python call and two scipy FFTs per view, which were most of
     # the hashing time, nor scipy's import (~0.2 s of every check: bench/README.md, "Index").
@@ -320,7 +320,7 @@ def _hash_views(grey: np.ndarray, content: np.ndarray, variants: tuple[Variant, 
     if views:
         for i, h in zip(views, phash_many([_thumb(_view(pictures[i], variants[i])) for i in views]), strict=True):
             hashes[i] = h
-    return hashes, (inset if inset_picture is not None else None)
+    return hashes, (inset if inset_picture_ is not None else None)
 
 
 class SecondLook:
@@ -393,7 +393,8 @@ class _Stretch:
 INSET_MARGIN = 0.02
 
 
-def _inset_picture(grey: np.ndarray, inset: ContentBox) -> np.ndarray | None:
+def inset_picture(grey: np.ndarray, inset: ContentBox) -> np.ndarray | None:
+    """The picture inside `inset` (its own border and black bars cut), or None when too small to hash."""
     margin = ContentBox(left=INSET_MARGIN, top=INSET_MARGIN, right=1 - INSET_MARGIN, bottom=1 - INSET_MARGIN)
     picture = _cut(grey, _within(inset, margin))
     if min(picture.shape) < 16:

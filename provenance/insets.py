@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import localfeat
+from . import localfeat, motion
 from .content import INSET_MAX_SIDE, INSET_MIN_COVER, INSET_MIN_SIDE, inset_borders
 from .frames import (FILL_WINDOW_FRAMES, MIN_QUALITY, QUALITY_FULL_STD, QUERY_ZOOM, Variant, hash_frame,
-                     small_grey)
-from .match import QueryFrames, keep_stronger, look_through, strength
+                     inset_picture, small_grey)
+from .match import MotionLookup, QueryFrames, keep_stronger, look_through, strength
 from .records import ContentBox, Match, ReferenceFrames, Region, Transform
 
 # At most this many rectangles per stretch of FILL_WINDOW_FRAMES frames are hashed and searched, the
@@ -146,10 +146,14 @@ def find_rectangles(frames: localfeat.Frames) -> list[_Rectangle]:
 
 
 def _hash_rectangle(frames: localfeat.Frames, rect: _Rectangle, query: QueryFrames) -> QueryFrames | None:
-    """The rectangle's picture in its frames, hashed in _VIEWS, as query frames of their own."""
-    times, rows = [], []
+    """The rectangle's picture in its frames, hashed in _VIEWS, as query frames of their own, with the
+    motion profile of that picture: a fixed camera's footage in the rectangle is placed by what moves
+    in it (match.look_through), as a whole-picture copy of it is."""
+    times, rows, motion_rows = [], [], []
+    moves = _RectangleMotion()
     for i in rect.frames:
         t, grey = frames[i]
+        motion_row = moves.add(i, t, grey, rect.box)
         part = localfeat.crop(grey, (rect.box.left, rect.box.top, rect.box.right, rect.box.bottom))
         if min(part.shape) < 8 or float(part.std()) / QUALITY_FULL_STD < MIN_QUALITY:
             continue  # flat (black, a fade): no evidence
@@ -160,17 +164,46 @@ def _hash_rectangle(frames: localfeat.Frames, rect: _Rectangle, query: QueryFram
             continue
         times.append(t)
         rows.append(hashed.variants)
+        motion_rows.append(motion_row)
     if not rows:
         return None
     n = len(rows)
     return QueryFrames(times=np.array(times, dtype=np.float64), hashes=np.array(rows, dtype=np.uint64),
                        letterbox=np.zeros(n), pillarbox=np.zeros(n), duration_s=query.duration_s,
-                       step_s=query.step_s)
+                       step_s=query.step_s, motion=moves.profile(),
+                       motion_rows=np.array(motion_rows, dtype=np.int64))
+
+
+class _RectangleMotion:
+    """The motion profile (provenance.motion) of a rectangle's picture, one row per frame handed in; a
+    frame after a gap (the rectangle was not found in the stretch between) or too small a picture
+    gets a row of zeros, as a clip's first frame does."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.rows: list[np.ndarray] = []
+        self.previous: np.ndarray | None = None
+        self.last_index = -2
+
+    def add(self, index: int, t: float, grey: np.ndarray, box: ContentBox) -> int:
+        picture = inset_picture(grey, box)
+        thumb = motion.thumbnail(picture) if picture is not None else None
+        follows = index == self.last_index + 1 and self.previous is not None and thumb is not None
+        self.rows.append(motion.cells_between(self.previous, thumb) if follows else
+                         np.zeros(motion.MOTION_GRID ** 2, dtype=np.uint8))
+        self.times.append(t)
+        self.previous, self.last_index = thumb, index
+        return len(self.rows) - 1
+
+    def profile(self) -> motion.MotionProfile:
+        return motion.MotionProfile(times=np.array(self.times, dtype=np.float64), cells=np.stack(self.rows))
 
 
 def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictures,
-         query_sha256: str | None) -> dict[int, Match]:
-    """The best match per reference clip through a rectangle of the query's picture."""
+         query_sha256: str | None, *, motion_of: MotionLookup | None = None) -> dict[int, Match]:
+    """The best match per reference clip through a rectangle of the query's picture. `motion_of`
+    (match.find_evidence's): a reference clip's motion profile, to place a fixed camera's footage
+    inside the rectangle by what moves in it."""
     # The third look's frames when it read them (most of the cost is the decode), shrunk to WORK_SIZE.
     frames = [(t, small_grey(g)) for t, g in pictures.read_query(0.0, localfeat.LOCAL_MAX_QUERY_S, 1.0 / query.step_s)]
     best: dict[int, Match] = {}
@@ -178,7 +211,7 @@ def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictu
         inside = _hash_rectangle(frames, rect, query)
         if inside is None:
             continue
-        found = look_through(inside, library, _VIEWS, query_sha256)
+        found = look_through(inside, library, _VIEWS, query_sha256, motion_of=motion_of)
         region = Region(inside="query", x=round(rect.box.left, 4), y=round(rect.box.top, 4),
                         w=round(rect.box.right - rect.box.left, 4), h=round(rect.box.bottom - rect.box.top, 4))
         for clip_id, m in found.items():
@@ -187,6 +220,7 @@ def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictu
             # The rectangle shows the reference's whole picture (a zoomed view meeting a cut one is
             # the rectangle's own margin, not a crop), as the second look's inset views (match._as_region).
             transforms = (*(t for t in m.transforms if t != Transform.CROPPED), Transform.PICTURE_IN_PICTURE)
-            m = replace(m, method="region", region=region, transforms=transforms)
+            # Placed by what moves inside the rectangle, it stays a motion match, in that rectangle.
+            m = replace(m, method="motion" if m.method == "motion" else "region", region=region, transforms=transforms)
             keep_stronger(best, {clip_id: m})
     return best

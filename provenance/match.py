@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,8 +34,10 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # insets and kept corners for a third look (provenance.localfeat, 2026-11-30). 4: the third look's
 # candidates ranked by how specifically they were met, and the clip the whole picture met most given
 # the third look too (2026-11-30). 5: a fourth look, rectangles outlined by two or more straight
-# borders hashed and searched in the whole library (provenance.insets, 2026-11-30).
-MATCHER_VERSION = 5
+# borders hashed and searched in the whole library (provenance.insets, 2026-11-30). 6: in the fourth
+# look, a rectangle whose frames meet a clip only as stills (a fixed camera's inset) is placed by what
+# moves inside it, as a whole-picture copy is (2026-11-30).
+MATCHER_VERSION = 6
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -241,14 +243,10 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
                          query_sha256, {}, region=True, met=met)
         keep_stronger(best, {clip_id: m for clip_id, found in regional.items() if (m := _as_region(found)) is not None})
     scenes = []
-    for clip_id, candidates in stills.items():
-        if clip_id in best or motion_of is None:
-            continue
-        placed = _place_by_motion(query, library.clips[clip_id], candidates, motion_of(clip_id),
-                                  same_file=library.clips[clip_id].sha256 == query_sha256)
+    for clip_id, placed in _placed_stills(query, library, stills, best, motion_of, query_sha256):
         if isinstance(placed, Match):
             best[clip_id] = placed
-        elif placed is not None:
+        else:
             scenes.append(placed)
     if pictures is not None and not any(_settled(m) for m in best.values()):
         query = _looked_closer(query)
@@ -258,7 +256,7 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
         # The fourth look: rectangles outlined by straight borders, hashed and searched in the whole
         # library (provenance.insets, which uses this module's alignment: imported here).
         from . import insets
-        keep_stronger(best, insets.look(query, library, pictures, query_sha256))
+        keep_stronger(best, insets.look(query, library, pictures, query_sha256, motion_of=motion_of))
     if pictures is not None:
         scenes = [h for h in scenes if h.sha256 not in {m.sha256 for m in best.values()}]
     return Evidence(tuple(sorted(best.values(), key=strength, reverse=True)),
@@ -363,6 +361,22 @@ class _StillCandidate:
 
     mirrored: bool
     pairs: "_Pairs"
+
+
+def _placed_stills(query: QueryFrames, library: ReferenceFrames, stills: dict[int, list[_StillCandidate]],
+                   best: dict[int, Any], motion_of: MotionLookup | None,
+                   query_sha256: str | None) -> Iterator[tuple[int, Match | SceneHint]]:
+    """The clips met only by stills and not in `best`, each placed by what moves (a Match) or said to be
+    the same scene (a SceneHint); nothing without `motion_of`, nor for a still query."""
+    if motion_of is None:
+        return
+    for clip_id, candidates in stills.items():
+        if clip_id in best:
+            continue
+        placed = _place_by_motion(query, library.clips[clip_id], candidates, motion_of(clip_id),
+                                  same_file=library.clips[clip_id].sha256 == query_sha256)
+        if placed is not None:
+            yield clip_id, placed
 
 
 def _place_by_motion(query: QueryFrames, clip: ReferenceClip, candidates: list[_StillCandidate],
@@ -590,14 +604,19 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
 
 
 def look_through(query: QueryFrames, library: ReferenceFrames, views: tuple[Variant, ...],
-                 query_sha256: str | None) -> dict[int, Match]:
+                 query_sha256: str | None, *, motion_of: MotionLookup | None = None) -> dict[int, Match]:
     """The first look's matching, with all its rules, through other pictures of the query's frames
     (provenance.insets: a rectangle of each): `query.hashes` holds one column per view, `views` being
-    MATCH_VARIANTS members (marked `inset` or not). The best match per reference clip; a still places
-    nothing here (no motion profile of a rectangle is kept)."""
+    MATCH_VARIANTS members (marked `inset` or not). The best match per reference clip. A clip met only
+    by stills (static-camera footage) is placed by what moves, as in the first look, when `motion_of`
+    is given and `query` carries the motion profile of those pictures; a same-scene hint is not kept."""
     pairing = _CROP_OF_PAIRING[[MATCH_VARIANTS.index(replace(v, inset=False)) for v in views]]
-    found = _look(query, library, query.hashes, views, pairing, query_sha256, {}, region=False)
-    return {clip_id: m for clip_id, m in found.items() if isinstance(m, Match)}
+    stills: dict[int, list[_StillCandidate]] = {}
+    found = _look(query, library, query.hashes, views, pairing, query_sha256, stills, region=False)
+    best = {clip_id: m for clip_id, m in found.items() if isinstance(m, Match)}
+    best.update({clip_id: placed for clip_id, placed in _placed_stills(query, library, stills, best, motion_of,
+                                                                       query_sha256) if isinstance(placed, Match)})
+    return best
 
 
 def _distinct_per_group(group: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from provenance.frames import fingerprint
 from tests.conftest import ffmpeg
 
 MEDIA = Path(__file__).parent / ".media"
+SAMPLES = Path(__file__).parent.parent / "samples"
 ORIGINAL_TIME = datetime(2019, 5, 1, 10, 0, tzinfo=UTC)
 REPOST_TIME = datetime(2024, 10, 19, 8, 0, tzinfo=UTC)
 BANDS = ("drawbox=x=0:y=0:w=iw:h=ih*0.14:color=0xc8102e:t=fill,"
@@ -49,6 +50,12 @@ def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # A red top band and a dark bottom band (14% each) over the copy, and over the other moment.
         "bands": ["-i", str(a), "-t", "12", "-vf", "scale=580:-2," + BANDS, *x264, "-crf", "24"],
         "other_moment_bands": ["-i", str(b), "-t", "10", "-vf", "scale=480:-2," + BANDS, *x264, "-crf", "26"],
+        # A at 36% of the width, top left, over moving footage (Big Buck Bunny, looped); and B so.
+        # One encoder thread: x264's output then does not depend on the machine's cores.
+        "inset": _inset(a), "other_moment_inset": _inset(b),
+        # All of A (18 s) for the insets' library: the more of a fixed camera the library holds, the
+        # less a frame's hash tells the moment.
+        "library_whole": ["-i", str(a), "-vf", "scale=580:-2", *x264, "-threads", "1", "-crf", "18"],
         # A still picture: one frame of A held for 6 s (a freeze frame).
         "still": ["-ss", "3", "-i", str(a), "-vf",
                   "scale=480:-2,trim=end_frame=1,loop=loop=149:size=1:start=0,setpts=N/25/TB", "-r", "25",
@@ -59,6 +66,13 @@ def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = root / f"{name}.mp4"
         ffmpeg(*args, str(out[name]))
     return out
+
+
+def _inset(footage: Path) -> list[str]:
+    graph = ("[0:v]scale=960:540:force_original_aspect_ratio=increase,crop=960:540,setsar=1[bg];"
+             "[1:v]setpts=PTS-STARTPTS,scale=360:-2,setsar=1[fg];[bg][fg]overlay=24:24:shortest=1,format=yuv420p[out]")
+    return ["-stream_loop", "2", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-ss", "2", "-i", str(footage), "-t", "8",
+            "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264", "-threads", "1", "-an", "-crf", "23"]
 
 
 def ingest_library(settings, camera) -> str:
@@ -146,3 +160,33 @@ def test_bands_over_the_fixed_camera_are_placed_by_keypoints_and_another_moment_
     assert len(top.segments) == 1
     seg = top.segments[0]
     assert abs(seg.reference_start_s - seg.query_start_s) < 0.5 and seg.query_end_s - seg.query_start_s > 10
+
+
+def test_an_inset_of_the_fixed_camera_is_placed_by_what_moves_inside_it(settings, camera, run):
+    # The inset's pictures meet the library clip frame after frame, but a fixed camera's frames place no
+    # moment (every one is within a few bits of every other), so no look placed it by its hashes. The
+    # fourth look's rectangle is then placed by what moves inside it (matcher version 6).
+    original = pipeline.ingest(str(camera["library_whole"]), settings=settings, post_url="https://example.org/cctv",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    result = check(settings, camera["inset"])
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "motion" and 0 < top.confidence <= 1
+    assert "picture_in_picture" in top.transforms
+    region = top.region
+    assert region is not None and region.inside == "query"
+    # The inset: x 24/960, y 24/540, w 360/960, h 291/540 (A is 1160x938), within a few pixels.
+    assert abs(region.x - 0.025) < 0.01 and abs(region.y - 0.044) < 0.025
+    assert abs(region.w - 0.375) < 0.02 and abs(region.h - 0.539) < 0.04
+    # Cut at 2 s of the recording; the library holds it from 0 s.
+    assert abs(top.segments[0].reference_start_s - 2.0) <= 0.5 and top.segments[0].query_start_s <= 0.5
+    data = json.loads(run("report", str(result.check_id), "--format", "json").output)
+    assert data["matches"][0]["method"] == "motion" and data["matches"][0]["region"]["in"] == "query"
+    assert "inside x 3%" in data["matches"][0]["region_text"]
+
+
+def test_the_same_camera_at_another_moment_in_an_inset_is_not_placed(settings, camera):
+    pipeline.ingest(str(camera["library_whole"]), settings=settings, post_url="https://example.org/cctv",
+                    posted_at=ORIGINAL_TIME)
+    result = check(settings, camera["other_moment_inset"])
+    assert result.verdict == "no_match" and not result.matches

@@ -66,7 +66,9 @@ def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query
     qpath, rpath = _existing(query_path), _existing(match.reference.evidence_path)
     # Frames are decoded for the pictures, and for a mirrored match's distance; seeking in the files is
     # most of a report's time, so JSON and Markdown of an unmirrored match skip it.
-    region = match.region if match.method in ("region", "local_features") else None
+    # A match in part of the picture (an inset, a kept corner) has its region, whatever placed it
+    # (frames, keypoints, or what moves inside a fixed camera's inset).
+    region = match.region
     decode = images or mirrored or region is not None
     pairs: list[FramePair] = []
     with _reader(qpath if decode else None) as qread, _reader(rpath if decode else None) as rread:
