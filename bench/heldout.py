@@ -368,8 +368,9 @@ def compilation(family: str, strength: str, pieces: list[F.Source], true_idx: in
 
 # Which deals' negative footage goes around or behind a positive query, by the deal of its reference
 # (heldout.tsv). Deal 1's queries use deal 1's footage only: footage added later would change them. Deal 2
-# (a 100x56 music video) is never used there. Deal 3's queries use deal 1's and its own.
-BACKGROUND_DEALS = {1: (1,), 3: (1, 3)}
+# (a 100x56 music video) is never used there. Deal 3's queries use deal 1's and its own; deal 4's use
+# deals 1 and 3's and its own (deal-4 footage is never put into an earlier deal's query).
+BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4)}
 
 
 def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -> list[tuple[F.Query, str]]:
@@ -457,8 +458,9 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
                         note="a title card like title_a's, over other footage")
             out.append((t, split))
     # compilations of negative footage only (3 pieces from different windows of one split), drawn from
-    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deal 3 apart
-    for deals, tag in (((1, 2), ""), ((3,), "d3_")):
+    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3 and 4
+    # apart, each from its own footage
+    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_")):
         for split in ("tune", "report"):
             pool = [w for w in neg if w.clip.split == split and w.clip.deal in deals]
             for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):

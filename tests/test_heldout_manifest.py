@@ -57,3 +57,25 @@ def test_deal_3_gives_the_report_half_fresh_positives(corpus: ModuleType) -> Non
     assert fresh, "deal 3 was added for fresh report footage"
     seen = {c.unit for c in clips if c.deal < 3}
     assert all(c.unit not in seen for c in clips if c.deal == 3)
+
+
+def test_deal_4_puts_every_reference_unit_on_report(corpus: ModuleType) -> None:
+    """Deal 4 is fresh footage for the report half: all its reference units land there, from packages
+    that no earlier deal used, and each is long enough for a same-camera negative window."""
+    clips = corpus.load_manifest()
+    deal4 = [c for c in clips if c.deal == 4]
+    refs = [c for c in deal4 if c.role == "reference"]
+    assert len({c.unit for c in refs}) >= 2
+    assert all(c.split == "report" for c in refs)
+    assert all(c.negative_s for c in refs), "each deal-4 reference keeps a window for 'another moment'"
+    earlier_sources = {c.source.split("==")[0].split("=")[0] for c in clips if c.deal < 4}
+    assert not {c.source.split("==")[0].split("=")[0] for c in deal4} & earlier_sources
+
+
+def test_without_references_all_first_deal_4_would_alternate(corpus: ModuleType) -> None:
+    """The rule, not the manifest, puts deal 4's references on report: alternating them would move one."""
+    clips = corpus.load_manifest()
+    deal4 = [c for c in clips if c.deal == 4]
+    alternated = corpus._deal(deal4, corpus.DEALS[4])
+    assert "tune" in {alternated[c.file] for c in deal4 if c.role == "reference"}
+    assert corpus.rule_splits(clips) == {c.file: c.split for c in clips}
