@@ -130,7 +130,7 @@ def fingerprint(path: Path, *, duration_s: float | None = None, query: bool = Fa
     without it, in between two decoded frames. `hashed` is called with each stretch of frames as
     soon as they are hashed (on the hashing thread).
     """
-    def decode_and_hash(opencv: bool) -> tuple[float, list[FrameHash], _MotionTrack, ShotTracker,
+    def decode_and_hash(opencv: bool) -> tuple[float, list[FrameHash], motion.MotionTrack, ShotTracker,
                                                 SecondLook | None]:
         second_look = SecondLook(keep_bytes) if query else None
         hasher = _Hasher(_FIRST_QUERY_VARIANTS if query else REFERENCE_VARIANTS, overlap=overlap, hashed=hashed,
@@ -184,7 +184,7 @@ class _Hasher:
         self.hashed = hashed
         self.second_look = second_look
         self.frames: list[FrameHash] = []
-        self.moves = _MotionTrack()
+        self.moves = motion.MotionTrack()
         self.cuts = ShotTracker()
         self.window: list[tuple[float, np.ndarray]] = []
         self.fill = FULL_FRAME
@@ -194,7 +194,7 @@ class _Hasher:
     def add(self, t: float, image: np.ndarray) -> None:
         self._run(self._add, t, image)
 
-    def finish(self) -> tuple[list[FrameHash], "_MotionTrack", ShotTracker]:
+    def finish(self) -> tuple[list[FrameHash], motion.MotionTrack, ShotTracker]:
         self._run(self._flush)
         while self.pending:
             self.pending.popleft().result()
@@ -231,7 +231,7 @@ class _Hasher:
 
 
 def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], variants: tuple[Variant, ...],
-                 previous_fill: ContentBox, moves: "_MotionTrack") -> ContentBox:
+                 previous_fill: ContentBox, moves: motion.MotionTrack) -> ContentBox:
     """Hash a stretch of frames with the fill found in it (a short tail keeps the previous stretch's),
     and follow what moves inside the picture."""
     greys = [g for _, g in window]
@@ -246,25 +246,6 @@ def _hash_window(window: list[tuple[float, np.ndarray]], out: list[FrameHash], v
         picture = _cut(grey, box)
         moves.add(t, picture if min(picture.shape) >= 8 else grey)
     return fill
-
-
-class _MotionTrack:
-    """The motion profile of the frames met so far (provenance.motion)."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.rows: list[np.ndarray] = []
-        self.previous: np.ndarray | None = None
-
-    def add(self, t: float, picture: np.ndarray) -> None:
-        thumb = motion.thumbnail(picture)
-        self.times.append(t)
-        self.rows.append(motion.cells_between(self.previous, thumb))
-        self.previous = thumb
-
-    def profile(self) -> motion.MotionProfile:
-        cells = np.stack(self.rows) if self.rows else np.zeros((0, motion.MOTION_GRID ** 2), dtype=np.uint8)
-        return motion.MotionProfile(times=np.array(self.times, dtype=np.float64), cells=cells)
 
 
 def small_grey(image: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:

@@ -150,10 +150,11 @@ def _hash_rectangle(frames: localfeat.Frames, rect: _Rectangle, query: QueryFram
     motion profile of that picture: a fixed camera's footage in the rectangle is placed by what moves
     in it (match.look_through), as a whole-picture copy of it is."""
     times, rows, motion_rows = [], [], []
-    moves = _RectangleMotion()
-    for i in rect.frames:
+    moves = motion.MotionTrack()
+    for k, i in enumerate(rect.frames):
         t, grey = frames[i]
-        motion_row = moves.add(i, t, grey, rect.box)
+        # The rectangle's frames may skip a stretch it was not found in: no difference across the gap.
+        motion_row = moves.add(t, inset_picture(grey, rect.box), follows=k > 0 and rect.frames[k - 1] == i - 1)
         part = localfeat.crop(grey, (rect.box.left, rect.box.top, rect.box.right, rect.box.bottom))
         if min(part.shape) < 8 or float(part.std()) / QUALITY_FULL_STD < MIN_QUALITY:
             continue  # flat (black, a fade): no evidence
@@ -172,31 +173,6 @@ def _hash_rectangle(frames: localfeat.Frames, rect: _Rectangle, query: QueryFram
                        letterbox=np.zeros(n), pillarbox=np.zeros(n), duration_s=query.duration_s,
                        step_s=query.step_s, motion=moves.profile(),
                        motion_rows=np.array(motion_rows, dtype=np.int64))
-
-
-class _RectangleMotion:
-    """The motion profile (provenance.motion) of a rectangle's picture, one row per frame handed in; a
-    frame after a gap (the rectangle was not found in the stretch between) or too small a picture
-    gets a row of zeros, as a clip's first frame does."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.rows: list[np.ndarray] = []
-        self.previous: np.ndarray | None = None
-        self.last_index = -2
-
-    def add(self, index: int, t: float, grey: np.ndarray, box: ContentBox) -> int:
-        picture = inset_picture(grey, box)
-        thumb = motion.thumbnail(picture) if picture is not None else None
-        follows = index == self.last_index + 1 and self.previous is not None and thumb is not None
-        self.rows.append(motion.cells_between(self.previous, thumb) if follows else
-                         np.zeros(motion.MOTION_GRID ** 2, dtype=np.uint8))
-        self.times.append(t)
-        self.previous, self.last_index = thumb, index
-        return len(self.rows) - 1
-
-    def profile(self) -> motion.MotionProfile:
-        return motion.MotionProfile(times=np.array(self.times, dtype=np.float64), cells=np.stack(self.rows))
 
 
 def look(query: QueryFrames, library: ReferenceFrames, pictures: localfeat.Pictures,

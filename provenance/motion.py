@@ -86,6 +86,32 @@ def cells_between(previous: np.ndarray | None, current: np.ndarray) -> np.ndarra
     return np.clip(np.rint(grid * MOTION_SCALE), 0, 255).astype(np.uint8).reshape(-1)
 
 
+class MotionTrack:
+    """The motion profile of pictures handed in one by one, in time order. A picture that does not
+    follow the one before (`follows` False: a gap, another stretch), or no picture, gets a row of
+    zeros, as a clip's first frame does."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.rows: list[np.ndarray] = []
+        self.previous: np.ndarray | None = None
+
+    def add(self, t: float, picture: np.ndarray | None, *, follows: bool = True) -> int:
+        """Add a picture; its row in the profile."""
+        thumb = thumbnail(picture) if picture is not None else None
+        if thumb is None:
+            self.rows.append(np.zeros(MOTION_GRID * MOTION_GRID, dtype=np.uint8))
+        else:
+            self.rows.append(cells_between(self.previous if follows else None, thumb))
+        self.times.append(t)
+        self.previous = thumb
+        return len(self.rows) - 1
+
+    def profile(self) -> MotionProfile:
+        cells = np.stack(self.rows) if self.rows else np.zeros((0, MOTION_GRID * MOTION_GRID), dtype=np.uint8)
+        return MotionProfile(times=np.array(self.times, dtype=np.float64), cells=cells)
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a query's motion sits in a reference: t_reference = speed * t_query + offset_s."""
