@@ -291,8 +291,8 @@ def _hash_views(grey: np.ndarray, content: np.ndarray, variants: tuple[Variant, 
     inset when one was hashed. `raw`: the frame with only its black bars cut, when known."""
     if raw is None and any(v.raw for v in variants):
         raw = _cut(grey, content_box(grey))
-    inset_picture_ = inset_picture(grey, inset) if inset is not None else None
-    pictures = [raw if v.raw else inset_picture_ if v.inset else content for v in variants]
+    inset_view = inset_picture(grey, inset) if inset is not None else None
+    pictures = [raw if v.raw else inset_view if v.inset else content for v in variants]
     # Every view (3 stored ones; up to 24 for a query) is hashed in one batch: imagehash's pHash bit for
     # bit (tests/test_frames.py), without a Python call and two scipy FFTs per view, which were most of
     # the hashing time, nor scipy's import (~0.2 s of every check: bench/README.md, "Index").
@@ -301,7 +301,7 @@ def _hash_views(grey: np.ndarray, content: np.ndarray, variants: tuple[Variant, 
     if views:
         for i, h in zip(views, phash_many([_thumb(_view(pictures[i], variants[i])) for i in views]), strict=True):
             hashes[i] = h
-    return hashes, (inset if inset_picture_ is not None else None)
+    return hashes, (inset if inset_view is not None else None)
 
 
 class SecondLook:
