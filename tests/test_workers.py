@@ -332,7 +332,11 @@ def decoders_of(worker: subprocess.Popen) -> set[int]:
     """The decoder processes (multiprocessing spawn children) of a worker process."""
     found = set()
     for task in Path(f"/proc/{worker.pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # the thread ended between the listing and the read
+        for pid in children:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
