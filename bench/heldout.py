@@ -438,6 +438,11 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
         if w.clip.unit == "idtrackerai":
             moment = "same static camera, another moment (test_B; test_A is in the library)"
         n_exc = NEG_EXCERPTS.get(w.clip.kind, 2) if long_ else 0
+        if not long_ and w.clip.deal == 5 and w.duration >= EXCERPT_S + 2 * EDGE_S:
+            # deal 5's 10-12-s clips (a 5-s library window, a 4.5-6-s negative window) keep one plain 4-s
+            # excerpt: the same fixed camera at another moment, unedited, is the case deal 5 is for; the
+            # short windows of deals 1-4 still get none (their queries stay as they were)
+            n_exc = 1
         for k in range(n_exc):
             dur = (EXCERPT_S, 8.0)[k % 2]
             s = sub_source(w, dur, f"neg_excerpt|{k}", f"n{k}")

