@@ -31,12 +31,7 @@ BANDS = ("drawbox=x=0:y=0:w=iw:h=ih*0.14:color=0xc8102e:t=fill,"
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The library clip (recording A, 0-12 s) and copies and negatives made from A and B with ffmpeg."""
-    a, b = MEDIA / "idtrackerai_test_A.avi", MEDIA / "idtrackerai_test_B.avi"
-    if not (a.is_file() and b.is_file()):
-        message = "fixed-camera test footage missing: run scripts/install.sh test (fetches idtrackerai 6.0.14)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    a, b = _footage()
     root = tmp_path_factory.mktemp("camera")
     x264 = ["-c:v", "libx264", "-an"]
     made = {
@@ -66,6 +61,16 @@ def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = root / f"{name}.mp4"
         ffmpeg(*args, str(out[name]))
     return out
+
+
+def _footage() -> tuple[Path, Path]:
+    a, b = MEDIA / "idtrackerai_test_A.avi", MEDIA / "idtrackerai_test_B.avi"
+    if not (a.is_file() and b.is_file()):
+        message = "fixed-camera test footage missing: run scripts/install.sh test (fetches idtrackerai 6.0.14)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return a, b
 
 
 def _inset(footage: Path) -> list[str]:
@@ -190,3 +195,50 @@ def test_the_same_camera_at_another_moment_in_an_inset_is_not_placed(settings, c
                     posted_at=ORIGINAL_TIME)
     result = check(settings, camera["other_moment_inset"])
     assert result.verdict == "no_match" and not result.matches
+
+
+@pytest.fixture(scope="module")
+def alike(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A fixed camera whose moments all look alike: one frame of the fish tank, with street footage
+    (samples/bikes.mp4) moving in a small window of it. The library holds the window's first 5 s; the
+    same camera at another moment shows its last 5 s. Each frame of either is within a few bits of many
+    frames of the other, at many offsets and speeds."""
+    root = tmp_path_factory.mktemp("alike")
+    background = root / "background.png"
+    ffmpeg("-ss", "3", "-i", str(_footage()[0]), "-frames:v", "1", "-vf", "scale=640:-2",
+           str(background))
+
+    def scene(window: list[str]) -> list[str]:
+        graph = "[1:v]scale=160:-2,setsar=1[fg];[0:v][fg]overlay=400:60:shortest=1,format=yuv420p[out]"
+        return ["-loop", "1", "-i", str(background), *window, "-i", str(SAMPLES / "bikes.mp4"),
+                "-filter_complex", graph, "-map", "[out]", "-r", "25", "-c:v", "libx264", "-threads", "1", "-an",
+                "-crf", "18"]
+
+    out = {"library": root / "library.mp4", "other_moment": root / "other_moment.mp4", "copy": root / "copy.mp4"}
+    ffmpeg(*scene(["-t", "5"]), str(out["library"]))
+    ffmpeg(*scene(["-ss", "5"]), str(out["other_moment"]))
+    ffmpeg("-i", str(out["library"]), "-vf", "scale=480:-2", "-c:v", "libx264", "-threads", "1", "-an", "-crf", "28",
+           str(out["copy"]))
+    return out
+
+
+def test_another_moment_whose_frames_all_look_alike_is_not_placed_at_any_speed(settings, alike):
+    # Matcher version 6 placed it as a copy slowed to 0.53x: 19 frames, each within 6 bits of the
+    # library clip on that line, but as close to it elsewhere. A line through such frames is a still
+    # unless it runs at a common retiming speed (matcher version 7); the motion profiles then find
+    # nothing to place.
+    original = pipeline.ingest(str(alike["library"]), settings=settings, post_url="https://example.org/cam",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    result = check(settings, alike["other_moment"])
+    assert result.verdict == "no_match" and not result.matches
+    assert all(h.sha256 == original for h in result.scenes)
+
+
+def test_a_copy_of_the_camera_whose_frames_look_alike_is_still_placed(settings, alike):
+    original = pipeline.ingest(str(alike["library"]), settings=settings, post_url="https://example.org/cam",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    result = check(settings, alike["copy"])
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.speed == 1.0 and abs(top.offset_s) <= 0.25
+    assert top.query_coverage > 0.9
