@@ -759,11 +759,12 @@ def _similarity(dist: np.ndarray) -> float:
 
 
 def _is_still(line: _Line, pairs: _Pairs) -> bool:
-    """A line through frames that match the reference about as well elsewhere places no moment."""
-    if _ambiguous_share(line, pairs) < MAX_AMBIGUOUS_SHARE:
+    """A line through frames that match the reference about as well elsewhere places no moment (a
+    close line at a common speed counts whatever its ambiguity, so that is not computed for it)."""
+    if (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
+            and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]):
         return False
-    close = float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
-    return not (close and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1])
+    return _ambiguous_share(line, pairs) >= MAX_AMBIGUOUS_SHARE
 
 
 def _ambiguous_share(line: _Line, pairs: _Pairs) -> float:
