@@ -108,11 +108,7 @@ def test_deal_5_reference_units_alternate_tune_first(corpus: ModuleType) -> None
 def test_deal_5_backgrounds_come_from_the_references_own_half() -> None:
     """bench/heldout.py puts only footage of the reference's own half around or behind a deal-5 positive
     (on tune: deals 1 and 5). Builds the query specs only: no footage is read or made."""
-    heldout = _load_bench_module("heldout")
-    H = sys.modules["heldout_corpus"]
-    clips = H.load_manifest()
-    if not all(c.path.exists() for c in clips):
-        pytest.skip("the held-out clips are not fetched (bash bench/setup.sh fetch_heldout)")
+    heldout, clips = _heldout_with_clips()
     lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
     deal_of = {Path(c.file).stem: c for c in clips}
     seen = 0
