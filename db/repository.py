@@ -86,6 +86,17 @@ def clip_sha256(clip_id: int, *, session: Session) -> str:
     return sha
 
 
+def clip_identity(clip_id: int, *, session: Session) -> str:
+    """A clip's SHA-256 with a summary of its stored frame rows (how many, and their hashes' low bits
+    summed): the same file hashed by another version of the sampling reads differently. One indexed
+    aggregate over the clip's rows. KeyError when there is no such clip."""
+    sha = clip_sha256(clip_id, session=session)
+    rows, low_bits = session.execute(
+        select(func.count(), func.coalesce(func.sum(orm.Frame.phash % 65536), 0)).where(orm.Frame.clip_id == clip_id)
+    ).one()
+    return f"{sha}:{int(rows)}:{int(low_bits)}"
+
+
 def add_clip(
     media: records.FetchedMedia,
     probe: records.ProbeInfo,

@@ -73,7 +73,9 @@ from .records import ContentBox, LibraryState, ReferenceClip, ReferenceFrames
 
 log = logging.getLogger("provenance.diskindex")
 
-FORMAT = 2  # bumped when the files change meaning; an index of another format is rebuilt (2: sound)
+# Bumped when the files change meaning; an index of another format is rebuilt (2: sound; 3: the end
+# clips are known by their frames too, repository.clip_identity).
+FORMAT = 3
 MANIFEST = "manifest.json"
 LOCK = "lock"
 # Rows past the last segment with tables are compared one by one, up to this many: as in the in-memory
@@ -152,7 +154,7 @@ class Manifest:
     clips: int
     max_clip_id: int
     clip_id_sum: int
-    first_clip: tuple[int, str] | None  # (id, sha256) of the lowest and highest clip id held
+    first_clip: tuple[int, str] | None  # (id, repository.clip_identity) of the lowest and highest clip id held
     last_clip: tuple[int, str] | None
     segments: tuple[TableSegment, ...]
     next_segment: int
@@ -371,12 +373,14 @@ def _manifest_for(engine: Engine, frames_clips: dict[int, ReferenceClip], *, rev
                   min_quality: float, generation: int, rows: int, segments: tuple[TableSegment, ...],
                   next_segment: int, built_at: str, catch_ups: int, audio_rows: int) -> Manifest:
     ids = sorted(frames_clips)
+    with session_scope(engine) as session:
+        ends = [(i, repository.clip_identity(i, session=session)) for i in (ids[:1] + ids[-1:])]
     return Manifest(
         format=FORMAT, database=shown_url(engine.url), revision=revision, min_quality=float(min_quality),
         max_distance=SEARCH_DISTANCE, generation=generation, rows=rows, clips=len(ids),
         max_clip_id=ids[-1] if ids else 0, clip_id_sum=sum(ids),
-        first_clip=(ids[0], frames_clips[ids[0]].sha256) if ids else None,
-        last_clip=(ids[-1], frames_clips[ids[-1]].sha256) if ids else None,
+        first_clip=ends[0] if ends else None,
+        last_clip=ends[-1] if ends else None,
         segments=segments, next_segment=next_segment, built_at=built_at, updated_at=_now(), catch_ups=catch_ups,
         audio_rows=audio_rows)
 
@@ -502,13 +506,14 @@ def _usable(manifest: Manifest | None, engine: Engine, *, min_quality: float, re
 
 
 def _ends_match(manifest: Manifest, session: Any) -> bool:
-    """The first and last clip the snapshot holds are still those clips (same SHA-256): a database
-    replaced by another at the same place, with clips of the same ids, is not taken for this one."""
+    """The first and last clip the snapshot holds are still those clips (same SHA-256, same frame
+    rows): a database replaced by another at the same place, with clips of the same ids (the same
+    files ingested again by a version that samples them differently), is not taken for this one."""
     for end in (manifest.first_clip, manifest.last_clip):
         if end is None:
             continue
         try:
-            if repository.clip_sha256(end[0], session=session) != end[1]:
+            if repository.clip_identity(end[0], session=session) != end[1]:
                 return False
         except KeyError:
             return False

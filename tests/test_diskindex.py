@@ -154,7 +154,8 @@ def _remove_clip(engine, clip_id: int) -> None:
         session.execute(delete(orm.Clip).where(orm.Clip.id == clip_id))
 
 
-@pytest.mark.parametrize("change", ["clip removed", "clip replaced", "manifest damaged", "files removed"])
+@pytest.mark.parametrize("change", ["clip removed", "clip replaced", "frames resampled", "manifest damaged",
+                                    "files removed"])
 def test_an_index_that_does_not_match_the_database_is_rebuilt(settings, change):
     _ingest(settings, "bikes.mp4")
     other = _ingest(settings, "carphone_pristine.mp4")
@@ -166,6 +167,9 @@ def test_an_index_that_does_not_match_the_database_is_rebuilt(settings, change):
     elif change == "clip replaced":  # another database at the same place, with clips of the same ids
         with session_scope(engine) as session:
             session.execute(update(orm.Clip).where(orm.Clip.id == other.clip_id).values(sha256="0" * 64))
+    elif change == "frames resampled":  # the same files ingested again by a version that samples them otherwise
+        with session_scope(engine) as session:
+            session.execute(delete(orm.Frame).where(orm.Frame.clip_id == other.clip_id, orm.Frame.t > 1.0))
     elif change == "manifest damaged":
         (folder / diskindex.MANIFEST).write_text('{"format": 1, "rows": ')
     else:
