@@ -132,7 +132,7 @@ def upsert_clip(
         return existing, False
     video = probe.video
     box = fingerprint.content_box
-    frames = sorted(fingerprint.frames, key=lambda f: f.t)
+    frames = sorted(fingerprint.stored_frames, key=lambda f: f.t)
     values = dict(
         sha256=media.sha256,
         size_bytes=media.size_bytes,

@@ -32,6 +32,7 @@ from .probe import MAX_FRAME_PIXELS
 log = logging.getLogger("provenance.decode")
 
 TakeFn = Callable[[float, np.ndarray], None]
+Windows = tuple[tuple[float, float], ...]  # (start, end) seconds
 ProgressFn = Callable[[str, float | None], None]
 
 
@@ -59,11 +60,12 @@ class _Picker:
     k/sample_fps, with times kept moving forward (some streams report nonsense). The one rule for
     both decoders, and for planning which frames PyAV must not skip."""
 
-    def __init__(self, sample_fps: float, stream_fps: float) -> None:
+    def __init__(self, sample_fps: float, stream_fps: float, within: Windows = ()) -> None:
         self.step = 1.0 / sample_fps
         self.half_frame = 0.5 / stream_fps if 1.0 <= stream_fps <= 240.0 else 1.0 / 60
         self.next_t = 0.0
         self.last_t = -1.0
+        self.within = within
 
     def time_of(self, t: float) -> float:
         if t < self.last_t:
@@ -72,6 +74,8 @@ class _Picker:
         return t
 
     def wants(self, t: float) -> bool:
+        if self.within and not any(start - 1e-6 <= t <= end + 1e-6 for start, end in self.within):
+            return False
         return t + 1e-6 >= self.next_t - self.half_frame
 
     def took(self, t: float) -> None:
@@ -80,14 +84,15 @@ class _Picker:
 
 
 def sample(path: Path, sample_fps: float, take: TakeFn, *, progress: ProgressFn | None = None,
-           duration_s: float | None = None, opencv: bool = False) -> float:
+           duration_s: float | None = None, opencv: bool = False, within: Windows = ()) -> float:
     """Hand `take` (time in seconds, BGR frame) the frame nearest each time k/sample_fps, in order;
     the time of the last frame in the file. MediaError when the file cannot be decoded at all or its
     frames are too large to decode; OpenCVNeeded (after some frames were handed) when a frame turns
-    out to need OpenCV's decode (`opencv`: decode with OpenCV from the start)."""
-    plan = None if opencv else _plan(Path(path), sample_fps)
+    out to need OpenCV's decode (`opencv`: decode with OpenCV from the start). `within`: only frames
+    inside these time windows are handed (at `sample_fps` within each)."""
+    plan = None if opencv else _plan(Path(path), sample_fps, within)
     if plan is None:
-        return _sample_opencv(Path(path), sample_fps, take, progress=progress, duration_s=duration_s)
+        return _sample_opencv(Path(path), sample_fps, take, progress=progress, duration_s=duration_s, within=within)
     return _sample_pyav(Path(path), plan, take, progress=progress, duration_s=duration_s)
 
 
@@ -103,6 +108,7 @@ class _Plan:
     wanted: frozenset[int] = frozenset()
     last_t: float = 0.0
     frames: int = 0
+    within: Windows = ()
 
     def seconds(self, pts: int) -> float:
         # OpenCV's CAP_PROP_POS_MSEC, to the bit: (pts - start) * time base, in milliseconds, then back.
@@ -110,7 +116,7 @@ class _Plan:
         return (pts - self.start) * (num / den) * 1000.0 / 1000.0
 
 
-def _plan(path: Path, sample_fps: float) -> _Plan | None:
+def _plan(path: Path, sample_fps: float, within: Windows = ()) -> _Plan | None:
     """The plan for a clean file, or None: then OpenCV decodes it as it always did."""
     try:
         with av.open(str(path)) as container:
@@ -130,8 +136,8 @@ def _plan(path: Path, sample_fps: float) -> _Plan | None:
         return None
     if not pts or None in pts or len(set(pts)) != len(pts):
         return None
-    plan = _Plan(sample_fps, float(rate), start, (base.numerator, base.denominator))
-    picker = _Picker(sample_fps, plan.stream_fps)
+    plan = _Plan(sample_fps, float(rate), start, (base.numerator, base.denominator), within=within)
+    picker = _Picker(sample_fps, plan.stream_fps, within)
     wanted = set()
     for p in sorted(pts):
         t = picker.time_of(plan.seconds(p))
@@ -144,7 +150,7 @@ def _plan(path: Path, sample_fps: float) -> _Plan | None:
 def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn | None,
                  duration_s: float | None) -> float:
     duration_s = duration_s or plan.last_t
-    picker = _Picker(plan.sample_fps, plan.stream_fps)
+    picker = _Picker(plan.sample_fps, plan.stream_fps, plan.within)
     frames_decoded = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -179,7 +185,8 @@ def _sample_pyav(path: Path, plan: _Plan, take: TakeFn, *, progress: ProgressFn 
                 if progress and duration_s:
                     progress("hash", min(1.0, t / duration_s))
     if not frames_decoded:
-        return _sample_opencv(path, plan.sample_fps, take, progress=progress, duration_s=duration_s)
+        return _sample_opencv(path, plan.sample_fps, take, progress=progress, duration_s=duration_s,
+                              within=plan.within)
     log.debug("%s: %d of %d frames decoded", path.name, frames_decoded, plan.frames)
     # The last frame's time as OpenCV would see it: a skipped frame still counts as decoded, so it is
     # the plan's (every packet decoded without error, or OpenCVNeeded was raised).
@@ -202,7 +209,7 @@ def _require_plain(frame: av.VideoFrame, path: Path) -> None:
 
 
 def _sample_opencv(path: Path, sample_fps: float, take: TakeFn, *, progress: ProgressFn | None,
-                   duration_s: float | None) -> float:
+                   duration_s: float | None, within: Windows = ()) -> float:
     """Decode every frame with OpenCV, keeping those `_Picker` wants."""
     cap = cv2.VideoCapture(str(path))
     try:
@@ -212,7 +219,7 @@ def _sample_opencv(path: Path, sample_fps: float, take: TakeFn, *, progress: Pro
         stream_fps = cap.get(cv2.CAP_PROP_FPS)
         if not duration_s and 1.0 <= stream_fps <= 240.0:  # for the progress shown: the stream's own length
             duration_s = cap.get(cv2.CAP_PROP_FRAME_COUNT) / stream_fps
-        picker = _Picker(sample_fps, stream_fps)
+        picker = _Picker(sample_fps, stream_fps, within)
         while cap.grab():
             t = picker.time_of(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
             if not picker.wants(t):

@@ -22,7 +22,7 @@ import numpy as np
 from . import localfeat, motion
 from .hashindex import pairs_within_brute
 from .frames import (MATCH_VARIANTS, MIN_QUALITY, PHASH_INPUT, QUALITY_FULL_STD, QUERY_VARIANTS, REFERENCE_VARIANTS,
-                     SECOND_LOOK_VARIANTS, Variant, phash_many)
+                     SAMPLE_FPS, SECOND_LOOK_VARIANTS, Variant, phash_many)
 from .motion import MotionProfile
 from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFrames, Region, SceneHint, Segment,
                       Transform)
@@ -37,8 +37,11 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # borders hashed and searched in the whole library (provenance.insets, 2026-11-30). 6: in the fourth
 # look, a rectangle whose frames meet a clip only as stills (a fixed camera's inset) is placed by what
 # moves inside it, as a whole-picture copy is (2026-11-30). 7: a line through frames that match about as
-# well elsewhere is a still, however close, unless it runs at a common speed (2026-12-01).
-MATCHER_VERSION = 7
+# well elsewhere is a still, however close, unless it runs at a common speed (2026-12-01). 8: the
+# library keeps every frame between samples of footage that changes faster than the sampling
+# (frames.densify), and a short line at the edge of the frame threshold is chance (WEAK_LINE_*)
+# (2026-12-01).
+MATCHER_VERSION = 8
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -100,6 +103,15 @@ SEGMENT_GAP_S = 2.0
 # ~0.5x between different shots of one Big Buck Bunny scene reached 0.72-0.754, the trailer's true 0.5x
 # sepia piece 0.824 (bench/robustness.py, 2026-11-25). The margin is thin on both sides; see bench/README.md.
 COMMON_SPEEDS = (0.8, 1.25)
+# A line of fewer than WEAK_LINE_MIN_FRAMES frames whose median pair is WEAK_LINE_BITS or more apart
+# is chance. Where the library keeps every frame of fast-changing footage (frames.densify) a query frame
+# meets ~6 times as many reference frames, and on the held-out tune half the goldfish pond's other
+# moments then made lines of 5-6 frames at a median of 12 bits (similarity 0.64) at 1.07x; its copies
+# made lines of 16-35 frames at medians 0-10. The longest such line of a copy on the tune half was
+# 21-27 frames (a caption band over a fixed camera, medians 12), at 4 fps. Checked, not tuned, on
+# bench/robustness.py (bench/README.md, "matcher version 8").
+WEAK_LINE_BITS = 11
+WEAK_LINE_MIN_FRAMES = 8
 FAR_SPEED_MIN_SIMILARITY = 0.80
 # A re-edit or compilation can hold several pieces of one reference: look for this many lines at most
 # (the Big Buck Bunny trailer holds 6 pieces of the film).
@@ -300,7 +312,7 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
             scores = meeting_scores(clip_sorted, qi[order], column[order], dist[order], starts,
                                      FRAME_MATCH_MAX_DISTANCE)
             _note_met(met, frames_met, scores, starts, ends, order, clip_sorted, query.times[qi], library.times[ri],
-                      mirrored=mirrored)
+                      mirrored=mirrored, clips=library.clips)
         for s, e in zip(starts[frames_met >= MIN_MATCHED_FRAMES], ends[frames_met >= MIN_MATCHED_FRAMES],
                         strict=True):
             sel = order[s:e]
@@ -484,8 +496,11 @@ def meeting_scores(group: np.ndarray, frame: np.ndarray, column: np.ndarray, dis
 
 def _note_met(met: dict[int, _Met], frames_met: np.ndarray, scores: np.ndarray, starts: np.ndarray,
               ends: np.ndarray, order: np.ndarray, clip_sorted: np.ndarray, tq: np.ndarray, tr: np.ndarray, *,
-              mirrored: bool) -> None:
-    """Keep the few clips met most specifically (only those: a large library meets many by chance)."""
+              mirrored: bool, clips: Mapping[int, ReferenceClip]) -> None:
+    """Keep the few clips met most specifically (only those: a large library meets many by chance).
+    A clip kept frame by frame where it changes fast (frames.densify) is met by chance as many times
+    more often as it keeps frames: its score is divided by that."""
+    scores = scores / np.array([_kept_per_sample(clips.get(int(clip_sorted[s]))) for s in starts])
     eligible = np.flatnonzero(frames_met >= LOCAL_MIN_MET)
     for g in eligible[np.argsort(-scores[eligible], kind="stable")][:localfeat.LOCAL_MAX_CANDIDATES]:
         sel = order[starts[g]:ends[g]]
@@ -494,6 +509,13 @@ def _note_met(met: dict[int, _Met], frames_met: np.ndarray, scores: np.ndarray, 
                      mirrored)
         if clip_id not in met or found.score > met[clip_id].score:
             met[clip_id] = found
+
+
+def _kept_per_sample(clip: ReferenceClip | None) -> float:
+    """How many frames a clip keeps per sampled frame (1, or more with frames between samples)."""
+    if clip is None or clip.duration_s <= 0:
+        return 1.0
+    return max(1.0, clip.usable_frames / (clip.duration_s * SAMPLE_FPS))
 
 
 def _widen_candidates(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Met]) -> None:
@@ -518,7 +540,7 @@ def _widen_candidates(query: QueryFrames, library: ReferenceFrames, met: dict[in
         scores = meeting_scores(clip_sorted, frame[order], column[order], dist[order].astype(np.float64), starts,
                                  LOCAL_CANDIDATE_DISTANCE)
         _note_met(met, frames_met, scores, starts, ends, order, clip_sorted, query.times[frame], library.times[ri],
-                  mirrored=mirrored)
+                  mirrored=mirrored, clips=library.clips)
 
 
 def _local_candidates(met: dict[int, _Met], whole: dict[int, _Met]) -> dict[int, _Met]:
@@ -784,7 +806,10 @@ def _ambiguous_share(line: _Line, pairs: _Pairs) -> float:
 
 def _strong_enough(line: _Line) -> bool:
     """Reposts are retimed by 0.8-1.25x; a line at a speed beyond that (slow motion, double speed) is
-    one of many more hypotheses, so it needs closer frames to be believed."""
+    one of many more hypotheses, so it needs closer frames to be believed. A short line whose typical
+    frame sits at the edge of the frame threshold is what chance pairs make."""
+    if line.pairs.tq.size < WEAK_LINE_MIN_FRAMES and float(np.median(line.pairs.dist)) >= WEAK_LINE_BITS:
+        return False
     if COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]:
         return True
     return 1.0 - float(line.pairs.dist.mean()) / UNRELATED_DISTANCE >= FAR_SPEED_MIN_SIMILARITY

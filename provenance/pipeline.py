@@ -16,7 +16,7 @@ from .credentials import CredentialsReading, credential_signals, read_credential
 from .errors import MediaError, ProvenanceError, printable
 from .fetch import discard, fetch
 from . import audio, audiomatch, capture as page_capture
-from .frames import (MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, HashedFn, fingerprint,
+from .frames import (MATCH_VARIANTS, MIN_QUALITY, REFERENCE_VARIANTS, SAMPLE_FPS, HashedFn, densify, fingerprint,
                      require_whole)
 from .probe import probe
 from .records import (AudioMatch, FetchedMedia, Fingerprint, Match, Post, ProbeInfo, ReferenceFrames, SceneHint,
@@ -138,6 +138,8 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
         reading = pool.submit(read_credentials, media.path)
         try:
             info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
+            if not query:  # a clip for the library keeps the frames between fast-changing samples too
+                fp = densify(media.path, fp)
         except ProvenanceError:
             # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
             # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
@@ -378,6 +380,9 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
     # a report must not say it searched 0 clips beside that match); a new clip is not in `library`.
     searchable = sum(1 for ref in library.clips.values() if ref.usable_frames > 0)
     params = {**matcher_params(), "library_clips": searchable}
+    # What the library keeps of a clip that changes faster than the sampling: decoded before the
+    # transaction opens, and only for such footage (most checks decode nothing more).
+    library_copy = densify(clip.media.path, clip.fingerprint) if record else clip.fingerprint
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
         pictures = localfeat.Pictures(
@@ -398,7 +403,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
         check_id = None
         if record:
             # add_clip stores a clip once per SHA-256 and returns its id either way.
-            clip_id = repository.add_clip(clip.media, clip.probe, clip.fingerprint, session=session,
+            clip_id = repository.add_clip(clip.media, clip.probe, library_copy, session=session,
                                           observed_at=observed_at, min_quality=MIN_QUALITY)
             sighting_id = repository.add_sighting(clip_id, post, source="check", observed_at=observed_at,
                                                   session=session)

@@ -134,6 +134,14 @@ class Fingerprint:
     second_look: Any = field(default=None, compare=False)
     # The sound's Chromaprint fingerprint (provenance.audio.AudioFingerprint); None: not taken.
     audio: Any = field(default=None, compare=False)
+    # Frames between the samples, where the footage changes faster than the sampling follows
+    # (frames.densify): stored in the library with `frames`, never matched as a query's.
+    between: tuple[FrameHash, ...] = ()
+
+    @property
+    def stored_frames(self) -> tuple[FrameHash, ...]:
+        """What the library keeps of this clip: the sampled frames and those between, in time order."""
+        return tuple(sorted((*self.frames, *self.between), key=lambda f: f.t)) if self.between else self.frames
 
 
 @dataclass(frozen=True)

@@ -78,10 +78,11 @@ def _folder(settings):
 def test_matches_through_the_disk_index_are_those_of_the_in_memory_index(settings, derived, always_indexed,
                                                                           monkeypatch, merge_ratio):
     monkeypatch.setattr(diskindex, "MERGE_RATIO", merge_ratio)
-    _ingest(settings, "bikes.mp4")
     _ingest(settings, "carphone_pristine.mp4")
+    _ingest(settings, "bigbuckbunny.mp4")
     _disk(settings)
-    _ingest(settings, "bigbuckbunny.mp4")  # caught up: a second segment, merged into the first or not
+    # Caught up: a second segment, merged into the first or not (the larger clip last, so that it is).
+    _ingest(settings, "bikes.mp4")
     disk, memory = _disk(settings), _in_memory(settings)
     assert isinstance(disk.hashes, np.memmap)
     assert _stats(settings).incremental_loads == 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from provenance import match, pipeline
+from provenance.records import ContentBox, ReferenceClip
 from tests.conftest import SAMPLES
 
 ORIGINAL_POST = "https://example.org/original-post"
@@ -246,3 +248,31 @@ def test_the_second_look_hashed_only_when_it_runs_gives_the_same_evidence(tmp_pa
     assert now.matches and (now.matches[0].method == "region") == second_look
     kept = [s.greys is not None for s in fp.second_look._stretches]
     assert all(kept) != second_look  # the grey frames are let go once their views are hashed
+
+
+def _line(frames: int, bits: float, speed: float = 1.0) -> "match._Line":
+    t = np.arange(frames) / 4.0
+    pairs = match._Pairs(tq=t, tr=t * speed + 2.0, dist=np.full(frames, bits), qidx=np.arange(frames),
+                         query_hash=np.arange(frames, dtype=np.uint64), crop=np.zeros(frames))
+    return match._Line(speed=speed, offset=2.0, pairs=pairs)
+
+
+def test_a_short_line_at_the_edge_of_the_frame_threshold_is_chance():
+    # What the goldfish pond's other moments made against its every-frame library: 5-6 frames at 12 bits.
+    assert not match._strong_enough(_line(match.WEAK_LINE_MIN_FRAMES - 1, match.WEAK_LINE_BITS))
+    assert not match._strong_enough(_line(5, match.FRAME_MATCH_MAX_DISTANCE, speed=1.07))
+    # As long a line as a 2-s excerpt, or closer frames, still counts.
+    assert match._strong_enough(_line(match.WEAK_LINE_MIN_FRAMES, match.FRAME_MATCH_MAX_DISTANCE))
+    assert match._strong_enough(_line(5, match.WEAK_LINE_BITS - 1))
+
+
+def test_a_clip_kept_frame_by_frame_is_not_taken_for_the_clip_a_query_met_most():
+    # The held-out tune half's goldfish pond, kept frame by frame (200 frames in 8 s), met a picture-in-
+    # picture query by chance about as much as the clip the inset showed (32 frames in 8 s) did truly.
+    dense = ReferenceClip(clip_id=1, sha256="1" * 64, duration_s=8.0, usable_frames=200, content_box=ContentBox())
+    plain = ReferenceClip(clip_id=2, sha256="2" * 64, duration_s=8.0, usable_frames=32, content_box=ContentBox())
+    met: dict = {}
+    match._note_met(met, frames_met=np.array([5, 2]), scores=np.array([0.25, 0.24]), starts=np.array([0, 2]),
+                    ends=np.array([2, 4]), order=np.arange(4), clip_sorted=np.array([1, 1, 2, 2]),
+                    tq=np.zeros(4), tr=np.zeros(4), mirrored=False, clips={1: dense, 2: plain})
+    assert met[2].score == 0.24 and met[1].score == pytest.approx(0.25 / 6.25)

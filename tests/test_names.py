@@ -232,6 +232,9 @@ def test_the_readme_states_the_matchers_numbers():
         f"a {motion.MOTION_GRID}x{motion.MOTION_GRID} grid",
         "at speeds " + ", ".join(f"{s:g}" for s in motion_speeds[:-1]) + f" and {motion_speeds[-1]:g}",
         f"now {match.MATCHER_VERSION})",
+        f"change the picture by more than {frames.FAST_STEP_BITS} bits",
+        f"(up to {frames.BETWEEN_FPS:g} a second)",
+        f"a line of fewer than {match.WEAK_LINE_MIN_FRAMES} frames whose median pair is {match.WEAK_LINE_BITS} bits",
         f"fewer than {match.MIN_MATCHED_FRAMES} usable frames at {frames.SAMPLE_FPS:g} fps",
     ]
     assert [s for s in said if s not in readme] == []
