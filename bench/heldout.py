@@ -372,8 +372,10 @@ def compilation(family: str, strength: str, pieces: list[F.Source], true_idx: in
 # deals 1 and 3's and its own (deal-4 footage is never put into an earlier deal's query). Deal 5's use deals
 # 1, 4 and its own, always of the reference's own half (positives() filters by split): on tune that is deals 1
 # and 5 (deal 4 dealt nothing to tune), on report deals 1, 4 and 5; deal 3's windows stay out on both halves
-# (pose2sim's are 1.6 s, shorter than a compilation piece, and sports2d has none).
-BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5)}
+# (pose2sim's are 1.6 s, shorter than a compilation piece, and sports2d has none). Deal 6's use deals 1, 4, 5
+# and its own, of the report half (every deal-6 reference is on report; deal 6 footage goes into no earlier
+# deal's query).
+BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5), 6: (1, 4, 5, 6)}
 
 
 def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -> list[tuple[F.Query, str]]:
@@ -466,9 +468,9 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
                         note="a title card like title_a's, over other footage")
             out.append((t, split))
     # compilations of negative footage only (3 pieces from different windows of one split), drawn from
-    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3, 4 and 5
+    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3-6
     # apart, each from its own footage (a half with fewer than 3 of a deal's windows gets none)
-    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_")):
+    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_"), ((6,), "d6_")):
         for split in ("tune", "report"):
             pool = [w for w in neg if w.clip.split == split and w.clip.deal in deals]
             for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):

