@@ -164,7 +164,7 @@ def probe_and_fingerprint(path: Path, *, query: bool = False, progress: Progress
             probing.result()
             raise
         info = probing.result()
-        require_whole(fp, duration_s=info.duration_s, name=path.name)
+        require_whole(fp, duration_s=info.picture_duration_s, name=path.name)
         fp = replace(fp, audio=sound.result())
     return info, fp
 

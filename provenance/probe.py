@@ -83,7 +83,7 @@ def _stream(s: dict[str, Any]) -> StreamInfo:
             fps = None
     return StreamInfo(index=int(s.get("index", 0)), kind=kind, codec=s.get("codec_name"),
                       width=_int(s.get("width")), height=_int(s.get("height")), fps=fps,
-                      rotation=_rotation(s), bit_rate=_int(s.get("bit_rate")))
+                      rotation=_rotation(s), bit_rate=_int(s.get("bit_rate")), duration_s=_float(s.get("duration")))
 
 
 def _rotation(s: dict[str, Any]) -> int:

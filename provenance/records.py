@@ -74,6 +74,7 @@ class StreamInfo:
     fps: float | None = None
     rotation: int = 0
     bit_rate: int | None = None
+    duration_s: float | None = None  # the stream's own, when the container states it
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,13 @@ class ProbeInfo:
     @property
     def has_audio(self) -> bool:
         return any(s.kind == "audio" for s in self.streams)
+
+    @property
+    def picture_duration_s(self) -> float:
+        """How long the pictures run: the video stream's own duration where stated (a subtitle or
+        data stream may run on past the last frame), else the container's."""
+        video = self.video
+        return video.duration_s if video is not None and video.duration_s else self.duration_s
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,19 @@ def test_a_damaged_file_gives_one_line_and_no_decoder_chatter(tmp_path: Path, cl
     assert b"[h264" not in noisy.stderr and b"@ 0x" not in noisy.stderr, noisy.stderr[:500]
 
 
+def test_a_whole_video_whose_subtitles_run_on_is_not_taken_for_a_truncated_one(tmp_path: Path, cli_env):
+    # 3 s of pictures and a subtitle track to 8 s: the container says 8 s, the video stream 3 s. The
+    # held-out corpus's flash-mob clip (a Matroska file with a data stream past its pictures) was refused so.
+    subs = tmp_path / "subs.srt"
+    subs.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n\n2\n00:00:07,000 --> 00:00:08,000\nbye\n")
+    clip = tmp_path / "subtitled.mp4"
+    ffmpeg("-t", "3", "-i", str(SAMPLES / "bikes.mp4"), "-i", str(subs), "-map", "0:v", "-map", "1",
+           "-c:v", "libx264", "-c:s", "mov_text", str(clip))
+    checked = cli("check", str(clip), "--no-record", "--json", env=cli_env)
+    assert checked.returncode == 0, checked.stderr.decode(errors="replace")
+    assert json.loads(checked.stdout)["verdict"] == "no_match"
+
+
 def test_a_long_url_downloads_under_a_name_of_ours(media_server, tmp_path: Path):
     # yt-dlp named its files after the video id, which the generic extractor takes from the URL's
     # last path segment: 250 characters (the most a served file name can have) plus ".mp4.part"
