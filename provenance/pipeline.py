@@ -56,6 +56,11 @@ class AnalysedClip:
     def usable_frames(self) -> int:
         return sum(1 for f in self.fingerprint.frames if f.quality >= MIN_QUALITY)
 
+    @property
+    def kept_usable_frames(self) -> int:
+        """Usable frames the library keeps of it: the samples' and those between (frames.densify)."""
+        return sum(1 for f in self.fingerprint.stored_frames if f.quality >= MIN_QUALITY)
+
 
 @dataclass(frozen=True)
 class FirstSeen:
@@ -423,7 +428,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
             if on_recorded is not None:
                 on_recorded(session, check_id)
     # The grey frames kept for the second look go with the match: a result may be kept long after.
-    clip = replace(clip, fingerprint=replace(clip.fingerprint, second_look=None))
+    clip = replace(clip, fingerprint=replace(library_copy, second_look=None))
     return CheckResult(check_id=check_id, verdict=verdict, clip=clip, post=post, observed_at=observed_at,
                        first_seen=first_seen, matches=tuple(matches),
                        signals=_signals(post, clip.credentials), params=params,

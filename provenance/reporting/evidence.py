@@ -2,7 +2,9 @@
 
 The matcher keeps segments (query span -> reference span, speed), not frame pairs, so pairs are
 rebuilt here from the stored frame hashes of both clips: reference time = reference start +
-(query time - query start) x speed, then the stored reference frame nearest that time. The distance
+(query time - query start) x speed, then the stored reference frame nearest that time: the closest pair
+in picture among the stored frames within half a sampling step of both (where the library keeps the
+frames between samples of fast-changing footage there are several; else the one sample). The distance
 shown is the smallest over the stored views of both frames (each frame is stored whole and cut by
 10% and 20% per side). Mirror images are not stored, so for a mirrored match the mirrored views of
 one frame are hashed again from its evidence file. Images are cut from the evidence files with
@@ -22,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..frames import MIN_QUALITY, QUERY_ZOOM, REFERENCE_VARIANTS, Variant, hash_frame
+from ..frames import MIN_QUALITY, QUERY_ZOOM, REFERENCE_VARIANTS, SAMPLE_FPS, Variant, hash_frame
 from ..records import Region, Segment, Transform
 from ..stored import StoredFrame, StoredMatch
 from .model import FramePair
@@ -36,6 +38,12 @@ MAX_PAIRS_PER_MATCH = 8
 # A reference frame further than this from the predicted time is not the partner of the query frame
 # (frames are sampled every 1/4 s, so the nearest is normally within 1/8 s).
 MAX_PAIR_GAP_S = 0.5
+# Where the library keeps every frame of fast-changing footage (frames.densify), the frame nearest a
+# time is as arbitrary as the segment's own placement error (0.04-0.1 s, a frame or two), and one video
+# frame away the picture differs by 8-30 bits: a pair is the closest in picture among the stored frames
+# within half a sampling step of the chosen query time and of its predicted reference time (with only
+# samples stored, the one sample there).
+PARTNER_WINDOW_S = 1 / (2 * SAMPLE_FPS)
 # Thumbnails: wide enough to recognise the picture, small enough that a report with a dozen pairs
 # stays a few hundred kilobytes.
 THUMB_WIDTH = 240
@@ -72,11 +80,15 @@ def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query
     decode = images or mirrored or region is not None
     pairs: list[FramePair] = []
     with _reader(qpath if decode else None) as qread, _reader(rpath if decode else None) as rread:
-        for tq in chosen:
-            seg = _segment_of(tq, match.segments)
+        for chosen_t in chosen:
+            seg = _segment_of(chosen_t, match.segments)
             assert seg is not None
-            predicted = seg.reference_start_s + (tq - seg.query_start_s) * seg.speed
-            tr = _nearest(ref_times, predicted)
+            if mirrored:  # the distance needs the mirrored views, hashed again below: the nearest frames
+                tq = chosen_t
+                predicted = seg.reference_start_s + (tq - seg.query_start_s) * seg.speed
+                tr = _nearest(ref_times, predicted)
+            else:
+                tq, predicted, tr = _closest_pair(chosen_t, seg, times, query, ref_times, reference)
             qimg = qread(tq) if qread else None
             rimg = rread(tr) if rread and tr is not None else None
             pair = _pair(tq, predicted, tr, query[tq], reference.get(tr) if tr is not None else None,
@@ -190,6 +202,29 @@ def _evenly(items: list[float], k: int) -> list[float]:
     if len(items) <= k:
         return items
     return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def _closest_pair(chosen_t: float, seg: Segment, query_times: list[float], query: dict[float, dict[int, int]],
+                  ref_times: list[float], reference: dict[float, dict[int, int]]) -> tuple[float, float, float | None]:
+    """(query time, predicted reference time, reference time) of the closest pair in picture among the
+    query frames of `seg` within PARTNER_WINDOW_S of `chosen_t` and, for each, the reference frames within
+    PARTNER_WINDOW_S of its predicted time; the nearest in time on a tie. Without any reference frame
+    there: `chosen_t` and the nearest reference frame (_nearest)."""
+    def predicted(tq: float) -> float:
+        return seg.reference_start_s + (tq - seg.query_start_s) * seg.speed
+
+    best: tuple[tuple[int, float, float], float, float] | None = None
+    near_q = query_times[bisect_left(query_times, chosen_t - PARTNER_WINDOW_S):
+                         bisect_left(query_times, chosen_t + PARTNER_WINDOW_S + 1e-9)]
+    for tq in (t for t in near_q if _segment_of(t, (seg,)) is not None):
+        p = predicted(tq)
+        for tr in ref_times[bisect_left(ref_times, p - PARTNER_WINDOW_S):bisect_left(ref_times, p + PARTNER_WINDOW_S + 1e-9)]:
+            key = (_closest(query[tq], reference[tr])[0], abs(tq - chosen_t), abs(tr - p))
+            if best is None or key < best[0]:
+                best = (key, tq, tr)
+    if best is None:
+        return chosen_t, predicted(chosen_t), _nearest(ref_times, predicted(chosen_t))
+    return best[1], predicted(best[1]), best[2]
 
 
 def _nearest(times: list[float], t: float) -> float | None:

@@ -158,8 +158,10 @@ def _clip(clip: Any) -> dict[str, Any]:  # pipeline.AnalysedClip
         "rotation": video.rotation if video else 0,
         "has_audio": probe.has_audio,
         "tags": probe.tags,
-        "sampled_frames": len(fp.frames),
-        "usable_frames": clip.usable_frames,
+        # Every frame hashed and kept: the samples, and for a recorded clip the frames between them where it
+        # changes faster than the sampling (frames.densify), as a report of the stored check counts them.
+        "sampled_frames": len(fp.stored_frames),
+        "usable_frames": clip.kept_usable_frames,
         "content_box": _box(fp.content_box),
     }
 
