@@ -187,7 +187,11 @@ def fast_stretches(frames: Sequence[FrameHash], *, sample_fps: float = SAMPLE_FP
     return tuple((start, end) for start, end, count in runs if count >= 2)
 
 
-def densify(path: Path, fp: Fingerprint) -> Fingerprint:
+# The progress stage of densify's decode (a second pass over the file, shown as such).
+BETWEEN_STAGE = "hash (fast footage, frame by frame)"
+
+
+def densify(path: Path, fp: Fingerprint, *, progress: ProgressFn | None = None) -> Fingerprint:
     """`fp` with the frames between its samples where the footage changes faster than the sampling
     (fast_stretches), hashed as a reference's frames are: one more decode of the file, only for such
     footage. What the library keeps of a clip, so that a copy cut at any instant meets a stored frame."""
@@ -205,11 +209,12 @@ def densify(path: Path, fp: Fingerprint) -> Fingerprint:
         # The nearest sample's picture area (its fill and bars), so both are hashed over the same part.
         between.append(hash_frame(image, t, variants=REFERENCE_VARIANTS, fill=sampled[nearest].box or FULL_FRAME))
 
+    shown = (lambda _stage, fraction: progress(BETWEEN_STAGE, fraction)) if progress else None
     try:
-        decode.sample(Path(path), BETWEEN_FPS, take, within=stretches)
+        decode.sample(Path(path), BETWEEN_FPS, take, within=stretches, progress=shown)
     except decode.OpenCVNeeded:
         between.clear()
-        decode.sample(Path(path), BETWEEN_FPS, take, within=stretches, opencv=True)
+        decode.sample(Path(path), BETWEEN_FPS, take, within=stretches, opencv=True, progress=shown)
     return replace(fp, between=tuple(between))
 
 

@@ -144,7 +144,7 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
         try:
             info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
             if not query:  # a clip for the library keeps the frames between fast-changing samples too
-                fp = densify(media.path, fp)
+                fp = densify(media.path, fp, progress=progress)
         except ProvenanceError:
             # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
             # (An interrupted analysis keeps it: it is whole, and another process may be recording it.)
@@ -271,7 +271,8 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                 clip = replace(clip, page=page_capture.stamp_capture(clip.page, settings.tsa_url))
             if progress:
                 progress("match", None)
-            return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps)
+            return check_analysed(clip, post, engine=engine, library=library, record=record, stamps=stamps,
+                                  progress=progress)
 
 
 def _opened(library_opening: Future[tuple[Engine, ReferenceFrames]],
@@ -366,12 +367,13 @@ def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
 
 def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: ReferenceFrames,
                    record: bool = True, on_recorded: RecordedFn | None = None,
-                   stamps: tuple[Stamp, ...] = ()) -> CheckResult:
+                   stamps: tuple[Stamp, ...] = (), progress: ProgressFn | None = None) -> CheckResult:
     """Match an analysed clip (from `analyse(..., query=True)`) against `library` and record the check.
 
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
-    is written. `stamps` (from `stamp_clip`) are recorded with the check."""
+    is written. `stamps` (from `stamp_clip`) are recorded with the check. `progress` is shown while the
+    frames between fast-changing samples are hashed for the library (frames.densify)."""
     from . import localfeat
     from .db import repository, session_scope, timestamps as stored_stamps
     from .match import find_evidence, query_frames
@@ -387,7 +389,7 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
     params = {**matcher_params(), "library_clips": searchable}
     # What the library keeps of a clip that changes faster than the sampling: decoded before the
     # transaction opens, and only for such footage (most checks decode nothing more).
-    library_copy = densify(clip.media.path, clip.fingerprint) if record else clip.fingerprint
+    library_copy = densify(clip.media.path, clip.fingerprint, progress=progress) if record else clip.fingerprint
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
     with session_scope(engine) as session:
         pictures = localfeat.Pictures(

@@ -84,3 +84,12 @@ def test_a_recorded_check_keeps_the_frames_between_and_an_unrecorded_one_stores_
         stored = conn.scalar(select(func.count()).select_from(orm.Frame).where(orm.Frame.variant == 0))
     engine.dispose()
     assert stored > sampled
+
+
+def test_the_second_decode_shows_its_progress(settings):
+    seen: list[tuple[str, float | None]] = []
+    pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, progress=lambda stage, f: seen.append((stage, f)))
+    between = [f for stage, f in seen if stage == frames.BETWEEN_STAGE]
+    assert between and between == sorted(between) and all(f is not None and 0.0 <= f <= 1.0 for f in between)
+    # After the first decode's own progress.
+    assert max(i for i, (stage, _) in enumerate(seen) if stage == "hash") < seen.index((frames.BETWEEN_STAGE, between[0]))
