@@ -18,6 +18,7 @@ left: damage inside a skipped frame goes unseen, where OpenCV would have ended t
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .probe import MAX_FRAME_PIXELS
 log = logging.getLogger("provenance.decode")
 
 TakeFn = Callable[[float, np.ndarray], None]
-Windows = tuple[tuple[float, float], ...]  # (start, end) seconds
+Windows = tuple[tuple[float, float], ...]  # (start, end) seconds, sorted and disjoint
 ProgressFn = Callable[[str, float | None], None]
 
 
@@ -66,6 +67,7 @@ class _Picker:
         self.next_t = 0.0
         self.last_t = -1.0
         self.within = within
+        self.within_starts = [start for start, _ in within]
 
     def time_of(self, t: float) -> float:
         if t < self.last_t:
@@ -74,8 +76,11 @@ class _Picker:
         return t
 
     def wants(self, t: float) -> bool:
-        if self.within and not any(start - 1e-6 <= t <= end + 1e-6 for start, end in self.within):
-            return False
+        if self.within:
+            # The last window starting at or before t (windows are sorted and disjoint).
+            i = bisect_right(self.within_starts, t + 1e-6) - 1
+            if i < 0 or t > self.within[i][1] + 1e-6:
+                return False
         return t + 1e-6 >= self.next_t - self.half_frame
 
     def took(self, t: float) -> None:

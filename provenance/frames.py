@@ -203,7 +203,8 @@ def densify(path: Path, fp: Fingerprint, *, progress: ProgressFn | None = None) 
     between: list[FrameHash] = []
 
     def take(t: float, image: np.ndarray) -> None:
-        nearest = int(np.abs(sampled_t - t).argmin())
+        after = int(np.searchsorted(sampled_t, t))
+        nearest = min((i for i in (after - 1, after) if 0 <= i < sampled_t.size), key=lambda i: abs(sampled_t[i] - t))
         if abs(sampled_t[nearest] - t) < 1e-6:
             return  # a sampled frame: hashed already
         # The nearest sample's picture area (its fill and bars), so both are hashed over the same part.
