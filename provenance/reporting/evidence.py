@@ -83,7 +83,9 @@ def frame_pairs(match: StoredMatch, query_frames: tuple[StoredFrame, ...], query
         for chosen_t in chosen:
             seg = _segment_of(chosen_t, match.segments)
             assert seg is not None
-            if mirrored:  # the distance needs the mirrored views, hashed again below: the nearest frames
+            if mirrored or region is not None:
+                # The distance needs views hashed again below (the mirror image, or the matched region),
+                # so the stored whole-picture views cannot choose the pair: the nearest frames.
                 tq = chosen_t
                 predicted = seg.reference_start_s + (tq - seg.query_start_s) * seg.speed
                 tr = _nearest(ref_times, predicted)
