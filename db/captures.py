@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from provenance.db import models as orm
+from provenance.db import models as orm, reads
 from provenance.stored import StoredCapture
 
 if TYPE_CHECKING:
@@ -35,14 +35,7 @@ def captures_of_check(check_id: int, *, session: Session) -> tuple[StoredCapture
 
 def recorded_sha256s(sha256s: Iterable[str], *, session: Session) -> set[str]:
     """Which of these file hashes some recorded capture holds (so their files must stay)."""
-    wanted = list(sha256s)
-    if not wanted:
-        return set()
-    found: set[str] = set()
-    for row in session.execute(select(orm.PageCapture.screenshot_sha256, orm.PageCapture.archive_sha256).where(
-            or_(orm.PageCapture.screenshot_sha256.in_(wanted), orm.PageCapture.archive_sha256.in_(wanted)))):
-        found.update(row)
-    return found & set(wanted)
+    return reads.recorded_sha256s(reads.session_run(session), sha256s)
 
 
 def _record(row: orm.PageCapture) -> StoredCapture:

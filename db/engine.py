@@ -16,14 +16,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session
 
 from provenance.errors import StoreError
+from provenance.db.reads import HEAD_REVISION  # noqa: F401 - the schema a library must be at
 from provenance.settings import default_database_url  # noqa: F401 - public here too (provenance.db)
 
 _FIX = "check --db / PROVENANCE_DB"
 _UPGRADE = "run: provenance db upgrade"
-# The newest migration in migrations/versions. Kept here so that the check run before every command
-# is one SELECT instead of importing Alembic (0.2 s of a 28-s clip's check, bench/check_speed.py);
-# tests/test_db.py asserts it equals Alembic's head.
-HEAD_REVISION = "0012"
 # SQLite's write lock is held for one command's transaction: a clip's frame rows and a check, well
 # under a second; 30 s covers a long import or migration by another process, then fails clearly.
 _BUSY_TIMEOUT_MS = 30_000

@@ -11,7 +11,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, literal, literal_column, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from provenance import audio, records, stored
 from provenance.credentials import CredentialsReading, credentials_from_dict
 from provenance.frames import REFERENCE_VARIANTS
-from provenance.motion import MOTION_GRID, MotionProfile
+from provenance.motion import MotionProfile
 from provenance.shots import Shot
 from provenance.db.captures import captures_of_check
-from provenance.db import models as orm
+from provenance.db import models as orm, reads
 
 HASH_ALGO = "phash64"
 CREDENTIALS_NONE = "none"  # content_credentials.state: the clip was read and carries no manifest
@@ -71,7 +71,7 @@ def json_safe(value: Any) -> Any:
 
 
 def find_clip_id(sha256: str, *, session: Session) -> int | None:
-    return session.scalar(select(orm.Clip.id).where(orm.Clip.sha256 == sha256))
+    return reads.find_clip_id(reads.session_run(session), sha256)
 
 
 def clip_sha256s(*, session: Session) -> set[str]:
@@ -90,11 +90,7 @@ def clip_identity(clip_id: int, *, session: Session) -> str:
     """A clip's SHA-256 with a summary of its stored frame rows (how many, and their hashes' low bits
     summed): the same file hashed by another version of the sampling reads differently. One indexed
     aggregate over the clip's rows. KeyError when there is no such clip."""
-    sha = clip_sha256(clip_id, session=session)
-    rows, low_bits = session.execute(
-        select(func.count(), func.coalesce(func.sum(orm.Frame.phash % 65536), 0)).where(orm.Frame.clip_id == clip_id)
-    ).one()
-    return f"{sha}:{int(rows)}:{int(low_bits)}"
+    return reads.clip_identity(reads.session_run(session), clip_id)
 
 
 def add_clip(
@@ -271,8 +267,7 @@ def load_audio_library(*, session: Session) -> tuple[np.ndarray, np.ndarray, dic
 
 def audio_status_of(clip_id: int, *, session: Session) -> tuple[str, str | None] | None:
     """A stored clip's audio status and why it has no audio evidence; None: never fingerprinted."""
-    row = session.get(orm.ClipAudio, clip_id)
-    return None if row is None else (row.status, row.detail)
+    return reads.audio_status_of(reads.session_run(session), clip_id)
 
 
 def add_audio_matches(check_id: int, matches: Sequence[tuple[int, records.AudioMatch]], *,
@@ -302,20 +297,13 @@ def audio_matches_of(check_id: int, *, session: Session) -> tuple[records.AudioM
 
 def motion_of(clip_id: int, *, session: Session) -> MotionProfile | None:
     """A clip's motion profile, or None for a clip stored before profiles were kept."""
-    row = session.get(orm.ClipMotion, clip_id)
-    if row is None or row.grid != MOTION_GRID:
-        return None
-    return MotionProfile.from_bytes(np.frombuffer(row.times, dtype=np.float64), row.cells)
+    return reads.motion_of(reads.session_run(session), clip_id)
 
 
 def evidence_path_of(clip_id: int, *, session: Session) -> Path | None:
     """Where a clip's evidence copy is, when it is still there (a library moved to another machine or
     a cleaned store keeps the rows but not the files)."""
-    stored = session.scalar(select(orm.Clip.evidence_path).where(orm.Clip.id == clip_id))
-    if not stored:
-        return None
-    path = Path(stored)
-    return path if path.is_file() else None
+    return reads.evidence_path_of(reads.session_run(session), clip_id)
 
 
 # What a later sighting of the same clip in the same post may add to the stored one: post metadata
@@ -423,15 +411,7 @@ def backend_insert(session: Session, model: type[orm.Base]) -> Any:
 
 def library_state(*, session: Session) -> records.LibraryState:
     """What the library holds, in one SELECT: cheap enough to ask before every match."""
-    row = session.execute(
-        select(
-            literal_column("(SELECT max(version_num) FROM alembic_version)"),
-            func.count(orm.Clip.id),
-            func.coalesce(func.max(orm.Clip.id), 0),
-            func.coalesce(func.sum(orm.Clip.id), 0),
-        )
-    ).one()
-    return records.LibraryState(revision=row[0], clips=int(row[1]), max_clip_id=int(row[2]), clip_id_sum=int(row[3]))
+    return reads.library_state(reads.session_run(session))
 
 
 def clip_ids(*, session: Session) -> np.ndarray:
@@ -537,31 +517,7 @@ def sightings_for(
 ) -> dict[int, list[records.Sighting]]:
     """Each clip's sightings, earliest first (posted time when known, else when we saw it).
     Every requested id is a key, with [] when it has none."""
-    ids = sorted(set(clip_ids))
-    out: dict[int, list[records.Sighting]] = {i: [] for i in ids}
-    for start in range(0, len(ids), _IN_CHUNK):
-        stmt = (
-            select(orm.Sighting, orm.Clip.sha256)
-            .join(orm.Clip, orm.Clip.id == orm.Sighting.clip_id)
-            .where(orm.Sighting.clip_id.in_(ids[start : start + _IN_CHUNK]))
-            .order_by(orm.Sighting.id)
-        )
-        for s, sha in session.execute(stmt):
-            out[s.clip_id].append(
-                records.Sighting(
-                    url=s.url,
-                    platform=s.platform,
-                    post_id=s.post_id,
-                    uploader=s.uploader,
-                    posted_at=s.posted_at,
-                    observed_at=s.observed_at,
-                    sha256=sha,
-                    sighting_id=s.id,
-                )
-            )
-    for lst in out.values():
-        lst.sort(key=lambda s: s.posted_at or s.observed_at)  # stable: ties keep insertion order
-    return out
+    return reads.sightings_for(reads.session_run(session), clip_ids)
 
 
 def add_check(

@@ -55,26 +55,30 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine
-from sqlalchemy.engine import URL, make_url
 
 from . import hashindex, index
-from .db import repository, session_scope, shown_url
+from . import db
 from .match import FRAME_MATCH_MAX_DISTANCE
 from .records import ContentBox, LibraryState, ReferenceClip, ReferenceFrames
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import URL
+
+    from .db.reads import Reads
 
 log = logging.getLogger("provenance.diskindex")
 
 # Bumped when the files change meaning; an index of another format is rebuilt (2: sound; 3: the end
-# clips are known by their frames too, repository.clip_identity).
+# clips are known by their frames too, db.repository.clip_identity).
 FORMAT = 3
 MANIFEST = "manifest.json"
 LOCK = "lock"
@@ -104,21 +108,28 @@ _TABLE_PARTS = ("order", "sorted", "starts", "counts")
 
 def location(url: str | URL) -> Path | None:
     """The folder of the on-disk index of the database at `url`; None for an in-memory SQLite database."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if not db or db == ":memory:" or db.startswith("file:"):
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
             return None
-        path = Path(db).expanduser().absolute()
-        return path.with_name(path.name + ".index")
+        return sqlite_index_folder(database)
     import platformdirs
 
     # Keyed by the URL without its password: the same server and database from this machine. A
     # database replaced at the same URL is caught by the manifest's checks, not by the folder name.
-    identity = shown_url(parsed)
+    identity = db.shown_url(parsed)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", parsed.database or "db")[:40]
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return Path(platformdirs.user_cache_dir("provenance", appauthor=False)) / "index" / f"{slug}-{digest}"
+
+def sqlite_index_folder(database: str) -> Path:
+    """The index folder of the SQLite file `database` (a URL's path part): beside it, named after it."""
+    path = Path(database).expanduser().absolute()
+    return path.with_name(path.name + ".index")
+
 
 
 # --- the manifest --------------------------------------------------------------------------------
@@ -154,7 +165,7 @@ class Manifest:
     clips: int
     max_clip_id: int
     clip_id_sum: int
-    first_clip: tuple[int, str] | None  # (id, repository.clip_identity) of the lowest and highest clip id held
+    first_clip: tuple[int, str] | None  # (id, db.repository.clip_identity) of the lowest and highest clip id held
     last_clip: tuple[int, str] | None
     segments: tuple[TableSegment, ...]
     next_segment: int
@@ -373,10 +384,10 @@ def _manifest_for(engine: Engine, frames_clips: dict[int, ReferenceClip], *, rev
                   min_quality: float, generation: int, rows: int, segments: tuple[TableSegment, ...],
                   next_segment: int, built_at: str, catch_ups: int, audio_rows: int) -> Manifest:
     ids = sorted(frames_clips)
-    with session_scope(engine) as session:
-        ends = [(i, repository.clip_identity(i, session=session)) for i in (ids[:1] + ids[-1:])]
+    with db.session_scope(engine) as session:
+        ends = [(i, db.repository.clip_identity(i, session=session)) for i in (ids[:1] + ids[-1:])]
     return Manifest(
-        format=FORMAT, database=shown_url(engine.url), revision=revision, min_quality=float(min_quality),
+        format=FORMAT, database=db.shown_url(engine.url), revision=revision, min_quality=float(min_quality),
         max_distance=SEARCH_DISTANCE, generation=generation, rows=rows, clips=len(ids),
         max_clip_id=ids[-1] if ids else 0, clip_id_sum=sum(ids),
         first_clip=ends[0] if ends else None,
@@ -388,14 +399,14 @@ def _manifest_for(engine: Engine, frames_clips: dict[int, ReferenceClip], *, rev
 def _rebuild(folder: Path, engine: Engine, session: Any, old: Manifest | None, *, min_quality: float,
              revision: str | None) -> tuple[Manifest, int]:
     """Everything read again into a new generation of files; returns the manifest and the rows read."""
-    frames = repository.load_reference_frames(session=session, min_quality=min_quality)
+    frames = db.repository.load_reference_frames(session=session, min_quality=min_quality)
     generation = (old.generation + 1) if old else 1
     next_segment = old.next_segment if old else 1
     names = {n: folder / f"g{generation}-{n}.bin" for n, _ in COLUMNS}
     for name, dtype in COLUMNS:
         _write_new(names[name], getattr(frames, name), dtype)
     _write_new(folder / f"g{generation}-clips.bin", _clip_records(frames.clips), CLIP_DTYPE)
-    sound = repository.load_audio_items(session=session)
+    sound = db.repository.load_audio_items(session=session)
     for (name, dtype), column in zip(AUDIO_COLUMNS, sound, strict=True):
         _write_new(folder / f"g{generation}-{name}.bin", column, dtype)
     rows = int(frames.hashes.size)
@@ -417,14 +428,14 @@ def _rebuild(folder: Path, engine: Engine, session: Any, old: Manifest | None, *
 def _catch_up(folder: Path, engine: Engine, session: Any, old: Manifest, new_ids: np.ndarray, *,
               known: dict[int, ReferenceClip]) -> tuple[Manifest, int]:
     """Append the clips `new_ids` to the snapshot `old`; returns the new manifest and the rows read."""
-    frames = repository.load_reference_frames(session=session, min_quality=old.min_quality,
+    frames = db.repository.load_reference_frames(session=session, min_quality=old.min_quality,
                                               clip_ids=new_ids.tolist())
     added = int(frames.hashes.size)
     for name, dtype in COLUMNS:
         _append(folder / old.column_file(name), old.rows * np.dtype(dtype).itemsize, getattr(frames, name), dtype)
     _append(folder / old.column_file("clips"), old.clips * CLIP_DTYPE.itemsize, _clip_records(frames.clips),
             CLIP_DTYPE)
-    sound = repository.load_audio_items(session=session, clip_ids=new_ids.tolist())
+    sound = db.repository.load_audio_items(session=session, clip_ids=new_ids.tolist())
     for (name, dtype), column in zip(AUDIO_COLUMNS, sound, strict=True):
         _append(folder / old.column_file(name), old.audio_rows * np.dtype(dtype).itemsize, column, dtype)
     rows = old.rows + added
@@ -463,7 +474,7 @@ def _compacted(folder: Path, old: Manifest, rows: int) -> tuple[tuple[TableSegme
 
 @dataclass(frozen=True)
 class SoundColumns:
-    """The library's sub-fingerprints as repository.load_audio_library gives them: one clip id and
+    """The library's sub-fingerprints as db.repository.load_audio_library gives them: one clip id and
     one value per item, each clip's items together and in time order (clips in the order they were
     indexed), and the SHA-256 of each clip that has any."""
 
@@ -497,7 +508,7 @@ def open_snapshot(folder: Path, manifest: Manifest) -> Snapshot:
                     sound=SoundColumns(clip_ids=sound_ids, values=sound["audio_values"], sha256_of=sha256_of))
 
 
-def _usable(manifest: Manifest | None, engine: Engine, *, min_quality: float, revision: str | None) -> bool:
+def _usable(manifest: Manifest | None, *, min_quality: float, revision: str | None) -> bool:
     # Not the URL: one SQLite file is reached by several spellings of its path, and the folder is
     # already the database's own (beside the file, or named by the PostgreSQL URL).
     return (manifest is not None and manifest.format == FORMAT
@@ -505,19 +516,39 @@ def _usable(manifest: Manifest | None, engine: Engine, *, min_quality: float, re
             and manifest.revision == revision)
 
 
-def _ends_match(manifest: Manifest, session: Any) -> bool:
+def _ends_match(manifest: Manifest, identity: Callable[[int], str]) -> bool:
     """The first and last clip the snapshot holds are still those clips (same SHA-256, same frame
-    rows): a database replaced by another at the same place, with clips of the same ids (the same
-    files ingested again by a version that samples them differently), is not taken for this one."""
+    rows, by `identity`, repository.clip_identity): a database replaced by another at the same place,
+    with clips of the same ids (the same files ingested again by a version that samples them
+    differently), is not taken for this one."""
     for end in (manifest.first_clip, manifest.last_clip):
         if end is None:
             continue
         try:
-            if repository.clip_identity(end[0], session=session) != end[1]:
+            if identity(end[0]) != end[1]:
                 return False
         except KeyError:
             return False
     return True
+
+
+def _identity(session: Any) -> Callable[[int], str]:
+    return lambda clip_id: db.repository.clip_identity(clip_id, session=session)
+
+
+def open_current(folder: Path, reads: Reads, *, min_quality: float) -> Snapshot | None:
+    """The snapshot in `folder` when it holds the library exactly as `reads` sees it, opened without
+    writing anything or reading a frame row (a check that records nothing, provenance.readonly);
+    None when the index must first be caught up or rebuilt, which `DiskIndex.refresh` does."""
+    state = reads.library_state()
+    manifest = read_manifest(folder)
+    if not (_usable(manifest, min_quality=min_quality, revision=state.revision) and manifest.state == state
+            and _ends_match(manifest, reads.clip_identity)):
+        return None
+    try:
+        return open_snapshot(folder, manifest)
+    except (FileNotFoundError, ValueError):  # replaced meanwhile by a rebuild, or damaged: refresh mends it
+        return None
 
 
 class DiskIndex:
@@ -549,13 +580,13 @@ class DiskIndex:
 
     def _refresh(self, engine: Engine) -> ReferenceFrames:
         with self._lock:
-            with session_scope(engine) as session:
-                state = repository.library_state(session=session)
+            with db.session_scope(engine) as session:
+                state = db.repository.library_state(session=session)
                 if self._snapshot is not None and state == self._state:
                     return self._snapshot.frames
                 manifest = read_manifest(self.folder)
-                fresh = (_usable(manifest, engine, min_quality=self.min_quality, revision=state.revision)
-                         and manifest.state == state and _ends_match(manifest, session))
+                fresh = (_usable(manifest, min_quality=self.min_quality, revision=state.revision)
+                         and manifest.state == state and _ends_match(manifest, _identity(session)))
             if not fresh:
                 manifest = self._write(engine, self._update)
             assert manifest is not None
@@ -571,18 +602,18 @@ class DiskIndex:
         """Run `step(engine, session, manifest, state)` under the writer lock, in a transaction begun
         after the lock was taken: it sees every clip the writers before it indexed (an SQLite reader
         begun earlier would not, and would take their clips for removed ones)."""
-        with _writer_lock(self.folder), session_scope(engine) as session:
-            state = repository.library_state(session=session)
+        with _writer_lock(self.folder), db.session_scope(engine) as session:
+            state = db.repository.library_state(session=session)
             return step(engine, session, read_manifest(self.folder), state)
 
     def _update(self, engine: Engine, session: Any, manifest: Manifest | None, state: LibraryState) -> Manifest:
         """Under the writer lock: the manifest made current (another writer may have done it meanwhile)."""
-        if not _usable(manifest, engine, min_quality=self.min_quality, revision=state.revision):
+        if not _usable(manifest, min_quality=self.min_quality, revision=state.revision):
             return self._full(engine, session, manifest, state)
         assert manifest is not None
-        if manifest.state == state and _ends_match(manifest, session):
+        if manifest.state == state and _ends_match(manifest, _identity(session)):
             return manifest
-        present = repository.clip_ids(session=session)
+        present = db.repository.clip_ids(session=session)
         try:
             known = _clips_from_records(_map(self.folder / manifest.column_file("clips"), CLIP_DTYPE,
                                              manifest.clips))
@@ -590,7 +621,7 @@ class DiskIndex:
             log.warning("index files in %s cannot be read (%s): rebuilding it", self.folder, e)
             return self._full(engine, session, manifest, state)
         held = np.fromiter(known, dtype=np.int64, count=len(known))
-        if np.setdiff1d(held, present, assume_unique=True).size or not _ends_match(manifest, session):
+        if np.setdiff1d(held, present, assume_unique=True).size or not _ends_match(manifest, _identity(session)):
             log.info("clips the index holds are gone from the library: rebuilding it")
             return self._full(engine, session, manifest, state)
         new = np.setdiff1d(present, held, assume_unique=True)
@@ -735,20 +766,20 @@ def _describe(url: str | URL, engine: Engine | None, *, min_quality: float | Non
     if engine is None or min_quality is None:
         return IndexStatus(**base, library_clips=None, state="missing" if manifest is None else "unknown",
                            detail="")
-    with session_scope(engine) as session:
-        state = repository.library_state(session=session)
+    with db.session_scope(engine) as session:
+        state = db.repository.library_state(session=session)
         if manifest is None:
             return IndexStatus(**base, library_clips=state.clips, state="missing",
                                detail="not built yet: the next check builds it (or: provenance index rebuild)")
-        if not _usable(manifest, engine, min_quality=min_quality, revision=state.revision):
+        if not _usable(manifest, min_quality=min_quality, revision=state.revision):
             return IndexStatus(**base, library_clips=state.clips, state="mismatch",
                                detail="built by another version or schema: the next check rebuilds it")
-        if not _ends_match(manifest, session):
+        if not _ends_match(manifest, _identity(session)):
             return IndexStatus(**base, library_clips=state.clips, state="mismatch",
                                detail="its clips are not this database's: the next check rebuilds it")
         if manifest.state == state:
             return IndexStatus(**base, library_clips=state.clips, state="current", detail="holds every clip")
-        present = repository.clip_ids(session=session)
+        present = db.repository.clip_ids(session=session)
     held = _map(folder / manifest.column_file("clips"), CLIP_DTYPE, manifest.clips)["clip_id"]
     gone = np.setdiff1d(held, present).size
     if gone:
@@ -774,24 +805,24 @@ def verify(engine: Engine, *, min_quality: float) -> list[str]:
         return [f"its files cannot be read: {e}"]
     problems: list[str] = []
     index_frames = snap.frames
-    with session_scope(engine) as session:
-        if manifest.revision != repository.library_state(session=session).revision:
+    with db.session_scope(engine) as session:
+        if manifest.revision != db.repository.library_state(session=session).revision:
             problems.append(f"built for schema {manifest.revision}, the database is at another")
-        db = repository.load_reference_frames(session=session, min_quality=manifest.min_quality,
-                                              clip_ids=sorted(index_frames.clips))
-        db_sound = repository.load_audio_items(session=session, clip_ids=sorted(index_frames.clips))
-    if db.clips != index_frames.clips:
-        missing = set(index_frames.clips) - set(db.clips)
-        changed = sum(1 for k, v in index_frames.clips.items() if k in db.clips and db.clips[k] != v)
+        stored = db.repository.load_reference_frames(session=session, min_quality=manifest.min_quality,
+                                                     clip_ids=sorted(index_frames.clips))
+        db_sound = db.repository.load_audio_items(session=session, clip_ids=sorted(index_frames.clips))
+    if stored.clips != index_frames.clips:
+        missing = set(index_frames.clips) - set(stored.clips)
+        changed = sum(1 for k, v in index_frames.clips.items() if k in stored.clips and stored.clips[k] != v)
         problems.append(f"clips differ from the database's: {len(missing)} gone, {changed} changed")
     ours = np.argsort(np.asarray(index_frames.clip_ids), kind="stable")
-    theirs = np.argsort(db.clip_ids, kind="stable")
+    theirs = np.argsort(stored.clip_ids, kind="stable")
     if ours.size != theirs.size:
         problems.append(f"holds {ours.size:,} frame hashes of its clips, the database {theirs.size:,}")
     else:
         for name, _ in COLUMNS:
             a = np.asarray(getattr(index_frames, name))[ours]
-            b = np.asarray(getattr(db, name)).astype(a.dtype)[theirs]
+            b = np.asarray(getattr(stored, name)).astype(a.dtype)[theirs]
             if not np.array_equal(a, b):
                 problems.append(f"column {name}: {int(np.count_nonzero(a != b)):,} rows differ from the database")
     problems += _sound_problems(snap.sound, db_sound)
@@ -799,16 +830,16 @@ def verify(engine: Engine, *, min_quality: float) -> list[str]:
     return problems
 
 
-def _sound_problems(sound: SoundColumns, db: tuple[np.ndarray, np.ndarray]) -> list[str]:
+def _sound_problems(sound: SoundColumns, stored: tuple[np.ndarray, np.ndarray]) -> list[str]:
     """The snapshot's sub-fingerprints against the database's, clip by clip (the snapshot keeps clips
     in the order they were indexed, the database's come by clip id; each clip's items are in time
     order in both)."""
     ours = np.argsort(np.asarray(sound.clip_ids), kind="stable")
-    theirs = np.argsort(db[0], kind="stable")
+    theirs = np.argsort(stored[0], kind="stable")
     if ours.size != theirs.size:
         return [f"holds {ours.size:,} sub-fingerprints of its clips' sound, the database {theirs.size:,}"]
     problems = []
-    for (name, _), ours_col, db_col in zip(AUDIO_COLUMNS, (sound.clip_ids, sound.values), db, strict=True):
+    for (name, _), ours_col, db_col in zip(AUDIO_COLUMNS, (sound.clip_ids, sound.values), stored, strict=True):
         a, b = np.asarray(ours_col)[ours], np.asarray(db_col).astype(np.asarray(ours_col).dtype)[theirs]
         if not np.array_equal(a, b):
             problems.append(f"column {name}: {int(np.count_nonzero(a != b)):,} rows differ from the database")

@@ -8,14 +8,14 @@ SQLite databases and libraries whose index folder cannot be written.
 `load(engine, min_quality=...)` returns the library as the matcher wants it (`ReferenceFrames`, with a
 `search` that finds rows within a Hamming distance without comparing every row). The first call for a
 database reads every usable frame; later calls ask the database one cheap question
-(`repository.library_state`: schema revision, clip count, largest and summed clip id) and, when it
+(`db.repository.library_state`: schema revision, clip count, largest and summed clip id) and, when it
 changed, read only the clips they have not seen, so rows written by other processes are picked up too.
 
 Keeping it current, and when it starts again:
 - New clips are found by their ids, not by "frame id above the last one loaded": on PostgreSQL ids come
   from sequences, and a transaction that took a smaller id can commit after one that took a larger,
   so a high-water mark could skip a clip for good. A clip's frames are written in the clip's own
-  transaction (repository.add_clip), so a clip that is visible has all its frames.
+  transaction (db.repository.add_clip), so a clip that is visible has all its frames.
 - A clip that disappeared (deleted, or a library replaced by another at the same URL) or a schema
   revision that changed makes the next call read everything again (`IndexStats.full_loads`).
 - Clips are never rewritten in place: the project has no command that changes a clip's frames. A
@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine
 
-from . import hashindex
-from .db import repository, session_scope, shown_url
+from . import db, hashindex
 from .match import FRAME_MATCH_MAX_DISTANCE
 from .records import LibraryState, ReferenceClip, ReferenceFrames
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from . import diskindex
 
 log = logging.getLogger("provenance.index")
@@ -142,14 +142,14 @@ class LibraryIndex:
 
     def refresh(self, engine: Engine) -> ReferenceFrames:
         with self._lock:
-            with session_scope(engine) as session:
-                state = repository.library_state(session=session)
+            with db.session_scope(engine) as session:
+                state = db.repository.library_state(session=session)
                 if self._snapshot is not None and state == self._state:
                     return self._snapshot
                 if self._state is None or state.revision != self._state.revision:
                     self._full_load(session)
                 else:
-                    present = repository.clip_ids(session=session)
+                    present = db.repository.clip_ids(session=session)
                     known = np.fromiter(self._clips, dtype=np.int64, count=len(self._clips))
                     if np.setdiff1d(known, present, assume_unique=True).size:
                         log.info("clips were removed from the library: reading it again")
@@ -157,14 +157,14 @@ class LibraryIndex:
                     else:
                         new = np.setdiff1d(present, known, assume_unique=True)
                         if new.size:
-                            self._add(repository.load_reference_frames(
+                            self._add(db.repository.load_reference_frames(
                                 session=session, min_quality=self.min_quality, clip_ids=new.tolist()))
             self._state = state
             self._snapshot = self._make_snapshot()
             return self._snapshot
 
     def _full_load(self, session) -> None:  # noqa: ANN001 - a SQLAlchemy Session
-        frames = repository.load_reference_frames(session=session, min_quality=self.min_quality)
+        frames = db.repository.load_reference_frames(session=session, min_quality=self.min_quality)
         self._full_loads += 1
         self._rows_fetched += int(frames.hashes.size)
         self._columns = _Columns(frames, slack=max(TAIL_MAX_ROWS, frames.hashes.size // 8))
@@ -222,7 +222,7 @@ _INDEXES_LOCK = threading.Lock()
 
 
 def _key(engine: Engine, min_quality: float) -> tuple[str, float]:
-    url = shown_url(engine.url)
+    url = db.shown_url(engine.url)
     if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
         url += f"#engine{id(engine)}"  # every in-memory SQLite engine is its own database under one URL
     return url, float(min_quality)
@@ -250,14 +250,14 @@ def load(engine: Engine, *, min_quality: float) -> ReferenceFrames:
 
 
 def load_sound(engine: Engine, *, min_quality: float, session: Any) -> tuple[Any, Any, dict[int, str]]:
-    """The library's sub-fingerprints (repository.load_audio_library's shape): from the on-disk index
+    """The library's sub-fingerprints (db.repository.load_audio_library's shape): from the on-disk index
     when the database has one (kept current as `load` keeps the frames), else read from the database."""
     from . import diskindex
 
     found = library_index(engine, min_quality=min_quality)
     sound = found.sound(engine) if isinstance(found, diskindex.DiskIndex) else None
     if sound is None:
-        return repository.load_audio_library(session=session)
+        return db.repository.load_audio_library(session=session)
     return sound.clip_ids, sound.values, sound.sha256_of
 
 

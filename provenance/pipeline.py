@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
+    from .db.reads import Reads
+    from .readonly import DirectLibrary
     from .timestamps import Stamp
+
+    # What a check reads the library through: its engine, or, for a check that records nothing of an
+    # SQLite library, the file opened with sqlite3 alone (provenance.readonly).
+    Opened = Engine | DirectLibrary
 
 log = logging.getLogger("provenance.pipeline")
 
@@ -224,10 +230,17 @@ def load_library(engine: Engine) -> ReferenceFrames:
     return index.load(engine, min_quality=MIN_QUALITY)
 
 
-def open_and_load(settings: Settings,
-                  engine: Engine | Callable[[], Engine] | None = None) -> tuple[Engine, ReferenceFrames]:
+def open_and_load(settings: Settings, engine: Engine | Callable[[], Engine] | None = None, *,
+                  direct: bool = False) -> tuple[Opened, ReferenceFrames]:
     """`open_library` (unless `engine` is given, or a function giving it) then `load_library`: what a
-    check waits for from the database."""
+    check waits for from the database. `direct`: for a check that records nothing, the library read
+    through sqlite3 alone where it can be (provenance.readonly), else as with `direct` False."""
+    if direct:
+        from .readonly import open_direct
+
+        found = open_direct(settings.db_url, min_quality=MIN_QUALITY)
+        if found is not None:
+            return found, found.snapshot.frames
     if engine is None:
         engine = open_library(settings)
     elif callable(engine):
@@ -252,7 +265,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
     early = EarlySearch(MIN_QUALITY)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provenance-library") as pool, \
             _page_beside(target, settings) as capturing:
-        library_opening = pool.submit(open_and_load, settings, engine)
+        library_opening = pool.submit(open_and_load, settings, engine, direct=not record)
         searching = pool.submit(early.run, library_opening)
         try:
             clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, query=True,
@@ -262,7 +275,7 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
         clip = replace(clip, page=capturing.result() if capturing else
                        page_capture.not_tried(target, enabled=settings.capture_pages))
         engine, library = _opened(library_opening, clip.media)
-        with evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
+        with _closed_after(engine), evidence_kept_if_recorded(clip.media, engine, recorded=record, page=clip.page):
             searching.result()
             library = early.searched(library)
             require_enough_frames(clip, name=target)
@@ -275,8 +288,36 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                                   progress=progress)
 
 
-def _opened(library_opening: Future[tuple[Engine, ReferenceFrames]],
-            media: FetchedMedia) -> tuple[Engine, ReferenceFrames]:
+@contextmanager
+def _closed_after(opened: Opened) -> Iterator[None]:
+    """A library read directly is closed with the check (an engine is its caller's, or the process's)."""
+    from .readonly import DirectLibrary
+
+    try:
+        yield
+    finally:
+        if isinstance(opened, DirectLibrary):
+            opened.close()
+
+
+@contextmanager
+def _reading(opened: Opened) -> Iterator[tuple[Reads, Session | None]]:
+    """One transaction on the library: what it reads through, and its session for writing (None for a
+    library read directly, which a check that records nothing reads through)."""
+    from .readonly import DirectLibrary
+
+    if isinstance(opened, DirectLibrary):
+        with opened.reading() as found:
+            yield found, None
+        return
+    from .db import reads, session_scope
+
+    with session_scope(opened) as session:
+        yield reads.Reads(reads.session_run(session)), session
+
+
+def _opened(library_opening: Future[tuple[Opened, ReferenceFrames]],
+            media: FetchedMedia) -> tuple[Opened, ReferenceFrames]:
     """The opened library; when it failed, the evidence copy this check stored goes (nothing can
     have been recorded with it through a database this process could not open) and the error is raised."""
     try:
@@ -320,7 +361,7 @@ def _record_page(page: page_capture.CaptureOutcome | None, *, sighting_id: int, 
 
 
 @contextmanager
-def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: bool = True,
+def evidence_kept_if_recorded(media: FetchedMedia, engine: Opened, *, recorded: bool = True,
                               page: page_capture.CaptureOutcome | None = None) -> Iterator[None]:
     """Remove the evidence copy this command stored when the block fails or `recorded` is False: a
     failed command, a database error or --no-record leaves the store as it found it. A copy that
@@ -336,36 +377,31 @@ def evidence_kept_if_recorded(media: FetchedMedia, engine: Engine, *, recorded: 
         _discard_page_unless_recorded(page, engine)
 
 
-def _discard_page_unless_recorded(page: page_capture.CaptureOutcome | None, engine: Engine) -> None:
+def _discard_page_unless_recorded(page: page_capture.CaptureOutcome | None, engine: Opened) -> None:
     if page is None or page.capture is None:
         return
-    from .db import session_scope
-    from .db.captures import recorded_sha256s
-
     shas = (page.capture.screenshot.sha256, page.capture.archive.sha256)
     try:
-        with session_scope(engine) as session:
-            kept = recorded_sha256s(shas, session=session)
+        with _reading(engine) as (reads, _):
+            kept = reads.recorded_sha256s(shas)
     except ProvenanceError:
         kept = set()
     page_capture.discard(page, kept)
 
 
-def _discard_unless_recorded(media: FetchedMedia, engine: Engine) -> None:
-    from .db import repository, session_scope
-
+def _discard_unless_recorded(media: FetchedMedia, engine: Opened) -> None:
     if not media.newly_stored:
         return
     try:
-        with session_scope(engine) as session:
-            if repository.find_clip_id(media.sha256, session=session) is not None:
+        with _reading(engine) as (reads, _):
+            if reads.find_clip_id(media.sha256) is not None:
                 return
     except ProvenanceError:
         pass  # the database is out of reach: no one recorded anything with this copy through it
     discard(media)
 
 
-def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: ReferenceFrames,
+def check_analysed(clip: AnalysedClip, post: Post, *, engine: Opened, library: ReferenceFrames,
                    record: bool = True, on_recorded: RecordedFn | None = None,
                    stamps: tuple[Stamp, ...] = (), progress: ProgressFn | None = None) -> CheckResult:
     """Match an analysed clip (from `analyse(..., query=True)`) against `library` and record the check.
@@ -373,9 +409,9 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
     The match step of `check`, on its own so that a caller analysing many clips (an audit) can
     overlap downloads with matching. `on_recorded` runs in the same transaction, after the check
     is written. `stamps` (from `stamp_clip`) are recorded with the check. `progress` is shown while the
-    frames between fast-changing samples are hashed for the library (frames.densify)."""
+    frames between fast-changing samples are hashed for the library (frames.densify). `engine` may be
+    a library read directly (open_and_load's `direct`) when nothing is recorded."""
     from . import localfeat
-    from .db import repository, session_scope, timestamps as stored_stamps
     from .match import find_evidence, query_frames
 
     require_enough_frames(clip)
@@ -391,24 +427,24 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
     # transaction opens, and only for such footage (most checks decode nothing more).
     library_copy = densify(clip.media.path, clip.fingerprint, progress=progress) if record else clip.fingerprint
     # Everything the check writes is one transaction: a failure anywhere leaves nothing half-written.
-    with session_scope(engine) as session:
-        pictures = localfeat.Pictures(
-            query=clip.media.path, reference=lambda clip_id: repository.evidence_path_of(clip_id, session=session))
+    with _reading(engine) as (reads, session):
+        pictures = localfeat.Pictures(query=clip.media.path, reference=reads.evidence_path_of)
         evidence = find_evidence(query_frames(clip.fingerprint, min_quality=MIN_QUALITY), library,
-                                 query_sha256=clip.media.sha256,
-                                 motion_of=lambda clip_id: repository.motion_of(clip_id, session=session),
-                                 pictures=pictures)
+                                 query_sha256=clip.media.sha256, motion_of=reads.motion_of, pictures=pictures)
         clip_id_of = {ref.sha256: cid for cid, ref in library.clips.items()}
         clip_ids = {m.sha256: clip_id_of[m.sha256] for m in (*evidence.matches, *evidence.scenes)}
-        sightings = repository.sightings_for(clip_ids.values(), session=session)
+        sightings = reads.sightings_for(clip_ids.values())
         matches = [_with_sightings(m, sightings.get(clip_ids[m.sha256], [])) for m in evidence.matches]
         scenes = tuple(_with_sightings(h, sightings.get(clip_ids[h.sha256], [])) for h in evidence.scenes)
-        sound, sound_ids = _sound_evidence(clip, matches, engine=engine, session=session)
+        sound, sound_ids = _sound_evidence(clip, matches, engine=engine, reads=reads, session=session)
         verdict, first_seen, first_seen_sighting = _verdict(clip, post, observed_at,
                                                             [*matches, *audiomatch.verdict_matches(sound)])
         clip_ids.update(sound_ids)
         check_id = None
         if record:
+            assert session is not None, "a library read directly is for checks that record nothing"
+            from .db import repository, timestamps as stored_stamps
+
             # add_clip stores a clip once per SHA-256 and returns its id either way.
             clip_id = repository.add_clip(clip.media, clip.probe, library_copy, session=session,
                                           observed_at=observed_at, min_quality=MIN_QUALITY)
@@ -437,26 +473,29 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Engine, library: R
                        scenes=scenes, sound=sound)
 
 
-def _sound_evidence(clip: AnalysedClip, matches: list[Match], *, engine: Engine,
-                    session: Session) -> tuple[SoundEvidence, dict[str, int]]:
+def _sound_evidence(clip: AnalysedClip, matches: list[Match], *, engine: Opened, reads: Reads,
+                    session: Session | None) -> tuple[SoundEvidence, dict[str, int]]:
     """The query's sound against the library's, with sightings, and the hints from comparing what the
     pictures and the sound matched; and the clip ids of the audio matches."""
-    from .db import repository
+    from .readonly import DirectLibrary
 
     fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
     if not fp.has_evidence:
         return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
-    from . import index
+    if isinstance(engine, DirectLibrary):  # the sound of the snapshot its frames came from
+        sound = engine.snapshot.sound
+        ids, values, sha_of = sound.clip_ids, sound.values, sound.sha256_of
+    else:
+        from . import index
 
-    ids, values, sha_of = index.load_sound(engine, min_quality=MIN_QUALITY, session=session)
+        ids, values, sha_of = index.load_sound(engine, min_quality=MIN_QUALITY, session=session)
     found = audiomatch.find_audio(fp, audiomatch.build_library(ids, values, sha_of))
     id_of = {sha: cid for cid, sha in sha_of.items()}
     sound_ids = {m.sha256: id_of[m.sha256] for m in found}
-    sightings = repository.sightings_for(sound_ids.values(), session=session)
+    sightings = reads.sightings_for(sound_ids.values())
     found = tuple(_with_sightings(m, sightings.get(sound_ids[m.sha256], [])) for m in found)
-    picture_ids = {m.sha256: repository.find_clip_id(m.sha256, session=session) for m in matches}
-    reference_sound = {sha: repository.audio_status_of(cid, session=session) for sha, cid in picture_ids.items()
-                       if cid is not None}
+    picture_ids = {m.sha256: reads.find_clip_id(m.sha256) for m in matches}
+    reference_sound = {sha: reads.audio_status_of(cid) for sha, cid in picture_ids.items() if cid is not None}
     return audiomatch.combine(fp.status, fp.detail, found, matches, reference_sound), sound_ids
 
 
