@@ -13,7 +13,9 @@ to end; cli.py is one command per library call):
                             beside the library) aligned with the clip's; localfeat.py's keypoints when
                             only part of the picture is shared; presearch.py searches the first look's
                             hashes while the clip still decodes
-    record   db/            repository.py writes the check, its matches and the sighting (provenance.db)
+    record   db/            repository.py writes the check, its matches and the sighting (provenance.db);
+                            a check that records nothing of an SQLite library reads it through sqlite3
+                            alone (readonly.py, with db/reads.py's SQL), never loading SQLAlchemy
     report   reporting/     every text a person or a machine reads: results.py (what check and ingest
                             print), audit.py, library.py (db status, export, import), and the
                             report of a recorded check or audit as HTML, JSON or Markdown
