@@ -93,3 +93,23 @@ def test_the_second_decode_shows_its_progress(settings):
     assert between and between == sorted(between) and all(f is not None and 0.0 <= f <= 1.0 for f in between)
     # After the first decode's own progress.
     assert max(i for i, (stage, _) in enumerate(seen) if stage == "hash") < seen.index((frames.BETWEEN_STAGE, between[0]))
+
+
+def test_a_recorded_check_of_a_file_the_library_holds_decodes_it_once(settings, copy):
+    def stages(run) -> list[str]:
+        seen: list[str] = []
+        run(lambda stage, _f: seen.append(stage))
+        return seen
+
+    first = stages(lambda p: pipeline.check(str(copy), settings=settings, progress=p))
+    assert frames.BETWEEN_STAGE in first  # fast footage, new to the library: its frames between are kept
+    engine = create_engine(settings.db_url)
+    with engine.connect() as conn:
+        rows = conn.scalar(select(func.count()).select_from(orm.Frame))
+    again = stages(lambda p: pipeline.check(str(copy), settings=settings, progress=p))
+    # Checked again: add_clip keeps the stored copy, so the second decode would go unused.
+    assert "hash" in again and frames.BETWEEN_STAGE not in again
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(orm.Frame)) == rows
+        assert conn.scalar(select(func.count()).select_from(orm.Check)) == 2
+    engine.dispose()
