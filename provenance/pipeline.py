@@ -136,10 +136,12 @@ def matcher_params() -> dict[str, object]:
 
 def analyse(target: str, *, settings: Settings, post_url: str | None = None, posted_at: datetime | None = None,
             query: bool = False, progress: ProgressFn | None = None,
-            named_by_user: str | None = None, hashed: HashedFn | None = None) -> tuple[AnalysedClip, Post]:
+            named_by_user: str | None = None, hashed: HashedFn | None = None,
+            between: bool = True) -> tuple[AnalysedClip, Post]:
     """Fetch, probe and fingerprint one clip. Touches no database. `named_by_user`: the URL the
     user gave, when `target` was found elsewhere (an audit's listing); see fetch.fetch. `hashed`:
-    see frames.fingerprint."""
+    see frames.fingerprint. `between`: a clip for the library (`query` False) keeps the frames
+    between its fast-changing samples too (frames.densify); False leaves that to the caller."""
     media = fetch(target, store_dir=settings.store_dir, cookies=settings.cookies, progress=progress,
                   post_url=post_url, posted_at=posted_at, allow_private=settings.allow_private_urls,
                   named_by_user=named_by_user, limits=settings.download_limits,
@@ -149,7 +151,7 @@ def analyse(target: str, *, settings: Settings, post_url: str | None = None, pos
         reading = pool.submit(read_credentials, media.path)
         try:
             info, fp = probe_and_fingerprint(media.path, query=query, progress=progress, hashed=hashed)
-            if not query:  # a clip for the library keeps the frames between fast-changing samples too
+            if not query and between:  # a clip for the library keeps the frames between fast-changing samples too
                 fp = densify(media.path, fp, progress=progress)
         except ProvenanceError:
             # Not a usable video: the same bytes fail the same way for anyone, so no one records this copy.
@@ -188,7 +190,12 @@ def ingest(target: str, *, settings: Settings, post_url: str | None = None, post
 
     engine = engine if engine is not None else open_library(settings)
     with _page_beside(target, settings) as capturing:
-        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress)
+        clip, post = analyse(target, settings=settings, post_url=post_url, posted_at=posted_at, progress=progress,
+                             between=False)
+        # A file the library holds already (seen again, in another post) keeps its stored frames:
+        # the frames between its samples would go unused (see check_analysed).
+        if not _stored(clip.media.sha256, engine):
+            clip = _with_between(clip, progress)
         clip = replace(clip, page=capturing.result() if capturing else
                        page_capture.not_tried(target, enabled=settings.capture_pages))
     observed_at = _now()
@@ -475,6 +482,16 @@ def check_analysed(clip: AnalysedClip, post: Post, *, engine: Opened, library: R
                        first_seen=first_seen, matches=tuple(matches),
                        signals=_signals(post, clip.credentials), params=params,
                        scenes=scenes, sound=sound)
+
+
+def _with_between(clip: AnalysedClip, progress: ProgressFn | None) -> AnalysedClip:
+    """`clip` with the frames between its fast-changing samples (frames.densify). A file that cannot be
+    decoded again is no one's to record: its copy goes, as `analyse` lets it go."""
+    try:
+        return replace(clip, fingerprint=densify(clip.media.path, clip.fingerprint, progress=progress))
+    except ProvenanceError:
+        discard(clip.media)
+        raise
 
 
 def _stored(sha256: str, engine: Opened) -> bool:

@@ -113,3 +113,22 @@ def test_a_recorded_check_of_a_file_the_library_holds_decodes_it_once(settings, 
         assert conn.scalar(select(func.count()).select_from(orm.Frame)) == rows
         assert conn.scalar(select(func.count()).select_from(orm.Check)) == 2
     engine.dispose()
+
+
+def test_a_file_ingested_again_from_another_post_decodes_once_and_gains_a_sighting(settings):
+    def stages(url: str) -> list[str]:
+        seen: list[str] = []
+        pipeline.ingest(str(SAMPLES / "bikes.mp4"), settings=settings, post_url=url,
+                        progress=lambda stage, _f: seen.append(stage))
+        return seen
+
+    assert frames.BETWEEN_STAGE in stages("https://example.org/first")
+    engine = create_engine(settings.db_url)
+    with engine.connect() as conn:
+        rows = conn.scalar(select(func.count()).select_from(orm.Frame))
+    again = stages("https://example.org/second")
+    assert "hash" in again and frames.BETWEEN_STAGE not in again
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(orm.Frame)) == rows
+        assert conn.scalar(select(func.count()).select_from(orm.Sighting)) == 2
+    engine.dispose()
