@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -295,15 +296,20 @@ def check(target: str, *, settings: Settings, post_url: str | None = None, poste
                                   progress=progress)
 
 
+def _is_direct(opened: Opened) -> bool:
+    """Whether `opened` is a library read directly (provenance.readonly): never, in a process that has
+    not loaded that module, which an ingest or a recorded check need not load."""
+    readonly = sys.modules.get(f"{__package__}.readonly")
+    return readonly is not None and isinstance(opened, readonly.DirectLibrary)
+
+
 @contextmanager
 def _closed_after(opened: Opened) -> Iterator[None]:
     """A library read directly is closed with the check (an engine is its caller's, or the process's)."""
-    from .readonly import DirectLibrary
-
     try:
         yield
     finally:
-        if isinstance(opened, DirectLibrary):
+        if _is_direct(opened):
             opened.close()
 
 
@@ -311,9 +317,7 @@ def _closed_after(opened: Opened) -> Iterator[None]:
 def _reading(opened: Opened) -> Iterator[tuple[Reads, Session | None]]:
     """One transaction on the library: what it reads through, and its session for writing (None for a
     library read directly, which a check that records nothing reads through)."""
-    from .readonly import DirectLibrary
-
-    if isinstance(opened, DirectLibrary):
+    if _is_direct(opened):
         with opened.reading() as found:
             yield found, None
         return
@@ -504,12 +508,10 @@ def _sound_evidence(clip: AnalysedClip, matches: list[Match], *, engine: Opened,
                     session: Session | None) -> tuple[SoundEvidence, dict[str, int]]:
     """The query's sound against the library's, with sightings, and the hints from comparing what the
     pictures and the sound matched; and the clip ids of the audio matches."""
-    from .readonly import DirectLibrary
-
     fp = clip.fingerprint.audio or audio.no_audio(audio.AudioStatus.FAILED, "the sound was not fingerprinted")
     if not fp.has_evidence:
         return audiomatch.combine(fp.status, fp.detail, (), matches, {}), {}
-    if isinstance(engine, DirectLibrary):  # the sound of the snapshot its frames came from
+    if _is_direct(engine):  # the sound of the snapshot its frames came from
         sound = engine.snapshot.sound
         ids, values, sha_of = sound.clip_ids, sound.values, sound.sha256_of
     else:

@@ -23,8 +23,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .db import reads
-from .errors import StoreError
 from .diskindex import Snapshot, open_current, sqlite_index_folder
+from .errors import StoreError
 
 # A plain SQLite file URL, as `--db`, PROVENANCE_DB and the default give it: sqlite:///relative.db or
 # sqlite:////absolute.db. Query options, percent escapes or another driver go the usual way, which
@@ -38,7 +38,6 @@ _BUSY_TIMEOUT_MS = 30_000
 class DirectLibrary:
     """An SQLite library open for reading through sqlite3, with the index snapshot it was opened with."""
 
-    path: Path
     connection: sqlite3.Connection
     snapshot: Snapshot
 
@@ -71,7 +70,7 @@ def open_direct(url: str, *, min_quality: float) -> DirectLibrary | None:
             snapshot = open_current(sqlite_index_folder(found["path"]), r, min_quality=min_quality)
         if snapshot is None:
             raise LookupError("the index is to be caught up or rebuilt")
-        return DirectLibrary(path=path, connection=connection, snapshot=snapshot)
+        return DirectLibrary(connection=connection, snapshot=snapshot)
     except (sqlite3.Error, StoreError, OSError, LookupError):
         # Not a database, not ours, locked past the timeout, an index to mend: the usual way says or does it.
         if connection is not None:
