@@ -547,6 +547,39 @@ def split_table(outs: list[R.Outcome], fams: list[str], vp_on: bool) -> str:
     return "\n".join(lines)
 
 
+def _units_in(q: F.Query, unit_of_stem: dict[str, str]) -> set[str]:
+    """The recordings (heldout.tsv units) whose footage a query is made of, by the stems in its labels."""
+    text = " ".join((q.name, q.source, q.note))
+    return {unit for stem, unit in unit_of_stem.items() if stem in text}
+
+
+def hint_lines(outs: list[R.Outcome], by_name: dict[str, F.Query], refs: dict[str, F.Reference],
+               clips: list[H.Clip]) -> str:
+    """Same-scene hints (a known clip with the same pictures, its moment not established: never a
+    verdict). On a positive that found no match, a hint of its right reference is the honest answer for
+    footage that cannot be placed. On a negative, a hint is right when the hinted clip is of the same
+    recording (the same scene at another moment) and wrong otherwise."""
+    unit_of_stem = {Path(c.file).stem: c.unit for c in clips}
+    ref_units = {name: {unit_of_stem[p.footage] for p in ref.pieces if p.footage in unit_of_stem}
+                 for name, ref in refs.items()}
+    pos = [o for o in outs if o.family != "negative"]
+    missed = [o for o in pos if not o.ours_ok_native]
+    said = [o for o in missed if set(o.scenes) & R.right_refs(by_name[o.name].truth, refs)]
+    neg = [o for o in outs if o.family == "negative"]
+    right = wrong = 0
+    for o in neg:
+        units = _units_in(by_name[o.name], unit_of_stem)
+        for ref in o.scenes:
+            if ref_units.get(ref, set()) & units:
+                right += 1
+            else:
+                wrong += 1
+    return (f"same-scene hints: {len(said)} of the {len(missed)} positives not found are said to show the same "
+            f"scene as their reference (moment not established); on negatives {right} hint(s) of the same "
+            f"recording at another moment (right) and {wrong} of footage not in the query (wrong), "
+            f"{sum(bool(o.scenes) for o in neg)} of {len(neg)} negatives with any")
+
+
 def per_query(o: R.Outcome, q: F.Query, split: str, refs: dict[str, F.Reference]) -> dict:
     top = o.found[0] if o.found else None
     errs = []
@@ -557,7 +590,7 @@ def per_query(o: R.Outcome, q: F.Query, split: str, refs: dict[str, F.Reference]
             "expected": {"truth": o.truth, "right_refs": sorted(R.right_refs(q.truth, refs)) if q.truth else []},
             "verdict": o.verdict, "matched_reference": top.ref if top else None,
             "ok_any_match": o.ours_ok_native, "ok_tune_threshold": o.ours_ok, "why_not": o.ours_reason,
-            "placement_error_s": errs, "note": o.note,
+            "placement_error_s": errs, "note": o.note, "scenes": o.scenes,
             "matches": [{"ref": m.ref, "strength": m.strength, "similarity": m.similarity,
                          "matched_frames": m.matched_frames, "speed": m.speed, "transforms": m.transforms,
                          "segments": m.segments, **({"method": m.method} if m.method else {}),
@@ -676,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         outs = [o for o in outcomes if split_of[o.name] == split]
         print(f"\n{split.upper()} half: clips {', '.join(c.file for c in clips if c.split == split)}")
         print(split_table(outs, list(fams), vp.on))
+        print(hint_lines(outs, by_name, lib.refs, clips))
         fails = [o for o in outs if o.ours_ok_native is False]
         if fails:
             print(f"{split}: failing (any-match rule): {len(fails)}")

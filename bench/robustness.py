@@ -262,6 +262,9 @@ class Outcome:
     ours_error: str | None = None
     verdict: str = ""  # the check's verdict (reused / earliest_known / no_match)
     found: list[Found] = field(default_factory=list)
+    # The check's same-scene hints (known clips whose pictures match but whose moment was not
+    # established: a hint, never a verdict), by reference name.
+    scenes: list[str] = field(default_factory=list)
     vpdq_s: float | None = None
     vpdq_hash_s: float | None = None
     vpdq_ranked: list[list] = field(default_factory=list)  # [name, query_pct, ref_pct, is_match]
@@ -295,6 +298,7 @@ def run_one(q: F.Query, path: Path, lib: Library, vp: Vpdq, vlib: dict | None, s
                           for s in m.segments],
                 method=_as_text(getattr(m, "method", "")), evidence=_as_text(getattr(m, "evidence", ""))))
         out.found.sort(key=lambda f: f.strength, reverse=True)
+        out.scenes = [lib.name_of.get(h.sha256, h.sha256[:12]) for h in res.scenes]
     except Exception as exc:  # noqa: BLE001 - one failing query must not stop the run
         out.ours_s = time.perf_counter() - t0
         out.ours_error = f"{type(exc).__name__}: {exc}"

@@ -236,5 +236,7 @@ def test_the_readme_states_the_matchers_numbers():
         f"(up to {frames.BETWEEN_FPS:g} a second)",
         f"a line of fewer than {match.WEAK_LINE_MIN_FRAMES} frames whose median pair is {match.WEAK_LINE_BITS} bits",
         f"fewer than {match.MIN_MATCHED_FRAMES} usable frames at {frames.SAMPLE_FPS:g} fps",
+        f"span at least {match.SCENE_MIN_S:g} s, cover {match.STILL_SCENE_MIN_SHARE:.0%} of the query",
+        f"shorter than {match.SCENE_MIN_S:g} s in either clip",
     ]
     assert [s for s in said if s not in readme] == []

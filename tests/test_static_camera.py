@@ -242,3 +242,75 @@ def test_a_copy_of_the_camera_whose_frames_look_alike_is_still_placed(settings, 
     top = result.matches[0]
     assert top.sha256 == original and top.speed == 1.0 and abs(top.offset_s) <= 0.25
     assert top.query_coverage > 0.9
+
+
+@pytest.fixture(scope="module")
+def still_scene(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A fixed camera on a scene in which nothing moves (a sleeping baby, a face held still): one frame
+    of the fish tank, with a camera's temporal noise (ffmpeg's noise filter) and nothing else changing.
+    Every frame is within a few bits of every other and its motion is under motion.MOTION_MIN_ENERGY,
+    so neither the frames nor the motion profile can tell one moment (or one recording) from another.
+    And a logo sting: the library clip opens with one, a query shares it before other footage."""
+    root = tmp_path_factory.mktemp("still_scene")
+    a, b = _footage()
+    background = root / "background.png"
+    ffmpeg("-ss", "3", "-i", str(a), "-frames:v", "1", "-vf", "scale=640:-2", str(background))
+    x264 = ["-c:v", "libx264", "-threads", "1", "-an"]
+
+    def still(seconds: float, seed: int) -> list[str]:
+        return ["-loop", "1", "-i", str(background), "-t", str(seconds), "-vf",
+                f"noise=alls=4:allf=t:all_seed={seed},format=yuv420p", "-r", "25", *x264, "-crf", "18"]
+
+    logo = ("color=0x123a7a:s=640x516:r=25:d=2.5,"
+            "drawbox=x=iw*0.3:y=ih*0.38:w=iw*0.4:h=ih*0.24:color=white@0.9:t=fill,format=yuv420p")
+
+    def after_logo(footage: Path) -> list[str]:
+        graph = (f"{logo}[logo];[0:v]scale=640:516,setsar=1,fps=25,format=yuv420p[main];"
+                 "[logo][main]concat=n=2:v=1:a=0[out]")
+        return ["-i", str(footage), "-t", "6", "-filter_complex", graph, "-map", "[out]", *x264, "-crf", "20"]
+
+    out = {name: root / f"{name}.mp4" for name in
+           ("library", "copy", "other_moment", "branded", "shared_logo", "logo_only")}
+    ffmpeg(*still(6, 1), str(out["library"]))
+    ffmpeg("-i", str(out["library"]), "-vf", "scale=360:-2", *x264, "-crf", "28", str(out["copy"]))
+    ffmpeg(*still(5, 7), str(out["other_moment"]))
+    ffmpeg(*after_logo(a), str(out["branded"]))
+    ffmpeg(*after_logo(b), str(out["shared_logo"]))
+    ffmpeg("-f", "lavfi", "-i", logo, *x264, "-crf", "20", str(out["logo_only"]))
+    return out
+
+
+def test_a_copy_of_a_still_scene_is_said_to_show_the_same_still_picture(settings, still_scene, run):
+    # Matcher version 8 said nothing at all: a still query was no evidence, like a title card. It is
+    # the same still picture as the known clip, whose moment (and recording) nothing can establish:
+    # a same-scene hint, never a "reused".
+    library = fingerprint(still_scene["library"]).motion
+    assert motion.energy(library) < motion.MOTION_MIN_ENERGY
+    original = pipeline.ingest(str(still_scene["library"]), settings=settings, post_url="https://example.org/nursery",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    for name in ("copy", "other_moment"):  # the copy not recorded: the library would then hold two stills
+        result = pipeline.check(str(still_scene[name]), settings=settings, posted_at=REPOST_TIME,
+                                record=name == "other_moment")
+        assert result.verdict == "no_match" and not result.matches, name
+        assert [h.sha256 for h in result.scenes] == [original], name
+        assert "same still picture" in result.scenes[0].reason
+    report = run("report", str(result.check_id), "--format", "md")
+    assert report.exit_code == 0, report.output
+    assert "Same scene, moment not established" in report.output and "same still picture" in report.output
+    assert "Reused" not in report.output
+
+
+def test_a_shared_logo_sting_is_no_evidence_and_fixes_no_line(settings, still_scene):
+    # The library clip: a 2.5-s logo sting, then the fish tank (recording A). The query: the same sting,
+    # then the same camera at another moment (recording B). Matcher version 8 placed it as a copy at
+    # 0.575x: the sting's frames (one picture, 0 bits) fixed the line, B's frames (8-12 bits from A's
+    # anywhere) filled it. Without the sting's frames no line stands (match._leans_on_a_still); what is
+    # left is the same camera, a same-scene hint at most. The sting alone is nothing, not even a still
+    # picture: it is shorter than match.SCENE_MIN_S.
+    original = pipeline.ingest(str(still_scene["branded"]), settings=settings, post_url="https://example.org/branded",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    shared = pipeline.check(str(still_scene["shared_logo"]), settings=settings, posted_at=REPOST_TIME, record=False)
+    assert shared.verdict == "no_match" and not shared.matches
+    assert all(h.sha256 == original and "same still picture" not in h.reason for h in shared.scenes)
+    alone = pipeline.check(str(still_scene["logo_only"]), settings=settings, posted_at=REPOST_TIME, record=False)
+    assert alone.verdict == "no_match" and not alone.matches and not alone.scenes
