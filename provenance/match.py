@@ -41,7 +41,9 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # library keeps every frame between samples of footage that changes faster than the sampling
 # (frames.densify), and a short line at the edge of the frame threshold is chance (WEAK_LINE_*)
 # (2026-12-01). 9: footage in which nothing moves, matched all along by a known clip in which nothing
-# moves either, is a same-scene hint ("the same still picture"), no longer nothing (2026-12-01).
+# moves either, is a same-scene hint ("the same still picture"), no longer nothing; a same-scene hint
+# needs SCENE_MIN_S in both clips; a line carried by one held picture (a shared sting) must stand
+# without it (_leans_on_a_still) (2026-12-01).
 MATCHER_VERSION = 9
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
@@ -859,6 +861,8 @@ def _leans_on_a_still(line: _Line, pairs: _Pairs) -> bool:
     speed, and with a shared sting it fixes the offset for any footage after it that looks alike: a
     shared logo sting before the same fixed camera at another moment made a line at 0.575x
     (tests/test_static_camera.py), the sting's 11 frames at 0 bits and 7 of the camera's at 8-12."""
+    if line.pairs.tq.size > HELD_MAX_LINE_FRAMES:
+        return False
     held = _held_picture(line.pairs.query_hash)
     if held.sum() < MIN_MATCHED_FRAMES:
         return False
@@ -882,6 +886,9 @@ def _leans_on_a_still(line: _Line, pairs: _Pairs) -> bool:
 # A sting or title card is one picture held for one stretch: its frames on a line follow each other,
 # at most one 4-fps sample missing between two.
 HELD_RUN_MAX_GAP_S = 0.5
+# Lines of more frames than this (100 s at 4 fps) are not looked at for a held sting: a few seconds
+# of one picture cannot carry them, and _held_picture compares every frame with every other.
+HELD_MAX_LINE_FRAMES = 400
 
 
 def _held_picture(hashes: np.ndarray) -> np.ndarray:
