@@ -42,8 +42,7 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # (frames.densify), and a short line at the edge of the frame threshold is chance (WEAK_LINE_*)
 # (2026-12-01). 9: footage in which nothing moves, matched all along by a known clip in which nothing
 # moves either, is a same-scene hint ("the same still picture"), no longer nothing; a same-scene hint
-# needs SCENE_MIN_S in both clips; a line carried by one held picture (a shared sting) must stand
-# without it (_leans_on_a_still) (2026-12-01).
+# needs SCENE_MIN_S in both clips (2026-12-01).
 MATCHER_VERSION = 9
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
@@ -792,10 +791,7 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         if _distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES or _is_still(line, pairs):
             stills += 1
         elif _strong_enough(line):
-            if _leans_on_a_still(line, pairs):
-                stills += 1
-            else:
-                lines.append(line)
+            lines.append(line)
         if len(lines) == MAX_LINES_PER_REFERENCE or remaining.sum() < MIN_MATCHED_FRAMES:
             break
     if not lines:
@@ -853,49 +849,6 @@ def _is_still(line: _Line, pairs: _Pairs) -> bool:
             and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]):
         return False
     return float(_ambiguous(line, pairs).mean()) >= MAX_AMBIGUOUS_SHARE
-
-
-def _leans_on_a_still(line: _Line, pairs: _Pairs) -> bool:
-    """A line whose frames of its most repeated picture (a logo sting, a title card: one picture held)
-    carry it: without them, what is left is not a line that stands by itself. A held picture fixes no
-    speed, and with a shared sting it fixes the offset for any footage after it that looks alike: a
-    shared logo sting before the same fixed camera at another moment made a line at 0.575x
-    (tests/test_static_camera.py), the sting's 11 frames at 0 bits and 7 of the camera's at 8-12."""
-    if line.pairs.tq.size > HELD_MAX_LINE_FRAMES:
-        return False
-    held = _held_picture(line.pairs.query_hash)
-    if held.sum() < MIN_MATCHED_FRAMES:
-        return False
-    if float(np.diff(line.pairs.tq[held]).max()) > HELD_RUN_MAX_GAP_S:
-        # The picture recurs through the line: a fixed camera's own scene, not a sting held once, and
-        # _is_still judges such lines (on the held-out tune half a caption band over the fish tank,
-        # placed by its frames, was otherwise handed to the motion profiles).
-        return False
-    if _ambiguous(line, pairs)[held].mean() >= MAX_AMBIGUOUS_SHARE:
-        # The held picture is as close to the reference elsewhere: a slow shot the reference holds
-        # for long, judged by _is_still like any ambiguous line, not a sting shown once (bench/
-        # robustness.py: a compilation's 3-s piece of a near-still shot of the film, 12 of its 14
-        # frames one picture, was otherwise lost).
-        return False
-    rest = _Line(speed=line.speed, offset=line.offset, pairs=line.pairs.subset(np.flatnonzero(~held)))
-    if rest.pairs.tq.size < MIN_MATCHED_FRAMES or _distinct_pictures(rest.pairs.query_hash) < MIN_DISTINCT_FRAMES:
-        return True
-    return not _strong_enough(rest) or _is_still(rest, pairs)
-
-
-# A sting or title card is one picture held for one stretch: its frames on a line follow each other,
-# at most one 4-fps sample missing between two.
-HELD_RUN_MAX_GAP_S = 0.5
-# Lines of more frames than this (100 s at 4 fps) are not looked at for a held sting: a few seconds
-# of one picture cannot carry them, and _held_picture compares every frame with every other.
-HELD_MAX_LINE_FRAMES = 400
-
-
-def _held_picture(hashes: np.ndarray) -> np.ndarray:
-    """Which frames show the run's most repeated picture (within STILL_MAX_DISTANCE bits)."""
-    h = hashes.astype(np.uint64)
-    close = np.bitwise_count(h[:, None] ^ h[None, :]) <= STILL_MAX_DISTANCE
-    return close[int(close.sum(axis=1).argmax())]
 
 
 def _ambiguous(line: _Line, pairs: _Pairs) -> np.ndarray:
