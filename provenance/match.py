@@ -848,21 +848,22 @@ def _is_still(line: _Line, pairs: _Pairs) -> bool:
     if (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
             and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]):
         return False
-    return float(_ambiguous(line, pairs).mean()) >= MAX_AMBIGUOUS_SHARE
+    return _ambiguous_share(line, pairs) >= MAX_AMBIGUOUS_SHARE
 
 
-def _ambiguous(line: _Line, pairs: _Pairs) -> np.ndarray:
-    """Which of the line's frames match the reference about as well far from the line: in
+def _ambiguous_share(line: _Line, pairs: _Pairs) -> float:
+    """The share of the line's frames that match the reference about as well far from the line: in
     static-camera footage every frame looks like every other, so a line through such frames places
     nothing (the same camera at another moment makes one just as well)."""
     predicted = line.speed * pairs.tq + line.offset
     off_line = np.abs(pairs.tr - predicted) > AMBIGUITY_OFF_LINE_S
     if not off_line.any():
-        return np.zeros(line.pairs.qidx.size, dtype=bool)
+        return 0.0
     n_query = int(max(pairs.qidx.max(), line.pairs.qidx.max())) + 1
     best_off = np.full(n_query, np.inf)
     np.minimum.at(best_off, pairs.qidx[off_line], pairs.dist[off_line])
-    return best_off[line.pairs.qidx] <= line.pairs.dist + AMBIGUITY_MARGIN_BITS
+    ambiguous = best_off[line.pairs.qidx] <= line.pairs.dist + AMBIGUITY_MARGIN_BITS
+    return float(ambiguous.mean())
 
 
 def _strong_enough(line: _Line) -> bool:
