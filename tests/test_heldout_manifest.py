@@ -184,8 +184,8 @@ def test_deal_5_short_library_windows_give_every_family() -> None:
 
 
 def test_deal_5_short_negative_windows_keep_a_plain_excerpt() -> None:
-    """Each short deal-5 negative window gets one plain 4-s excerpt of the same camera at another moment
-    (inside that window), besides its edits; the short windows of deals 1-4 still get none."""
+    """Each short deal-5 (and deal-7) negative window gets one plain 4-s excerpt of the same camera at
+    another moment (inside that window), besides its edits; the short windows of deals 1-4 still get none."""
     heldout, clips = _heldout_with_clips()
     neg = heldout.negative_windows(clips)
     lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
@@ -193,7 +193,8 @@ def test_deal_5_short_negative_windows_keep_a_plain_excerpt() -> None:
     for w in neg:
         stem = Path(w.clip.file).stem
         plain = [q for q, _ in qs if q.name.startswith("neg__plain__") and q.source.split("@")[0] == stem]
-        if w.clip.file in DEAL_5_SHORT:
+        if w.clip.file in DEAL_5_SHORT or (w.clip.deal == 7 and w.duration < heldout.NEG_LONG_S
+                                           and w.duration >= heldout.EXCERPT_S + 2 * heldout.EDGE_S):
             assert len(plain) == 1, stem
             ((_, a, b),) = [_cut(inp) for inp in plain[0].inputs]
             assert w.start <= a < b <= w.end and b - a == pytest.approx(heldout.EXCERPT_S), (stem, a, b)
@@ -276,3 +277,79 @@ def test_no_earlier_query_uses_deal_6_footage() -> None:
     for q, _ in earlier:
         stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
         assert not stems & deal6, q.name
+
+
+# Deal 7: fresh fixed cameras for the report half, and the one unit a fix is chosen on, on tune by name.
+DEAL_7_SOURCES = {"animapp", "python-nbsphinx-doc", "python3-mecavideo", "python3-imageio", "pd-extendedview",
+                  "python3-hug-doc", "node-opencv"}
+
+
+def test_deal_7_puts_the_mouse_cage_on_tune_and_every_other_reference_on_report(corpus: ModuleType) -> None:
+    """The mouse cage, whose other moment matcher 9 called `reused` in a hand test before deal 7 was added,
+    is tune footage by name (TUNE_UNITS); every other deal-7 reference is fresh report footage, from packages
+    no earlier deal used (not opencv-doc: its box and cup clips stay out), each with a later window of the
+    same scene for negatives."""
+    assert corpus.DEALS[7] == "report" and 7 in corpus.REFERENCES_ALL_FIRST
+    assert corpus.TUNE_UNITS[7] == {"animapp_cage"}
+    clips = corpus.load_manifest()
+    deal7 = [c for c in clips if c.deal == 7]
+    names = {c.source.split("==")[0].split("=")[0] for c in deal7}
+    assert names == DEAL_7_SOURCES and "opencv-doc" not in names
+    earlier_sources = {c.source.split("==")[0].split("=")[0] for c in clips if c.deal < 7}
+    assert not DEAL_7_SOURCES & earlier_sources
+    refs = [c for c in deal7 if c.role == "reference"]
+    assert {c.unit for c in refs if c.split == "tune"} == {"animapp_cage"}
+    assert sum(c.split == "report" for c in refs) == 4
+    assert all(c.negative_s for c in refs), "each deal-7 reference keeps a window for 'another moment'"
+    assert any(c.kind in corpus.STILL_KINDS for c in refs if c.split == "report")
+    rule = corpus.rule_splits(clips)
+    assert all(rule[c.file] == c.split for c in deal7)
+
+
+def test_without_tune_units_the_mouse_cage_would_be_report_footage(corpus: ModuleType) -> None:
+    """The rule, not the manifest, puts the cage on tune: dealt without its name in TUNE_UNITS, every
+    deal-7 reference lands on report, and the manifest's tune row would then fail `check`."""
+    clips = corpus.load_manifest()
+    deal7 = [c for c in clips if c.deal == 7]
+    plain = corpus._deal(deal7, corpus.DEALS[7], True)
+    assert all(plain[c.file] == "report" for c in deal7 if c.role == "reference")
+    named = corpus._deal(deal7, corpus.DEALS[7], True, frozenset({"animapp_cage"}))
+    assert {c.file for c in deal7 if named[c.file] == "tune" and c.role == "reference"} == {
+        "animapp_example_vid.mp4"}
+    assert corpus.check([replace(c, split="report") if c.unit == "animapp_cage" else c for c in clips])
+
+
+def test_deal_7_backgrounds_come_from_the_references_own_half() -> None:
+    """bench/heldout.py puts only footage of the reference's own half, of deals 1 and 4-7, around or behind
+    a deal-7 positive, never the reference's own clip at another moment. Builds the query specs only."""
+    heldout, clips = _heldout_with_clips()
+    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
+    deal_of = {Path(c.file).stem: c for c in clips}
+    seen = {"tune": 0, "report": 0}
+    for q, split in heldout.positives([w for w in lib if w.clip.deal == 7], neg, ("compilation", "pip")):
+        own = q.source.split("@")[0]
+        assert split == deal_of[own].split, q.name
+        stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
+        assert own in stems, q.name
+        for stem in stems - {own}:
+            other = deal_of[stem]
+            assert other.split == split and other.deal in (1, 4, 5, 6, 7), (q.name, stem, other.deal)
+            assert other.unit != deal_of[own].unit, (q.name, stem)
+            seen[split] += 1
+    assert seen["tune"] and seen["report"], seen
+
+
+def test_no_earlier_query_uses_deal_7_footage() -> None:
+    """Deals 1-6's queries stay as they were: no positive of an earlier deal and no negative compilation of
+    earlier deals takes a piece of deal-7 footage. Builds the query specs only."""
+    heldout, clips = _heldout_with_clips()
+    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
+    lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
+    deal7 = {Path(c.file).stem for c in clips if c.deal == 7}
+    earlier = heldout.positives([w for w in lib if w.clip.deal < 7], neg, tuple(heldout.FAMILIES))
+    earlier += [(q, s) for q, s in heldout.negatives(neg, neg_open)
+                if not any(stem in q.name for stem in deal7) and not q.name.startswith("neg__comp_d7_")]
+    assert earlier
+    for q, _ in earlier:
+        stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
+        assert not stems & deal7, q.name
