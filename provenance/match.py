@@ -42,8 +42,11 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # (frames.densify), and a short line at the edge of the frame threshold is chance (WEAK_LINE_*)
 # (2026-12-01). 9: footage in which nothing moves, matched all along by a known clip in which nothing
 # moves either, is a same-scene hint ("the same still picture"), no longer nothing; a same-scene hint
-# needs SCENE_MIN_S in both clips (2026-12-01).
-MATCHER_VERSION = 9
+# needs SCENE_MIN_S in both clips (2026-12-01). 10: a line's frames that match the reference about as
+# well through the other orientation (mirrored or not) are ambiguous too, so that a near-symmetric fixed
+# camera's other moment no longer makes a mirrored line (_ambiguous_share), and a same-scene hint over
+# moving footage needs SCENE_MIN_SHARE of the query's frames to meet the clip (2026-12-02).
+MATCHER_VERSION = 10
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -295,11 +298,17 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
     clips whose lines were all stills go into `stills`; the clips met most specifically into `met`
     (candidates for the local-features look)."""
     best: dict[int, Any] = {}
+    met_by_view = {mirrored: candidate_pairs(hashes[:, [i for i, v in enumerate(views) if v.mirrored == mirrored]],
+                                             library.hashes, search=library.search)
+                   for mirrored in (False, True)}
     for mirrored in (False, True):
         columns = [i for i, v in enumerate(views) if v.mirrored == mirrored]
-        qi, ri, dist, column = candidate_pairs(hashes[:, columns], library.hashes, search=library.search)
+        qi, ri, dist, column = met_by_view[mirrored]
         if qi.size == 0:
             continue
+        other_qi, other_ri, other_dist, _ = met_by_view[not mirrored]
+        other_order = np.argsort(library.clip_ids[other_ri], kind="stable")
+        other_clips = library.clip_ids[other_ri][other_order]
         implied = pairing[np.asarray(columns)[column], library.variants[ri]]
         clip_of_pair = library.clip_ids[ri]
         order = np.argsort(clip_of_pair, kind="stable")
@@ -321,8 +330,11 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
             clip = library.clips[int(clip_sorted[s])]
             pairs = _Pairs(query.times[qi[sel]], library.times[ri[sel]], dist[sel], qi[sel],
                            query.hashes[qi[sel], 0], implied[sel])
+            in_other = other_order[np.searchsorted(other_clips, clip_sorted[s], side="left"):
+                                   np.searchsorted(other_clips, clip_sorted[s], side="right")]
+            rivals = _Rivals(other_qi[in_other], other_dist[in_other])
             match, still = _align(query, clip, pairs, mirrored=mirrored, same_file=clip.sha256 == query_sha256,
-                                  region=region)
+                                  region=region, rivals=rivals)
             if match and (clip.clip_id not in best or strength(_plain(match)) > strength(_plain(best[clip.clip_id]))):
                 best[clip.clip_id] = match
             if still is not None:
@@ -425,7 +437,7 @@ def _place_by_motion(query: QueryFrames, clip: ReferenceClip, candidates: list[_
             found.append((placement, candidate))
     if not moving:
         return _still_picture_hint(query, clip, candidates, reference_motion)
-    long_enough = [c for c in candidates if _spans_a_scene(query, c)]
+    long_enough = [c for c in candidates if _spans_a_scene(query, c) and _met_share(c, query) >= SCENE_MIN_SHARE]
     if not found and not long_enough:
         return None  # a title card over moving footage, a shared sting: no evidence of a scene
     closest = min(long_enough or candidates, key=lambda c: float(c.pairs.dist.mean()))
@@ -456,6 +468,18 @@ def _place_by_motion(query: QueryFrames, clip: ReferenceClip, candidates: list[_
 # tune half's shortest right hint, a 4-s excerpt sampled at 4 fps, spans 3.73 s; three compilation
 # pieces of the same presenter at another moment, 2.5-3.3 s, lose theirs.
 SCENE_MIN_S = 3.25
+
+
+# ... and most of the query's frames to meet it in one orientation: "the pictures match frame after
+# frame". On the held-out tune half (matcher version 10, 2026-12-02) footage never in the library (a coin
+# and a pen on a table, node-opencv) met a mouse cage's pale floor with 34-53% of its frames and was called
+# the same scene; the same cameras at other moments met their clips with 62-100% (a goldfish pond's
+# 360p re-encode, 53%, loses its hint: a missed hint is no claim, a wrong one is).
+SCENE_MIN_SHARE = 0.6
+
+
+def _met_share(candidate: _StillCandidate, query: QueryFrames) -> float:
+    return float(np.unique(candidate.pairs.qidx).size) / max(1, query.times.size)
 
 
 def _spans_a_scene(query: QueryFrames, candidate: _StillCandidate) -> bool:
@@ -777,9 +801,12 @@ class _Line:
 
 
 def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: bool,
-           same_file: bool, region: bool = False) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
+           same_file: bool, region: bool = False,
+           rivals: "_Rivals | None" = None) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
     """The lines of frames that place the query in this reference; when every line found was a still
-    (the same picture at every offset: a title card, or a static camera), the pairs for a second look."""
+    (the same picture at every offset: a title card, or a static camera), the pairs for a second look.
+    `rivals`: the same query frames' pairs with this reference through the other orientation (mirrored
+    or not), another explanation of each frame (_ambiguous_share)."""
     lines: list[_Line] = []
     stills = 0
     remaining = np.ones(pairs.tq.size, dtype=bool)
@@ -788,7 +815,7 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         if line is None:
             break
         remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
-        if _distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES or _is_still(line, pairs):
+        if _distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES or _is_still(line, pairs, rivals):
             stills += 1
         elif _strong_enough(line):
             lines.append(line)
@@ -842,26 +869,41 @@ def _similarity(dist: np.ndarray) -> float:
     return round(float(np.clip(1.0 - dist.mean() / UNRELATED_DISTANCE, 0.0, 1.0)), 4)
 
 
-def _is_still(line: _Line, pairs: _Pairs) -> bool:
+@dataclass(frozen=True)
+class _Rivals:
+    """Pairs of the query's frames with one reference through the other orientation: query frame and
+    distance only (where in the reference they fall does not matter, any of them explains the frame)."""
+
+    qidx: np.ndarray
+    dist: np.ndarray
+
+
+def _is_still(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None) -> bool:
     """A line through frames that match the reference about as well elsewhere places no moment (a
     close line at a common speed counts whatever its ambiguity, so that is not computed for it)."""
     if (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
             and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]):
         return False
-    return _ambiguous_share(line, pairs) >= MAX_AMBIGUOUS_SHARE
+    return _ambiguous_share(line, pairs, rivals) >= MAX_AMBIGUOUS_SHARE
 
 
-def _ambiguous_share(line: _Line, pairs: _Pairs) -> float:
-    """The share of the line's frames that match the reference about as well far from the line: in
-    static-camera footage every frame looks like every other, so a line through such frames places
-    nothing (the same camera at another moment makes one just as well)."""
+def _ambiguous_share(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None) -> float:
+    """The share of the line's frames that match the reference about as well far from the line, or
+    through the other orientation: in static-camera footage every frame looks like every other, so a
+    line through such frames places nothing (the same camera at another moment makes one just as well).
+    The other orientation counts because a scene seen from above or head-on is often near-symmetric:
+    a line through the mirrored view of such footage is one more chance line among the plain view's
+    (matcher version 10: the held-out tune half's mouse cage, 2026-12-02)."""
     predicted = line.speed * pairs.tq + line.offset
     off_line = np.abs(pairs.tr - predicted) > AMBIGUITY_OFF_LINE_S
-    if not off_line.any():
+    has_rivals = rivals is not None and rivals.qidx.size > 0
+    if not off_line.any() and not has_rivals:
         return 0.0
-    n_query = int(max(pairs.qidx.max(), line.pairs.qidx.max())) + 1
+    n_query = int(max(pairs.qidx.max(), line.pairs.qidx.max(), rivals.qidx.max() if has_rivals else 0)) + 1
     best_off = np.full(n_query, np.inf)
     np.minimum.at(best_off, pairs.qidx[off_line], pairs.dist[off_line])
+    if has_rivals:
+        np.minimum.at(best_off, rivals.qidx, rivals.dist)
     ambiguous = best_off[line.pairs.qidx] <= line.pairs.dist + AMBIGUITY_MARGIN_BITS
     return float(ambiguous.mean())
 

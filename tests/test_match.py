@@ -276,3 +276,58 @@ def test_a_clip_kept_frame_by_frame_is_not_taken_for_the_clip_a_query_met_most()
                     ends=np.array([2, 4]), order=np.arange(4), clip_sorted=np.array([1, 1, 2, 2]),
                     tq=np.zeros(4), tr=np.zeros(4), mirrored=False, clips={1: dense, 2: plain})
     assert met[2].score == 0.24 and met[1].score == pytest.approx(0.25 / 6.25)
+
+
+def test_a_frame_met_as_well_through_the_other_orientation_is_ambiguous():
+    # What the held-out tune half's mouse cage (filmed from above, near-symmetric) made at another moment:
+    # a mirrored line at 8-10 bits whose frames the plain view met just as closely elsewhere.
+    line = _line(12, 9.0, speed=0.9)
+    own_view = line.pairs  # no pair off the line: nothing ambiguous through this view alone
+    assert match._ambiguous_share(line, own_view) == 0.0
+    as_close = match._Rivals(qidx=np.arange(12), dist=np.full(12, 9.0 + match.AMBIGUITY_MARGIN_BITS))
+    assert match._ambiguous_share(line, own_view, as_close) == 1.0
+    assert match._is_still(line, own_view, as_close)
+    # A true mirrored copy: the plain view is far (beyond the margin) or does not meet the frames at all.
+    farther = match._Rivals(qidx=np.arange(12), dist=np.full(12, 9.0 + match.AMBIGUITY_MARGIN_BITS + 1))
+    assert match._ambiguous_share(line, own_view, farther) == 0.0
+    assert not match._is_still(line, own_view, match._Rivals(qidx=np.arange(0), dist=np.zeros(0)))
+    # Half the frames met as well the other way round is enough to call the line a still.
+    half = match._Rivals(qidx=np.arange(6), dist=np.full(6, 8.0))
+    assert match._ambiguous_share(line, own_view, half) == 0.5 and match._is_still(line, own_view, half)
+    # A close line at a common speed counts whatever the other orientation says.
+    close = _line(12, match.AMBIGUITY_CLOSE_BITS)
+    assert not match._is_still(close, close.pairs, match._Rivals(qidx=np.arange(12), dist=np.zeros(12)))
+
+
+def _moving_query(frames: int, seed: int) -> "match.QueryFrames":
+    from provenance.motion import MOTION_GRID, MotionProfile
+
+    rng = np.random.default_rng(seed)
+    times = np.arange(frames) / 4.0
+    profile = MotionProfile(times=times, cells=rng.integers(0, 255, (frames, MOTION_GRID * MOTION_GRID), dtype=np.uint8))
+    return match.QueryFrames(times=times, hashes=np.zeros((frames, 1), dtype=np.uint64), letterbox=np.zeros(frames),
+                             pillarbox=np.zeros(frames), duration_s=frames / 4.0, step_s=0.25, motion=profile,
+                             motion_rows=np.arange(frames))
+
+
+def _met_by(frames_met: np.ndarray) -> "match._StillCandidate":
+    n = frames_met.size
+    pairs = match._Pairs(tq=frames_met / 4.0, tr=frames_met / 2.0, dist=np.full(n, 9.0), qidx=frames_met,
+                         query_hash=np.arange(n, dtype=np.uint64), crop=np.zeros(n))
+    return match._StillCandidate(mirrored=False, pairs=pairs)
+
+
+@pytest.mark.parametrize("share", [0.34, 0.5, 0.56])
+def test_a_same_scene_hint_needs_most_query_frames_to_meet_the_clip(share):
+    # The held-out tune half's coin and pen on a table met a mouse cage's pale floor with 34-53% of its
+    # frames, spread over 6 s of both clips, and what moves lined up nowhere: that is no "same scene".
+    query, reference = _moving_query(32, 1), _moving_query(64, 2).motion
+    clip = ReferenceClip(clip_id=1, sha256="1" * 64, duration_s=16.0, usable_frames=64, content_box=ContentBox())
+    spread = np.unique(np.linspace(0, 31, int(round(share * 32))).astype(np.int64))
+    assert match._spans_a_scene(query, _met_by(spread))
+    assert match._place_by_motion(query, clip, [_met_by(spread)], reference, same_file=False) is None
+    # Met by most of its frames (the same fixed camera at another moment: 62-100%), it is the same scene.
+    most = np.arange(0, 32)[: int(match.SCENE_MIN_SHARE * 32) + 1]
+    most = np.unique(np.r_[most, 31])
+    hint = match._place_by_motion(query, clip, [_met_by(most)], reference, same_file=False)
+    assert isinstance(hint, match.SceneHint) and hint.query_frames == most.size
