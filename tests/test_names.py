@@ -238,5 +238,6 @@ def test_the_readme_states_the_matchers_numbers():
         f"fewer than {match.MIN_MATCHED_FRAMES} usable frames at {frames.SAMPLE_FPS:g} fps",
         f"span at least {match.SCENE_MIN_S:g} s, cover {match.STILL_SCENE_MIN_SHARE:.0%} of the query",
         f"shorter than {match.SCENE_MIN_S:g} s in either clip",
+        f"({match.SCENE_MIN_SHARE:.0%} of the query's frames or",
     ]
     assert [s for s in said if s not in readme] == []
