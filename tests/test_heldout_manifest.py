@@ -263,20 +263,22 @@ def test_deal_6_backgrounds_come_from_the_report_half() -> None:
     assert seen, "deal 6's compilations and pictures-in-picture put other footage around its pieces"
 
 
-def test_no_earlier_query_uses_deal_6_footage() -> None:
-    """Deals 1-5's queries stay as they were: no positive of an earlier deal and no negative compilation of
-    earlier deals takes a piece of deal-6 footage. Builds the query specs only."""
+@pytest.mark.parametrize("deal", [6, 7])
+def test_no_earlier_query_uses_a_later_deals_footage(deal: int) -> None:
+    """Earlier deals' queries stay as they were: no positive of an earlier deal and no negative compilation
+    of earlier deals takes a piece of deal 6's (or 7's) footage. Builds the query specs only."""
     heldout, clips = _heldout_with_clips()
     lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
     lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
-    deal6 = {Path(c.file).stem for c in clips if c.deal == 6}
-    earlier = heldout.positives([w for w in lib if w.clip.deal < 6], neg, tuple(heldout.FAMILIES))
+    later = {Path(c.file).stem for c in clips if c.deal >= deal}
+    earlier = heldout.positives([w for w in lib if w.clip.deal < deal], neg, tuple(heldout.FAMILIES))
     earlier += [(q, s) for q, s in heldout.negatives(neg, neg_open)
-                if not any(stem in q.name for stem in deal6) and not q.name.startswith("neg__comp_d6_")]
+                if not any(stem in q.name for stem in later)
+                and not any(q.name.startswith(f"neg__comp_d{d}_") for d in range(deal, max(heldout.BACKGROUND_DEALS) + 1))]
     assert earlier
     for q, _ in earlier:
         stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
-        assert not stems & deal6, q.name
+        assert not stems & later, q.name
 
 
 # Deal 7: fresh fixed cameras for the report half, and the one unit a fix is chosen on, on tune by name.
@@ -337,19 +339,3 @@ def test_deal_7_backgrounds_come_from_the_references_own_half() -> None:
             assert other.unit != deal_of[own].unit, (q.name, stem)
             seen[split] += 1
     assert seen["tune"] and seen["report"], seen
-
-
-def test_no_earlier_query_uses_deal_7_footage() -> None:
-    """Deals 1-6's queries stay as they were: no positive of an earlier deal and no negative compilation of
-    earlier deals takes a piece of deal-7 footage. Builds the query specs only."""
-    heldout, clips = _heldout_with_clips()
-    lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
-    lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
-    deal7 = {Path(c.file).stem for c in clips if c.deal == 7}
-    earlier = heldout.positives([w for w in lib if w.clip.deal < 7], neg, tuple(heldout.FAMILIES))
-    earlier += [(q, s) for q, s in heldout.negatives(neg, neg_open)
-                if not any(stem in q.name for stem in deal7) and not q.name.startswith("neg__comp_d7_")]
-    assert earlier
-    for q, _ in earlier:
-        stems = {_cut(inp)[0] for inp in q.inputs if "-ss" in inp}
-        assert not stems & deal7, q.name
