@@ -72,6 +72,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "pip": ("50%_top_right", "50%_bottom_left"),
     "speed": ("0.9x", "1.1x"),
     "letterbox": ("pad_1:1", "pad_21:9"),
+    # Mirrored, then captioned (the caption reads the right way round): the repost a mirrored-line
+    # similarity floor would cost, since a caption band over a fixed camera is met at 0.66-0.75 (added
+    # 2026-12-02 to measure that floor on; the families above keep their queries).
+    "mirror_overlay": ("hflip+caption_band+logo", "hflip+top_band+ticker"),
 }
 
 
@@ -318,6 +322,8 @@ def single(family: str, strength: str, src: F.Source) -> F.Query:
         return _q(family, strength, src, _overlay(strength))
     if family == "mirror_excerpt":
         return _q(family, strength, src, "hflip,setsar=1")
+    if family == "mirror_overlay":
+        return _q(family, strength, src, "hflip," + _overlay(strength.removeprefix("hflip+")))
     if family == "crop_corner":
         return _q(family, strength, src, _crop(strength))
     if family in ("vertical_fill", "speed", "letterbox"):
@@ -418,6 +424,8 @@ NEG_TRANSFORMS: tuple[tuple[str, str], ...] = (
     ("overlay", "caption_band+logo"), ("crop_corner", "top_left_80%"), ("vertical_fill", "540x960"),
     ("letterbox", "pad_1:1"), ("speed", "1.1x"), ("reencode", "360p_crf32"), ("colour", "eq_gamma_dark_desat"),
     ("overlay", "top_band+ticker"), ("crop_corner", "bottom_right_80%"),
+    # last, so that every earlier negative keeps its query (added with the mirror_overlay family)
+    ("mirror_overlay", "hflip+caption_band+logo"),
 )
 NEG_SHORT_N = 8
 NEG_LONG_S = 7.0  # a negative window at least this long gets every transform and plain excerpts

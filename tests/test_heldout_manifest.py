@@ -339,3 +339,21 @@ def test_deal_7_backgrounds_come_from_the_references_own_half() -> None:
             assert other.unit != deal_of[own].unit, (q.name, stem)
             seen[split] += 1
     assert seen["tune"] and seen["report"], seen
+
+
+def test_mirror_overlay_mirrors_then_captions_and_keeps_earlier_negatives() -> None:
+    """The mirrored-and-captioned family (added with matcher version 11) flips the picture before the
+    caption is drawn, so the caption reads the right way round as a repost's would; its negative is the
+    13th transform of a long window, so the 12 earlier ones (and their queries) stay as they were.
+    Builds query specs only: no footage is read or made."""
+    heldout = _load_bench_module("heldout")
+    families = sys.modules["families"]
+    src = families.Source(label="cam@1", path=Path("cam.mp4"), start=1.0, duration=8.0, footage="cam",
+                          footage_start=1.0, width=1280, height=720, fps=25.0)
+    for strength in heldout.FAMILIES["mirror_overlay"]:
+        q = heldout.single("mirror_overlay", strength, src)
+        overlay = heldout.single("overlay", strength.removeprefix("hflip+"), src)
+        assert q.graph.index("hflip,") < q.graph.index("drawbox")
+        assert q.graph.replace("hflip,", "", 1) == overlay.graph
+    assert heldout.NEG_TRANSFORMS[-1] == ("mirror_overlay", "hflip+caption_band+logo")
+    assert len(heldout.NEG_TRANSFORMS) == 13 and heldout.NEG_SHORT_N < 12
