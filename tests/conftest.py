@@ -89,6 +89,9 @@ DERIVED: dict[str, list[str]] = {
     # 80% mirrored.
     "bikes_corner_top_left.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf", "crop=iw*0.8:ih*0.8:0:0,scale=512:-2",
                                   "-c:v", "libx264", "-crf", "26", "-an"],
+    # The same corner, 1.25 s of it: too short for a match through part of the picture (match.REGION_MIN_STRENGTH).
+    "bikes_corner_top_left_1.25s.mp4": ["-ss", "3", "-t", "1.25", "-i", str(SAMPLES / "bikes.mp4"), "-vf",
+                                        "crop=iw*0.8:ih*0.8:0:0,scale=512:-2", "-c:v", "libx264", "-crf", "26", "-an"],
     "bikes_corner_bottom_right_mirrored.mp4": ["-i", str(SAMPLES / "bikes.mp4"), "-vf",
                                                "crop=iw*0.8:ih*0.8:iw*0.2:ih*0.2,hflip", "-c:v", "libx264",
                                                "-crf", "26", "-an"],

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from provenance import match, pipeline
+from provenance import frames, match, pipeline
 from provenance.records import ContentBox, ReferenceClip
 from tests.conftest import SAMPLES
 
@@ -165,6 +165,18 @@ def test_footage_framed_in_a_fill_or_band_matches(settings, derived, name):
     assert abs(seg.reference_start_s - seg.query_start_s) <= 1.0
 
 
+def test_a_match_through_part_of_the_picture_needs_two_seconds_of_frames(settings, derived, monkeypatch):
+    # Every off-centre view is one more hypothesis (matcher version 11): 1.25 s of a kept corner, met at
+    # 0.98 in 6 frames (strength 5.9), is not enough, as 4 frames of a coin on a table met a mouse cage.
+    original = ingest_original(settings)
+    assert check(settings, derived("bikes_corner_top_left_1.25s.mp4"), record=False).verdict == "no_match"
+    needed = match.REGION_MIN_STRENGTH
+    monkeypatch.setattr(match, "REGION_MIN_STRENGTH", match.MIN_MATCH_STRENGTH)
+    (top,) = check(settings, derived("bikes_corner_top_left_1.25s.mp4"), record=False).matches
+    assert top.sha256 == original and top.method == "region"
+    assert match.strength(top) < needed == match.LOCAL_MIN_STRENGTH
+
+
 @pytest.mark.parametrize("name, x, y, mirrored", [("bikes_corner_top_left.mp4", 0.0, 0.0, False),
                                                   ("bikes_corner_bottom_right_mirrored.mp4", 0.2, 0.2, True)])
 def test_an_off_centre_crop_is_found_and_the_kept_part_placed(settings, derived, name, x, y, mirrored):
@@ -261,9 +273,18 @@ def test_a_short_line_at_the_edge_of_the_frame_threshold_is_chance():
     # What the goldfish pond's other moments made against its every-frame library: 5-6 frames at 12 bits.
     assert not match._strong_enough(_line(match.WEAK_LINE_MIN_FRAMES - 1, match.WEAK_LINE_BITS))
     assert not match._strong_enough(_line(5, match.FRAME_MATCH_MAX_DISTANCE, speed=1.07))
-    # As long a line as a 2-s excerpt, or closer frames, still counts.
+    # As long a line as a 3.5-s excerpt, or closer frames, still counts.
     assert match._strong_enough(_line(match.WEAK_LINE_MIN_FRAMES, match.FRAME_MATCH_MAX_DISTANCE))
     assert match._strong_enough(_line(5, match.WEAK_LINE_BITS - 1))
+
+
+def test_a_captioned_fixed_camera_at_another_moment_is_not_a_line_but_its_copy_is():
+    # The held-out tune half's mouse cage (matcher version 11): its other moment under a caption band made
+    # a line of 11 frames at a median of 12 bits, plain and mirrored; its captioned copies, 21 or more.
+    # A 4-s excerpt (the shortest piece the benches place) still makes a line long enough.
+    assert match.WEAK_LINE_MIN_FRAMES / frames.SAMPLE_FPS < 4.0
+    assert not match._strong_enough(_line(11, 12, speed=1.0))
+    assert match._strong_enough(_line(21, 12, speed=1.0))
 
 
 def test_a_clip_kept_frame_by_frame_is_not_taken_for_the_clip_a_query_met_most():

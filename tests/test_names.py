@@ -239,5 +239,7 @@ def test_the_readme_states_the_matchers_numbers():
         f"span at least {match.SCENE_MIN_S:g} s, cover {match.STILL_SCENE_MIN_SHARE:.0%} of the query",
         f"shorter than {match.SCENE_MIN_S:g} s in either clip",
         f"({match.SCENE_MIN_SHARE:.0%} of the query's frames or",
+        f"a strength (frames x similarity) of at least {match.REGION_MIN_STRENGTH:g}, about "
+        f"{match.REGION_MIN_STRENGTH / frames.SAMPLE_FPS:g} s of frames",
     ]
     assert [s for s in said if s not in readme] == []
