@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -47,8 +48,11 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # camera's other moment no longer makes a mirrored line (_ambiguous_share), and a same-scene hint over
 # moving footage needs SCENE_MIN_SHARE of the query's frames to meet the clip (2026-12-02). 11: a line
 # at the edge of the frame threshold needs WEAK_LINE_MIN_FRAMES 14 (3.5 s), no longer 8, and a second-look
-# match REGION_MIN_STRENGTH (2026-12-02).
-MATCHER_VERSION = 11
+# match REGION_MIN_STRENGTH (2026-12-02). 12: a close line through frames that match the reference about
+# as well elsewhere (a fixed camera) must agree with it in what moves (LINE_MOTION_*), and motion rows are
+# read at the reference's mean sample step, not the median one that drifted in 25 and 30 fps footage
+# (motion.sample_step) (2026-12-02).
+MATCHER_VERSION = 12
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -102,6 +106,18 @@ AMBIGUITY_CLOSE_BITS = 6
 # the tune half (deal 5's fixed cameras included, 2026-12-01) every line kept by closeness ran at
 # 1.00-1.05x, and on bench/robustness.py at 0.82-1.18x but for one 0.52x line in a 1x copy (a wrong
 # extra match, which this shortens): this costs neither half a placement.
+# ... and, when its frames are ambiguous all the same (a fixed camera: the same camera at another moment
+# makes such lines too), only when what moves along it agrees with what moves in the reference there
+# (motion.agreement): a Pearson r of at least LINE_MOTION_MIN_CORRELATION, standing LINE_MOTION_MIN_Z
+# standard deviations above the same frames shifted elsewhere in the reference (when there is room for
+# MOTION_MIN_NULL shifts). Chosen on the held-out tune half (matcher version 12, 2026-12-02, bench/
+# line_motion.py): the true lines of its fixed and low-motion cameras (whole-picture copies, where anything
+# moves) had r 0.23-0.91 and z 1.97-12.0, but for two compilation pieces of the sleeping baby (r -0.07 and
+# 0.04: nothing moves in it, its lines are stills already); lines laid at every second of the same cameras
+# at other moments (its negatives) had r -0.28..0.44 (the mouse cage's mirrored picture correlates at any
+# offset: hence the z), and 29 of 968 passed both thresholds. bench/README.md, "Matcher version 12".
+LINE_MOTION_MIN_CORRELATION = 0.15
+LINE_MOTION_MIN_Z = 1.5
 # Lines rejected as stills do not count against MAX_LINES_PER_REFERENCE, up to this many.
 MAX_STILL_LINES = 2
 # A break of more than this in the matched query frames starts a new segment.
@@ -263,13 +279,16 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     the hashes of the two matching rectangles."""
     if query.times.size == 0 or library.hashes.size == 0:
         return Evidence((), ())
+    if motion_of is not None:
+        # Each look and each line may ask for a clip's profile: read it once per check.
+        motion_of = functools.cache(motion_of)
     stills: dict[int, list[_StillCandidate]] = {}
     # Clips met by the whole-picture views, and clips met only through part of the picture: the
     # local-features look's candidates (_local_candidates).
     whole: dict[int, _Met] = {}
     met: dict[int, _Met] = {}
     best = _look(query, library, query.hashes, MATCH_VARIANTS, _CROP_OF_PAIRING, query_sha256, stills, region=False,
-                 met=whole)
+                 met=whole, motion_of=motion_of)
     closer = query.region_hashes is not None or query.second_look is not None
     if closer and not any(_settled(m) for m in best.values()):
         # The second look: the footage may fill only part of this picture (an off-centre crop kept
@@ -304,10 +323,12 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
 def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, views: tuple[Variant, ...],
           pairing: np.ndarray, query_sha256: str | None,
           stills: dict[int, list["_StillCandidate"]], *, region: bool,
-          met: dict[int, "_Met"] | None = None) -> dict[int, "_RegionMatch | Match"]:
+          met: dict[int, "_Met"] | None = None,
+          motion_of: MotionLookup | None = None) -> dict[int, "_RegionMatch | Match"]:
     """The best match per reference clip through the query `views` (columns of `hashes`); reference
     clips whose lines were all stills go into `stills`; the clips met most specifically into `met`
-    (candidates for the local-features look)."""
+    (candidates for the local-features look). With `motion_of`, a close line through static-camera
+    frames must also agree in what moves (_moves_elsewhere)."""
     best: dict[int, Any] = {}
     met_by_view = {mirrored: candidate_pairs(hashes[:, [i for i, v in enumerate(views) if v.mirrored == mirrored]],
                                              library.hashes, search=library.search)
@@ -344,8 +365,11 @@ def _look(query: QueryFrames, library: ReferenceFrames, hashes: np.ndarray, view
             in_other = other_order[np.searchsorted(other_clips, clip_sorted[s], side="left"):
                                    np.searchsorted(other_clips, clip_sorted[s], side="right")]
             rivals = _Rivals(other_qi[in_other], other_dist[in_other])
+            moves = (_Moves(query.motion, query.motion_rows, clip.clip_id, motion_of)
+                     if motion_of is not None and query.motion is not None and query.motion_rows is not None
+                     else None)
             match, still = _align(query, clip, pairs, mirrored=mirrored, same_file=clip.sha256 == query_sha256,
-                                  region=region, rivals=rivals)
+                                  region=region, rivals=rivals, moves=moves)
             if match and (clip.clip_id not in best or strength(_plain(match)) > strength(_plain(best[clip.clip_id]))):
                 best[clip.clip_id] = match
             if still is not None:
@@ -741,7 +765,8 @@ def look_through(query: QueryFrames, library: ReferenceFrames, views: tuple[Vari
     is given and `query` carries the motion profile of those pictures; a same-scene hint is not kept."""
     pairing = _CROP_OF_PAIRING[[MATCH_VARIANTS.index(replace(v, inset=False)) for v in views]]
     stills: dict[int, list[_StillCandidate]] = {}
-    found = _look(query, library, query.hashes, views, pairing, query_sha256, stills, region=False)
+    found = _look(query, library, query.hashes, views, pairing, query_sha256, stills, region=False,
+                  motion_of=motion_of)
     best = {clip_id: m for clip_id, m in found.items() if isinstance(m, Match)}
     best.update({clip_id: placed for clip_id, placed in _placed_stills(query, library, stills, best, motion_of,
                                                                        query_sha256) if isinstance(placed, Match)})
@@ -813,11 +838,13 @@ class _Line:
 
 def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: bool,
            same_file: bool, region: bool = False,
-           rivals: "_Rivals | None" = None) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
+           rivals: "_Rivals | None" = None,
+           moves: "_Moves | None" = None) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
     """The lines of frames that place the query in this reference; when every line found was a still
     (the same picture at every offset: a title card, or a static camera), the pairs for a second look.
     `rivals`: the same query frames' pairs with this reference through the other orientation (mirrored
-    or not), another explanation of each frame (_ambiguous_share)."""
+    or not), another explanation of each frame (_ambiguous_share). `moves`: what moves in the query and
+    in this reference (_moves_elsewhere)."""
     lines: list[_Line] = []
     stills = 0
     remaining = np.ones(pairs.tq.size, dtype=bool)
@@ -826,7 +853,8 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         if line is None:
             break
         remaining &= ~np.isin(pairs.qidx, line.pairs.qidx)
-        if _distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES or _is_still(line, pairs, rivals):
+        if (_distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES
+                or _is_still(line, pairs, rivals, moves, mirrored=mirrored)):
             stills += 1
         elif _strong_enough(line):
             lines.append(line)
@@ -889,13 +917,50 @@ class _Rivals:
     dist: np.ndarray
 
 
-def _is_still(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None) -> bool:
-    """A line through frames that match the reference about as well elsewhere places no moment (a
-    close line at a common speed counts whatever its ambiguity, so that is not computed for it)."""
-    if (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
-            and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]):
+def _is_still(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None, moves: "_Moves | None" = None, *,
+              mirrored: bool = False) -> bool:
+    """A line through frames that match the reference about as well elsewhere places no moment. A close
+    line at a common speed counts whatever its ambiguity, unless what moves along it shows another moment
+    (_moves_elsewhere; without `moves` its ambiguity is not computed)."""
+    close = (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
+             and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1])
+    if close and moves is None:
         return False
-    return _ambiguous_share(line, pairs, rivals) >= MAX_AMBIGUOUS_SHARE
+    if _ambiguous_share(line, pairs, rivals) < MAX_AMBIGUOUS_SHARE:
+        return False
+    return not close or _moves_elsewhere(line, moves, mirrored=mirrored)
+
+
+@dataclass(frozen=True)
+class _Moves:
+    """The query's motion profile, and one reference clip's, read only when a line needs it."""
+
+    query: MotionProfile
+    rows: np.ndarray  # per usable query frame, its row in the profile
+    clip_id: int
+    motion_of: MotionLookup
+
+    def reference(self) -> MotionProfile | None:
+        return self.motion_of(self.clip_id)
+
+
+def _moves_elsewhere(line: _Line, moves: "_Moves | None", *, mirrored: bool) -> bool:
+    """Whether what moves in the line's query frames disagrees with what moves in the reference where the
+    line puts them: a fixed camera at another moment shows the same picture, so its frames sit as close
+    to the reference as a copy's, but its people, cars and hands move elsewhere. A line that cannot be
+    judged (nothing moves, too few frames, no reference profile) is not contradicted."""
+    reference = moves.reference() if moves is not None else None
+    if moves is None or reference is None:
+        return False
+    rows = moves.rows[line.pairs.qidx]
+    if motion.energy(moves.query, rows, mirrored=mirrored) < motion.MOTION_MIN_ENERGY:
+        return False
+    agreed = motion.agreement(moves.query, reference, query_rows=rows, reference_times=line.pairs.tr,
+                              mirrored=mirrored)
+    if agreed is None:
+        return False
+    return (agreed.correlation < LINE_MOTION_MIN_CORRELATION
+            or (agreed.peak_z is not None and agreed.peak_z < LINE_MOTION_MIN_Z))
 
 
 def _ambiguous_share(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None) -> float:

@@ -140,7 +140,7 @@ def place(query: MotionProfile, reference: MotionProfile, *, query_rows: np.ndar
     q = _features(query.cells, mirrored=mirrored)[rows]
     r = _features(reference.cells, mirrored=False)
     tq = query.times[rows]
-    step = float(np.median(np.diff(reference.times))) if reference.times.size > 1 else 0.25
+    step = sample_step(reference)
     best: Placement | None = None
     for speed in speeds:
         found = _best_offset(q, tq, r, reference.times, step, speed)
@@ -151,6 +151,15 @@ def place(query: MotionProfile, reference: MotionProfile, *, query_rows: np.ndar
     if best.peak_z is None:
         return best if best.correlation >= MOTION_MIN_CORRELATION_ALONE else None
     return best if best.peak_z >= MOTION_MIN_PEAK_Z else None
+
+
+def sample_step(profile: MotionProfile) -> float:
+    """The mean time between a profile's rows. Not the median: samples at 4 a second fall on the source's
+    frames, 0.233 and 0.267 s apart at 30 fps (0.24 and 0.28 at 25), and the median of such steps, one of
+    the two, drifts a row every 4 s (found in matcher version 12; until then motion placements in 25 and
+    30 fps references drifted so)."""
+    t = profile.times
+    return float(t[-1] - t[0]) / (t.size - 1) if t.size > 1 else 0.25
 
 
 def _features(cells: np.ndarray, *, mirrored: bool) -> np.ndarray:
@@ -228,3 +237,53 @@ def _masked_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarra
     num = (da * db).sum(axis=axes)
     den = np.sqrt((da * da).sum(axis=axes) * (db * db).sum(axis=axes))
     return np.where(den > 1e-9, num / np.maximum(den, 1e-9), 0.0)
+
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How well what moves along a line agrees with the reference there."""
+
+    correlation: float  # Pearson r of the two profiles on the line
+    peak_z: float | None  # how far that stands above the same frames shifted elsewhere (None: too few shifts)
+    frames: int
+
+
+def agreement(query: MotionProfile, reference: MotionProfile, *, query_rows: np.ndarray,
+              reference_times: np.ndarray, mirrored: bool) -> Agreement | None:
+    """What moves in `query_rows` against what moves in the reference at the times a line maps them to,
+    and at the same times shifted by whole reference samples (shifts keeping at least
+    AGREEMENT_MIN_OVERLAP of the rows inside the reference, beyond the peak's own shoulders); None when
+    fewer than MOTION_MIN_FRAMES rows have a previous frame on both sides."""
+    ref_t = reference.times
+    if ref_t.size < MOTION_MIN_FRAMES + 1:
+        return None
+    n_ref = reference.cells.shape[0]
+    rows = np.asarray(query_rows, dtype=np.int64)
+    # Fractional reference rows, read off the reference's own times (its samples fall on source frames).
+    at = np.interp(np.asarray(reference_times, dtype=np.float64), ref_t[:n_ref], np.arange(n_ref, dtype=np.float64),
+                   left=-1.0, right=float(n_ref))
+    inside = (rows > 0) & (at >= 1) & (at <= n_ref - 1)
+    rows, at = rows[inside], at[inside]
+    if rows.size < MOTION_MIN_FRAMES:
+        return None
+    q = _features(query.cells, mirrored=mirrored)[rows]
+    r = _features(reference.cells, mirrored=False)
+    shifts = np.arange(1 - int(np.ceil(at.max())), n_ref - int(np.floor(at.min())))
+    pos = at[None, :] + shifts[:, None]
+    valid = (pos >= 1) & (pos <= n_ref - 1)
+    keep = (shifts == 0) | ((valid.sum(axis=1) >= AGREEMENT_MIN_OVERLAP * rows.size)
+                            & (np.abs(shifts) > MOTION_PEAK_HALF_WIDTH))
+    shifts, pos, valid = shifts[keep], pos[keep], valid[keep]
+    corr = np.concatenate([_correlations(q, r, pos[i:i + _OFFSET_CHUNK], valid[i:i + _OFFSET_CHUNK])
+                           for i in range(0, shifts.size, _OFFSET_CHUNK)])
+    own = float(corr[shifts == 0][0])
+    null = corr[shifts != 0]
+    peak_z = None
+    if null.size >= MOTION_MIN_NULL:
+        peak_z = round(float((own - null.mean()) / max(float(null.std()), 1e-3)), 2)
+    return Agreement(correlation=round(own, 4), peak_z=peak_z, frames=int(rows.size))
+
+
+# A shift of a line's frames is compared when this share of them still falls inside the reference.
+AGREEMENT_MIN_OVERLAP = 0.9

@@ -241,5 +241,7 @@ def test_the_readme_states_the_matchers_numbers():
         f"({match.SCENE_MIN_SHARE:.0%} of the query's frames or",
         f"a strength (frames x similarity) of at least {match.REGION_MIN_STRENGTH:g}, about "
         f"{match.REGION_MIN_STRENGTH / frames.SAMPLE_FPS:g} s of frames",
+        f"correlate (r {match.LINE_MOTION_MIN_CORRELATION:g} or more)",
+        f"({match.LINE_MOTION_MIN_Z:g} standard deviations, where there is room to shift)",
     ]
     assert [s for s in said if s not in readme] == []

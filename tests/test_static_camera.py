@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from provenance import motion, pipeline
+from provenance import match, motion, pipeline
 from provenance.frames import fingerprint
 from tests.conftest import ffmpeg
 
@@ -130,6 +130,55 @@ def test_the_same_camera_at_another_moment_is_the_same_scene_not_a_match(setting
     assert "Same scene, moment not established" in report.output and "Reused" not in report.output
     data = json.loads(run("report", str(result.check_id), "--format", "json").output)
     assert data["verdict"] == "no_match" and data["scenes"][0]["sha256"] == original and data["matches"] == []
+
+
+def test_motion_is_read_at_the_reference_own_sample_times():
+    # Samples 4 a second fall on a 25-fps source's frames, 0.24 and 0.28 s apart; a median step (0.24)
+    # made place() drift a row every 4 s: an excerpt from 5 s on was placed at -0.2 s (matcher version 11).
+    profile = fingerprint(SAMPLES / "bikes.mp4").motion
+    assert set(np.round(np.diff(profile.times), 2)) == {0.24, 0.28}
+    assert motion.sample_step(profile) == pytest.approx(0.25, abs=0.002)
+    rows = np.flatnonzero(profile.times >= 5.0)
+    placed = motion.place(profile, profile, query_rows=rows, mirrored=False)
+    assert placed is not None and abs(placed.offset_s) <= 0.05
+    agreed = motion.agreement(profile, profile, query_rows=rows, reference_times=profile.times[rows], mirrored=False)
+    assert agreed is not None and agreed.correlation == pytest.approx(1.0) and agreed.peak_z >= motion.MOTION_MIN_PEAK_Z
+    # Half a second off, the same frames agree far less.
+    shifted = motion.agreement(profile, profile, query_rows=rows, reference_times=profile.times[rows] - 0.5,
+                               mirrored=False)
+    assert shifted is not None and shifted.correlation < 0.5
+
+
+def _line_at_the_same_times(profile: motion.MotionProfile, *, bits: float = 4.0) -> "match._Line":
+    """A close line at 1x mapping each frame of a clip to the same time of the library clip."""
+    t = profile.times[1:]
+    n = t.size
+    pairs = match._Pairs(tq=t, tr=t.copy(), dist=np.full(n, bits), qidx=np.arange(n),
+                         query_hash=np.arange(n, dtype=np.uint64), crop=np.zeros(n))
+    return match._Line(speed=1.0, offset=0.0, pairs=pairs)
+
+
+def test_what_moves_tells_a_close_line_through_another_moment_from_a_copy(camera):
+    # The fish tank is the same picture all along: a line through recording B sits as close to the library
+    # (recording A) as a copy's does, but the fish move elsewhere (matcher version 12, _moves_elsewhere):
+    # along a line at 1x from 0 s, r 0.71 for the copy, 0.56 under the bands, -0.03 for recording B.
+    library = fingerprint(camera["library"]).motion
+    verdicts = {}
+    for name in ("copy", "other_moment", "bands"):
+        profile = fingerprint(camera[name]).motion
+        line = _line_at_the_same_times(profile)
+        rows = np.arange(1, profile.cells.shape[0])
+        agreed = motion.agreement(profile, library, query_rows=rows, reference_times=line.pairs.tr, mirrored=False)
+        assert agreed is not None and agreed.frames >= motion.MOTION_MIN_FRAMES
+        moves = match._Moves(profile, rows, clip_id=1, motion_of=lambda _clip_id: library)
+        verdicts[name] = (agreed.correlation, agreed.peak_z, match._moves_elsewhere(line, moves, mirrored=False))
+    assert [elsewhere for *_, elsewhere in verdicts.values()] == [False, True, False], verdicts
+    # Without the library's profile nothing is claimed.
+    profile = fingerprint(camera["other_moment"]).motion
+    line = _line_at_the_same_times(profile)
+    rows = np.arange(1, profile.cells.shape[0])
+    unknown = match._Moves(profile, rows, clip_id=1, motion_of=lambda _clip_id: None)
+    assert not match._moves_elsewhere(line, unknown, mirrored=False)
 
 
 def test_a_still_picture_is_neither_a_match_nor_a_scene(settings, camera):
