@@ -9,7 +9,8 @@ difference of a 32x32 thumbnail, per cell). A copy of the footage has the same p
 done to the colours, the encoding or the size; the same camera at another moment has a different one.
 
 `place` slides a query's profile along a reference's and keeps the offset whose profiles correlate
-best, when that peak is high and stands out from every other offset.
+best, when that peak is high and stands out from every other offset. `agreement` checks one line the
+frame hashes found instead: the same camera at another moment can give frames as close as a copy's.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ MOTION_PEAK_HALF_WIDTH = 2
 MOTION_MIN_ENERGY = 0.15
 # Speeds tried, reference seconds per query second: the common retiming range of reposts.
 MOTION_SPEEDS = (1.0, 0.9, 1.1, 0.8, 1.25)
+# A line's agreement (match.LINE_MOTION_*) is compared with its frames shifted elsewhere in the reference,
+# each shift keeping at least this share of them inside the reference (the rest would say too little).
+AGREEMENT_MIN_OVERLAP = 0.9
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,6 @@ def _masked_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarra
     return np.where(den > 1e-9, num / np.maximum(den, 1e-9), 0.0)
 
 
-
 @dataclass(frozen=True)
 class Agreement:
     """How well what moves along a line agrees with the reference there."""
@@ -283,7 +286,3 @@ def agreement(query: MotionProfile, reference: MotionProfile, *, query_rows: np.
     if null.size >= MOTION_MIN_NULL:
         peak_z = round(float((own - null.mean()) / max(float(null.std()), 1e-3)), 2)
     return Agreement(correlation=round(own, 4), peak_z=peak_z, frames=int(rows.size))
-
-
-# A shift of a line's frames is compared when this share of them still falls inside the reference.
-AGREEMENT_MIN_OVERLAP = 0.9
