@@ -163,9 +163,9 @@ def test_what_moves_tells_a_close_line_through_another_moment_from_a_copy(camera
     # (recording A) as a copy's does, but the fish move elsewhere (matcher version 12, _moves_elsewhere):
     # along a line at 1x from 0 s, r 0.71 for the copy, 0.56 under the bands, -0.03 for recording B.
     library = fingerprint(camera["library"]).motion
-    verdicts = {}
+    verdicts, profiles = {}, {}
     for name in ("copy", "other_moment", "bands"):
-        profile = fingerprint(camera[name]).motion
+        profile = profiles[name] = fingerprint(camera[name]).motion
         line = _line_at_the_same_times(profile)
         rows = np.arange(1, profile.cells.shape[0])
         agreed = motion.agreement(profile, library, query_rows=rows, reference_times=line.pairs.tr, mirrored=False)
@@ -174,7 +174,7 @@ def test_what_moves_tells_a_close_line_through_another_moment_from_a_copy(camera
         verdicts[name] = (agreed.correlation, agreed.peak_z, match._moves_elsewhere(line, moves, mirrored=False))
     assert [elsewhere for *_, elsewhere in verdicts.values()] == [False, True, False], verdicts
     # Without the library's profile nothing is claimed.
-    profile = fingerprint(camera["other_moment"]).motion
+    profile = profiles["other_moment"]
     line = _line_at_the_same_times(profile)
     rows = np.arange(1, profile.cells.shape[0])
     unknown = match._Moves(profile, rows, clip_id=1, motion_of=lambda _clip_id: None)
