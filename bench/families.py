@@ -42,6 +42,22 @@ BLACK_A_SHOT = (160.0, 166.0)
 BLACK_B_SHOT = (441.0, 447.0)
 CREDITS_B = (520.0, 535.0)  # end credits: text on a dark background, held out
 X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+# ffmpeg's scaler takes SIMD paths that are not bit-exact: the same command made different files on an
+# AMD EPYC and on an Intel Xeon with AVX-512 (2026-12-02), and so different benchmark numbers. With these
+# flags on every scale (written in the graph or inserted for a pixel-format change) a command makes the
+# same bytes whatever the CPU (checked against `-cpuflags 0`, which turns every SIMD path off).
+SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
+_GRAPH_OPTIONS = ("-filter_complex", "-vf")
+
+
+def bitexact(cmd: list[str]) -> list[str]:
+    """An ffmpeg command (ending with its output file) whose scalers give the same bytes on every CPU."""
+    out = list(cmd)
+    for i in range(len(out) - 1):
+        if out[i] in _GRAPH_OPTIONS:
+            out[i + 1] = f"sws_flags={SWS_FLAGS};{out[i + 1]}"
+    # a scale ffmpeg inserts between the input and an encoder with no graph of ours
+    return [*out[:-1], "-sws_flags", SWS_FLAGS, out[-1]]
 
 
 FILM = DATA / "bbb.mp4"
@@ -127,7 +143,7 @@ class Query:
         for args in self.inputs:
             cmd += args
         cmd += ["-filter_complex", self.graph, "-map", "[out]", "-an", *self.output, str(out)]
-        return cmd
+        return bitexact(cmd)
 
     def spec(self) -> dict:
         return {"cmd": self.command(Path("OUT")), "truth": [asdict(t) for t in self.truth]}
@@ -577,12 +593,12 @@ def make_reference(ref: Reference) -> Path:
     if not ref.build:
         return ref.path
     spec_file = ref.path.with_suffix(".json")
-    spec = json.dumps(list(ref.build))
+    spec = json.dumps(bitexact([*ref.build, "OUT"]))
     if ref.path.exists() and spec_file.exists() and spec_file.read_text() == spec:
         return ref.path
     ref.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = ref.path.with_name(ref.path.stem + ".part.mp4")
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *ref.build, str(tmp)]
+    cmd = bitexact(["ffmpeg", "-nostdin", "-v", "error", "-y", *ref.build, str(tmp)])
     cp = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if cp.returncode != 0:
         raise RuntimeError(f"ffmpeg failed for {ref.name}: {' '.join(cmd)}\n{cp.stderr[-1500:]}")

@@ -134,12 +134,13 @@ def prepare_masters(work: Path, clips: list[H.Clip]) -> None:
     for c in clips:
         out = out_dir / f"{Path(c.file).stem}.mp4"
         spec = out.with_suffix(".json")
-        want = json.dumps({"sha256": c.sha256, "max_side": m, "crf": MASTER_CRF})
+        want = json.dumps({"sha256": c.sha256, "max_side": m, "crf": MASTER_CRF, "sws_flags": F.SWS_FLAGS})
         if not (out.exists() and spec.exists() and spec.read_text() == want):
             R.log(f"masters: {c.file}")
             scale = f"scale='if(gte(iw,ih),min({m},iw),-2)':'if(gte(iw,ih),-2,min({m},ih))'"
-            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(c.path), "-an", "-vf",
-                            f"{scale},setsar=1", *F.X264, "-crf", MASTER_CRF, "-g", "12", str(out)], check=True)
+            subprocess.run(F.bitexact(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(c.path), "-an", "-vf",
+                                       f"{scale},setsar=1", *F.X264, "-crf", MASTER_CRF, "-g", "12", str(out)]),
+                           check=True)
             spec.write_text(want)
         _MASTERS[c.file] = out
 

@@ -35,6 +35,8 @@ STILL_KINDS = frozenset({"static", "low_motion"})
 TWO_WINDOWS_MIN_S = 16.0
 # Frame sequences (ViSP ships PGM frames, not a video) are encoded once, near-losslessly, into a clip.
 FRAMES_CRF = "14"
+# bench/families.py SWS_FLAGS: the grey-to-YUV scale gives the same bytes on every CPU with these.
+FRAMES_SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
 # The deals of the split rule, and which half each deals first. Deal 1 is the corpus as first built
 # (11 clips); deal 2 holds the units added afterwards (footage for more report negatives: deal 1 left the
 # report half 28 negatives against tune's 73, because the long still clips with a negative window fell to
@@ -262,7 +264,7 @@ def _frames_to_clip(frames: list[bytes], fps: str, out: Path) -> None:
             (Path(tmp) / f"f{i:05d}.pgm").write_bytes(data)
         cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-framerate", fps, "-i", str(Path(tmp) / "f%05d.pgm"),
                "-c:v", "libx264", "-preset", "medium", "-crf", FRAMES_CRF, "-pix_fmt", "yuv420p",
-               "-fflags", "+bitexact", "-flags:v", "+bitexact", str(out)]
+               "-fflags", "+bitexact", "-flags:v", "+bitexact", "-sws_flags", FRAMES_SWS_FLAGS, str(out)]
         subprocess.run(cmd, check=True)
 
 
@@ -273,8 +275,10 @@ def extract(clips: list[Clip], archive_dir: Path, out_dir: Path = HELDOUT_DIR) -
     opened: dict[str, Archive] = {}
     for c in clips:
         target = out_dir / c.file
-        stamp = out_dir / f".{c.file}.sha256"  # the footage hash a built (frame-sequence) clip came from
-        if target.exists() and (stamp.read_text().strip() if stamp.exists() else sha256_file(target)) == c.sha256:
+        # a built (frame-sequence) clip's stamp: the footage hash it came from and how it was encoded
+        stamp = out_dir / f".{c.file}.sha256"
+        built = f"{c.sha256} sws_flags={FRAMES_SWS_FLAGS}"
+        if target.exists() and ((stamp.read_text().strip() == built) if stamp.exists() else sha256_file(target) == c.sha256):
             continue
         if c.archive not in opened:
             opened[c.archive] = Archive(archive_dir / c.archive)
@@ -288,7 +292,7 @@ def extract(clips: list[Clip], archive_dir: Path, out_dir: Path = HELDOUT_DIR) -
                 problems.append(f"{c.file}: {len(names)} frames {pattern} have sha256 {got}, expected {c.sha256}")
                 continue
             _frames_to_clip(frames, fps, target)
-            stamp.write_text(c.sha256 + "\n")
+            stamp.write_text(built + "\n")
         else:
             data = arc.read(c.member)
             got = sha256_bytes(data)
