@@ -278,6 +278,33 @@ def test_a_short_line_at_the_edge_of_the_frame_threshold_is_chance():
     assert match._strong_enough(_line(5, match.WEAK_LINE_BITS - 1))
 
 
+def _pairs_on_a_line(q0: float, frames: int, bits: float, offset: float, seed: int) -> "match._Pairs":
+    t = q0 + np.arange(frames) / 4.0
+    pictures = np.random.default_rng(seed).integers(0, 2**63, frames, dtype=np.int64).astype(np.uint64)
+    return match._Pairs(tq=t, tr=t + offset, dist=np.full(frames, bits), qidx=np.round(t * 4).astype(np.int64),
+                        query_hash=pictures, crop=np.zeros(frames))
+
+
+def test_a_short_line_at_the_edge_of_chance_extends_a_match_but_makes_none_alone():
+    # What a fixed camera's other moment made on the held-out tune half (matcher version 13): a coin on
+    # a table under a 9:16 fill met a mouse cage in a line of 5 frames at a median of 10 bits.
+    n = 40
+    query = match.QueryFrames(times=np.arange(n) / 4.0, hashes=np.zeros((n, 1), dtype=np.uint64),
+                              letterbox=np.zeros(n), pillarbox=np.zeros(n), duration_s=n / 4.0, step_s=0.25)
+    clip = ReferenceClip(clip_id=1, sha256="1" * 64, duration_s=30.0, usable_frames=120, content_box=ContentBox())
+    lone = _pairs_on_a_line(8.0, 6, match.LONE_LINE_BITS, offset=12.0, seed=1)
+    found, _ = match._align(query, clip, lone, mirrored=False, same_file=False)
+    assert found is None
+    closer = _pairs_on_a_line(8.0, 6, match.LONE_LINE_BITS - 1, offset=12.0, seed=1)
+    found, _ = match._align(query, clip, closer, mirrored=False, same_file=False)
+    assert found is not None and found.matched_frames == 6
+    # Beside a line that is neither short nor far (a compilation's main piece), the short one still counts.
+    main = _pairs_on_a_line(0.0, 20, 4.0, offset=2.0, seed=2)
+    both = match._concat([main, lone])
+    found, _ = match._align(query, clip, both, mirrored=False, same_file=False)
+    assert found is not None and found.matched_frames == 26 and len(found.segments) == 2
+
+
 def test_a_captioned_fixed_camera_at_another_moment_is_not_a_line_but_its_copy_is():
     # The held-out tune half's mouse cage (matcher version 11): its other moment under a caption band made
     # a line of 11 frames at a median of 12 bits, plain and mirrored; its captioned copies, 21 or more.

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from provenance import match, motion, pipeline
+from provenance import localfeat, match, motion, pipeline
 from provenance.frames import fingerprint
 from tests.conftest import ffmpeg
 
@@ -179,6 +179,25 @@ def test_what_moves_tells_a_close_line_through_another_moment_from_a_copy(camera
     rows = np.arange(1, profile.cells.shape[0])
     unknown = match._Moves(profile, rows, clip_id=1, motion_of=lambda _clip_id: None)
     assert not match._moves_elsewhere(line, unknown, mirrored=False)
+
+
+def test_what_moves_inside_a_rectangle_tells_another_moment_from_a_copy(camera):
+    # The third look (keypoints) matches rectangles, and keypoints find the fixed camera's tank at any
+    # moment: its close lines must agree in what moves inside the two rectangles too (matcher version 13),
+    # read from the pictures the look decoded, one every query step.
+    box = (0.25, 0.2, 1.0, 0.95)
+    library = match._box_motion(localfeat.read_frames(camera["library"], 0.0, 12.0, 4.0), box)
+    elsewhere = {}
+    for name in ("copy", "other_moment"):
+        frames = localfeat.read_frames(camera[name], 0.0, 10.0, 4.0)
+        profile = match._box_motion(frames, box)
+        t = np.array([t for t, _ in frames])[1:]
+        pairs = match._Pairs(tq=t, tr=t.copy(), dist=np.full(t.size, 4.0), qidx=np.arange(t.size),
+                             query_hash=np.arange(t.size, dtype=np.uint64), crop=np.zeros(t.size))
+        line = match._Line(speed=1.0, offset=0.0, pairs=pairs)
+        moves = match._Moves(profile, np.arange(1, t.size + 1), clip_id=1, motion_of=lambda _clip_id: library)
+        elsewhere[name] = match._moves_elsewhere(line, moves, mirrored=False)
+    assert elsewhere == {"copy": False, "other_moment": True}
 
 
 def test_a_still_picture_is_neither_a_match_nor_a_scene(settings, camera):
