@@ -242,6 +242,7 @@ def test_the_readme_states_the_matchers_numbers():
         f"a strength (frames x similarity) of at least {match.REGION_MIN_STRENGTH:g}, about "
         f"{match.REGION_MIN_STRENGTH / frames.SAMPLE_FPS:g} s of frames",
         f"correlate (r {match.LINE_MOTION_MIN_CORRELATION:g} or more)",
+        f"met only by lines of fewer than {match.WEAK_LINE_MIN_FRAMES} frames at a median of {match.LONE_LINE_BITS} bits",
         f"({match.LINE_MOTION_MIN_Z:g} standard deviations, where there is room to shift)",
     ]
     assert [s for s in said if s not in readme] == []
