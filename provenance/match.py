@@ -53,10 +53,8 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # read at the reference's mean sample step, not the median one that drifted in 25 and 30 fps footage
 # (motion.sample_step) (2026-12-02). 13: the third look's close lines through a fixed camera must agree
 # in what moves inside the two rectangles it matched (_box_motion), and a reference met only by short
-# lines at the edge of chance is not placed (LONE_LINE_BITS) (2026-12-02). 14: when the third look's
-# lines are all stills, the two rectangles are placed by what moves inside them, or said to be the same
-# scene (the rectangle named), as the first look's stills are (2026-12-02).
-MATCHER_VERSION = 14
+# lines at the edge of chance is not placed (LONE_LINE_BITS) (2026-12-02).
+MATCHER_VERSION = 13
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -321,9 +319,7 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     if pictures is not None and not any(_settled(m) for m in best.values()):
         query = _looked_closer(query)
         _widen_candidates(query, library, met)
-        local, local_hints = _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256)
-        keep_stronger(best, local)
-        scenes += [h for h in local_hints if h.sha256 not in {s.sha256 for s in scenes}]
+        keep_stronger(best, _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256))
     if pictures is not None and not any(_settled(m) for m in best.values()):
         # The fourth look: rectangles outlined by straight borders, hashed and searched in the whole
         # library (provenance.insets, which uses this module's alignment: imported here).
@@ -697,20 +693,17 @@ def _local_candidates(met: dict[int, _Met], whole: dict[int, _Met]) -> dict[int,
 
 
 def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Met],
-                best: dict[int, Match], pictures: localfeat.Pictures,
-                query_sha256: str | None) -> tuple[dict[int, Match], list[SceneHint]]:
+                best: dict[int, Match], pictures: localfeat.Pictures, query_sha256: str | None) -> dict[int, Match]:
     """The third look, on the clips the hash index met most: where the reference's picture sits in the
-    query's (keypoints), then when (hashes of the two matching rectangles, aligned as in the first look).
-    Clips placed, and clips whose rectangle shows the same scene at a moment not established."""
+    query's (keypoints), then when (hashes of the two matching rectangles, aligned as in the first look)."""
     ranked = sorted(met.items(), key=lambda kv: kv[1].score, reverse=True)
     if not ranked:
-        return {}, []
+        return {}
     q0 = 0.0
     if query.duration_s > localfeat.LOCAL_MAX_QUERY_S:
         q0 = max(0.0, ranked[0][1].query_t - localfeat.LOCAL_MAX_QUERY_S / 2)
     query_pictures: localfeat.Frames | None = None
     out: dict[int, Match] = {}
-    hints: list[SceneHint] = []
     for clip_id, hit in ranked:
         clip = library.clips[clip_id]
         path = pictures.reference(clip_id)
@@ -728,11 +721,9 @@ def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Me
             continue
         found = _place_local(query, clip, query_pictures, reference, placement,
                              same_file=clip.sha256 == query_sha256)
-        if isinstance(found, Match):
+        if found is not None:
             out[clip_id] = found
-        elif found is not None:
-            hints.append(found)
-    return out, hints
+    return out
 
 
 def _hash_boxes(frames: localfeat.Frames, box: tuple[float, float, float, float], *,
@@ -761,11 +752,9 @@ def _box_motion(frames: localfeat.Frames, box: tuple[float, float, float, float]
 
 
 def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localfeat.Frames,
-                 reference: localfeat.Frames, placement: localfeat.KeypointFit, *,
-                 same_file: bool) -> Match | SceneHint | None:
+                 reference: localfeat.Frames, placement: localfeat.KeypointFit, *, same_file: bool) -> Match | None:
     """Place in time the footage a local-features placement located: the query's rectangle (mirrored
-    back when it was mirrored) against the reference's, frame by frame, with the first look's rules,
-    still pictures included (a Match placed by what moves, or a SceneHint)."""
+    back when it was mirrored) against the reference's, frame by frame, with the first look's rules."""
     in_query, in_reference = localfeat.inner(placement.in_query), localfeat.inner(placement.in_reference)
     tq, hq, kept = _hash_boxes(query_pictures, in_query, mirrored=placement.mirrored)
     tr, hr, _ = _hash_boxes(reference, in_reference, mirrored=False)
@@ -780,38 +769,18 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
                         duration_s=query.duration_s, step_s=query.step_s)
     # A close line through a fixed camera's pictures must agree in what moves inside the two rectangles,
     # as in the first look (_moves_elsewhere): keypoints find the same scene at any moment.
-    # The reference's profile is read only when such a line needs it.
-    reference_motion = functools.cache(lambda _clip_id: _box_motion(reference, in_reference))
-    query_motion = _box_motion(query_pictures, in_query)
-    moves = _Moves(query_motion, kept, clip.clip_id, reference_motion)
-    found, still = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file, moves=moves)
-    region = placement.region()
-    if found is None and still is not None:
-        # Every line was a still (a fixed camera): as the first look's stills, placed by what moves inside
-        # the two rectangles, or said to be the same scene, the rectangle named.
-        found = _place_by_motion(replace(local, motion=query_motion, motion_rows=kept), clip, [still],
-                                 reference_motion(clip.clip_id), same_file=same_file)
-        if isinstance(found, SceneHint):
-            return replace(found, reason=f"{found.reason}; {_where(region)}")
+    reference_motion = _box_motion(reference, in_reference)
+    moves = _Moves(_box_motion(query_pictures, in_query), kept, clip.clip_id, lambda _clip_id: reference_motion)
+    found, _ = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file, moves=moves)
     if not isinstance(found, Match) or strength(found) < LOCAL_MIN_STRENGTH:
         return None
+    region = placement.region()
     transforms = list(found.transforms)
     if region is not None and region.inside == "reference":
         transforms.insert(1 if Transform.MIRRORED in transforms else 0, Transform.CROPPED)
     if placement.inset:
         transforms.append(Transform.PICTURE_IN_PICTURE)
-    return replace(found, method="motion" if found.method == "motion" else "local_features", region=region,
-                   transforms=tuple(transforms))
-
-
-def _where(region: Region | None) -> str:
-    """Where keypoints found the known clip's picture, in words."""
-    if region is None:
-        return "found by keypoints across the whole picture"
-    box = f"x {region.x:.0%}, y {region.y:.0%}, {region.w:.0%} wide, {region.h:.0%} high"
-    if region.inside == "query":
-        return f"found by keypoints inside this clip's picture at {box}"
-    return f"found by keypoints: this clip shows the part of the known clip's picture at {box}"
+    return replace(found, method="local_features", region=region, transforms=tuple(transforms))
 
 
 def look_through(query: QueryFrames, library: ReferenceFrames, views: tuple[Variant, ...],
