@@ -56,8 +56,9 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # lines at the edge of chance is not placed (LONE_LINE_BITS) (2026-12-02). 14 (withdrawn): when the
 # third look's lines are all stills, the two rectangles were placed by what moves inside them; it placed
 # a dancer's other moment as a copy on the held-out report half. 15: such rectangles are said to be the
-# same scene only (the rectangle named), whatever their motion says (2026-12-03).
-MATCHER_VERSION = 15
+# same scene only (the rectangle named), whatever their motion says (2026-12-03). 16: the third look
+# keeps only lines at the common retiming speeds (LOCAL_FAR_SPEEDS) (2026-12-03).
+MATCHER_VERSION = 16
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On
@@ -602,6 +603,13 @@ LOCAL_CANDIDATE_DISTANCE = 16
 # fitted rectangles; the insets it placed had 31.6 (and the tests' soft-edged inset 34.8). 8 is 2 s of
 # frames at similarity 1.
 LOCAL_MIN_STRENGTH = 8.0
+# Whether the third look may place a line beyond COMMON_SPEEDS. FAR_SPEED_MIN_SIMILARITY was chosen on
+# whole pictures of moving film; a keypoint rectangle of a fixed camera is mostly its unchanging
+# background, so its frames' closeness tells less about the moment. Matcher version 15 placed the corner
+# of another moment of such a camera as a copy slowed to 0.5x (12 frames within 4 bits: tests/
+# test_static_camera.py), and neither half's tune queries hold a third-look line beyond those speeds,
+# true or false (2026-12-03): slowed crops are left to the other looks.
+LOCAL_FAR_SPEEDS = False
 
 
 @dataclass(frozen=True)
@@ -785,7 +793,8 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
     reference_motion = functools.cache(lambda _clip_id: _box_motion(reference, in_reference))
     query_motion = _box_motion(query_pictures, in_query)
     moves = _Moves(query_motion, kept, clip.clip_id, reference_motion)
-    found, still = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file, moves=moves)
+    found, still = _align(local, clip, pairs, mirrored=placement.mirrored, same_file=same_file, moves=moves,
+                          far_speeds=LOCAL_FAR_SPEEDS)
     region = placement.region()
     if found is None and still is not None:
         # Every line was a still (a fixed camera): as the first look's stills, judged by what moves inside
@@ -909,13 +918,13 @@ class _Line:
 
 def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: bool,
            same_file: bool, region: bool = False,
-           rivals: "_Rivals | None" = None,
-           moves: "_Moves | None" = None) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
+           rivals: "_Rivals | None" = None, moves: "_Moves | None" = None,
+           far_speeds: bool = True) -> tuple["Match | _RegionMatch | None", _StillCandidate | None]:
     """The lines of frames that place the query in this reference; when every line found was a still
     (the same picture at every offset: a title card, or a static camera), the pairs for a second look.
     `rivals`: the same query frames' pairs with this reference through the other orientation (mirrored
     or not), another explanation of each frame (_ambiguous_share). `moves`: what moves in the query and
-    in this reference (_moves_elsewhere)."""
+    in this reference (_moves_elsewhere). `far_speeds`: whether lines beyond COMMON_SPEEDS may place."""
     lines: list[_Line] = []
     stills = 0
     remaining = np.ones(pairs.tq.size, dtype=bool)
@@ -927,7 +936,7 @@ def _align(query: QueryFrames, clip: ReferenceClip, pairs: _Pairs, *, mirrored: 
         if (_distinct_pictures(line.pairs.query_hash) < MIN_DISTINCT_FRAMES
                 or _is_still(line, pairs, rivals, moves, mirrored=mirrored)):
             stills += 1
-        elif _strong_enough(line):
+        elif _strong_enough(line, far_speeds=far_speeds):
             lines.append(line)
         if len(lines) == MAX_LINES_PER_REFERENCE or remaining.sum() < MIN_MATCHED_FRAMES:
             break
@@ -1057,7 +1066,7 @@ def _ambiguous_share(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None) 
     return float(ambiguous.mean())
 
 
-def _strong_enough(line: _Line) -> bool:
+def _strong_enough(line: _Line, *, far_speeds: bool = True) -> bool:
     """Reposts are retimed by 0.8-1.25x; a line at a speed beyond that (slow motion, double speed) is
     one of many more hypotheses, so it needs closer frames to be believed. A short line whose typical
     frame sits at the edge of the frame threshold is what chance pairs make."""
@@ -1065,7 +1074,7 @@ def _strong_enough(line: _Line) -> bool:
         return False
     if COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1]:
         return True
-    return 1.0 - float(line.pairs.dist.mean()) / UNRELATED_DISTANCE >= FAR_SPEED_MIN_SIMILARITY
+    return far_speeds and 1.0 - float(line.pairs.dist.mean()) / UNRELATED_DISTANCE >= FAR_SPEED_MIN_SIMILARITY
 
 
 def _lone_chance(line: _Line) -> bool:

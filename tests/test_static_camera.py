@@ -282,11 +282,16 @@ def alike(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 "-filter_complex", graph, "-map", "[out]", "-r", "25", "-c:v", "libx264", "-threads", "1", "-an",
                 "-crf", "18"]
 
-    out = {"library": root / "library.mp4", "other_moment": root / "other_moment.mp4", "copy": root / "copy.mp4"}
+    out = {name: root / f"{name}.mp4" for name in ("library", "other_moment", "copy", "corner", "other_corner")}
     ffmpeg(*scene(["-t", "5"]), str(out["library"]))
     ffmpeg(*scene(["-ss", "5"]), str(out["other_moment"]))
     ffmpeg("-i", str(out["library"]), "-vf", "scale=480:-2", "-c:v", "libx264", "-threads", "1", "-an", "-crf", "28",
            str(out["copy"]))
+    # The top-right 80% (the window inside), darkened and with more contrast, of the copy and of the other moment.
+    corner = "crop=iw*0.8:ih*0.8:iw*0.2:0,scale=640:-2,eq=gamma=0.6:contrast=1.4"
+    for source, name in (("library", "corner"), ("other_moment", "other_corner")):
+        ffmpeg("-i", str(out[source]), "-vf", corner, "-c:v", "libx264", "-threads", "1", "-an", "-crf", "24",
+               str(out[name]))
     return out
 
 
@@ -310,6 +315,21 @@ def test_a_copy_of_the_camera_whose_frames_look_alike_is_still_placed(settings, 
     top = result.matches[0]
     assert top.sha256 == original and top.speed == 1.0 and abs(top.offset_s) <= 0.25
     assert top.query_coverage > 0.9
+
+
+def test_a_corner_of_another_moment_whose_frames_look_alike_is_not_placed_slowed_down(settings, alike):
+    # Matcher version 15 placed the other moment's corner as a copy slowed to 0.5x: keypoints found the
+    # rectangle, and 12 frames of it sat within 4 bits of the library's on a 0.5x line (the first look's
+    # whole pictures: 11 bits). Since version 16 the third look keeps no line beyond the common speeds
+    # (match.LOCAL_FAR_SPEEDS); what is left is the same scene, and what moves places no moment.
+    original = pipeline.ingest(str(alike["library"]), settings=settings, post_url="https://example.org/cam",
+                               posted_at=ORIGINAL_TIME).clip.media.sha256
+    other = pipeline.check(str(alike["other_corner"]), settings=settings, posted_at=REPOST_TIME, record=False)
+    assert other.verdict == "no_match" and not other.matches
+    assert [h.sha256 for h in other.scenes] == [original]
+    copy = pipeline.check(str(alike["corner"]), settings=settings, posted_at=REPOST_TIME, record=False)
+    assert copy.verdict == "reused" and copy.matches[0].sha256 == original
+    assert copy.matches[0].speed == 1.0 and abs(copy.matches[0].offset_s) <= 0.25
 
 
 @pytest.fixture(scope="module")
