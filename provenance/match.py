@@ -610,6 +610,10 @@ LOCAL_MIN_STRENGTH = 8.0
 # test_static_camera.py), and neither half's tune queries hold a third-look line beyond those speeds,
 # true or false (2026-12-03): slowed crops are left to the other looks.
 LOCAL_FAR_SPEEDS = False
+# The reason given when what moves inside the third look's rectangles would place a still line
+# (_place_local): a hint of the moment, not proof of it (matcher version 15).
+LOCAL_MOTION_UNPROVEN = ("what moves inside the two rectangles keypoints chose lines up at one offset, but that "
+                         "is not taken as proof of the moment: the same scene, at a moment not established")
 
 
 @dataclass(frozen=True)
@@ -773,8 +777,8 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
                  reference: localfeat.Frames, placement: localfeat.KeypointFit, *,
                  same_file: bool) -> Match | SceneHint | None:
     """Place in time the footage a local-features placement located: the query's rectangle (mirrored
-    back when it was mirrored) against the reference's, frame by frame, with the first look's rules,
-    still pictures included (a Match placed by what moves, or a SceneHint)."""
+    back when it was mirrored) against the reference's, frame by frame, with the first look's rules; when
+    every line is a still, at most a SceneHint naming the rectangle (never placed by what moves)."""
     in_query, in_reference = localfeat.inner(placement.in_query), localfeat.inner(placement.in_reference)
     tq, hq, kept = _hash_boxes(query_pictures, in_query, mirrored=placement.mirrored)
     tr, hr, _ = _hash_boxes(reference, in_reference, mirrored=False)
@@ -817,13 +821,7 @@ def _place_local(query: QueryFrames, clip: ReferenceClip, query_pictures: localf
         transforms.insert(1 if Transform.MIRRORED in transforms else 0, Transform.CROPPED)
     if placement.inset:
         transforms.append(Transform.PICTURE_IN_PICTURE)
-    return replace(found, method="motion" if found.method == "motion" else "local_features", region=region,
-                   transforms=tuple(transforms))
-
-
-# The reason given when what moves inside the third look's rectangles would place a still line (above).
-LOCAL_MOTION_UNPROVEN = ("what moves inside the two rectangles keypoints chose lines up at one offset, but that "
-                         "is not taken as proof of the moment: the same scene, at a moment not established")
+    return replace(found, method="local_features", region=region, transforms=tuple(transforms))
 
 
 def _where(region: Region | None) -> str:
