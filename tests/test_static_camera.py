@@ -287,7 +287,8 @@ def alike(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ffmpeg(*scene(["-ss", "5"]), str(out["other_moment"]))
     ffmpeg("-i", str(out["library"]), "-vf", "scale=480:-2", "-c:v", "libx264", "-threads", "1", "-an", "-crf", "28",
            str(out["copy"]))
-    # The top-right 80% (the window inside), darkened and with more contrast, of the copy and of the other moment.
+    # The top-right 80% (the window inside), darkened and with more contrast, of the library clip and of the
+    # other moment.
     corner = "crop=iw*0.8:ih*0.8:iw*0.2:0,scale=640:-2,eq=gamma=0.6:contrast=1.4"
     for source, name in (("library", "corner"), ("other_moment", "other_corner")):
         ffmpeg("-i", str(out[source]), "-vf", corner, "-c:v", "libx264", "-threads", "1", "-an", "-crf", "24",
