@@ -76,7 +76,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     # similarity floor would cost, since a caption band over a fixed camera is met at 0.66-0.75 (added
     # 2026-12-02 to measure that floor on; the families above keep their queries).
     "mirror_overlay": ("hflip+caption_band+logo", "hflip+top_band+ticker"),
+    # The half-size inset over a still picture (a frame of other footage held, as a studio backdrop):
+    # over a still background every straight edge of it persists, as the inset's borders do, and the
+    # pip family's report-half bottom-left queries sit over a 3.2-s clip held on its last frame (added
+    # 2026-12-03, after that was seen; the families above keep their queries).
+    "pip_still": ("50%_top_right", "50%_bottom_left"),
 }
+STILL_BACKGROUND_S = 0.2  # the still background: this much of a negative window, its last frame held
 
 
 def _font() -> str:
@@ -336,7 +342,7 @@ def single(family: str, strength: str, src: F.Source) -> F.Query:
     raise ValueError(f"{family}/{strength}")
 
 
-def pip(strength: str, src: F.Source, bg: F.Source) -> F.Query:
+def pip(strength: str, src: F.Source, bg: F.Source, family: str = "pip") -> F.Query:
     cw, ch = CANVAS
     fg_h = F._even(src.height * PIP_WIDTH / src.width)
     pos = "W-w-32:32" if strength == "50%_top_right" else "32:H-h-32"
@@ -348,7 +354,7 @@ def pip(strength: str, src: F.Source, bg: F.Source) -> F.Query:
              f"fps={src.fps:.4f},tpad=stop_mode=clone:stop_duration={QUERY_MAX_S:g},setsar=1[bg];"
              f"[0:v]setpts=PTS-STARTPTS,scale={PIP_WIDTH}:{fg_h},setsar=1[fg];"
              f"[bg][fg]overlay={pos}:shortest=1,format=yuv420p[out]")
-    return F.Query(name=F._name("pip", strength, src.label), family="pip", strength=strength, source=src.label,
+    return F.Query(name=F._name(family, strength, src.label), family=family, strength=strength, source=src.label,
                    inputs=[F._input(src), F._input(bg)], graph=graph,
                    output=[*F.X264, "-crf", "23"], truth=[F._truth(src, 0.0, src.duration)],
                    note=f"background: {bg.label} (a negative window)")
@@ -413,6 +419,10 @@ def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -
                 elif family == "pip":
                     src = sub_source(w, QUERY_MAX_S, key)
                     q = pip(strength, src, sub_source(others[k % len(others)], QUERY_MAX_S, key + "|bg", "bg"))
+                elif family == "pip_still":
+                    src = sub_source(w, QUERY_MAX_S, key)
+                    q = pip(strength, src, sub_source(rng.choice(others), STILL_BACKGROUND_S, key + "|bg", "bg"),
+                            family=family)
                 else:
                     q = single(family, strength, sub_source(w, QUERY_MAX_S, f"full|{stem}"))
                 out.append((q, split))
