@@ -37,6 +37,10 @@ from .records import ContentBox, Match, ReferenceFrames, Region, Transform
 # best outlined first (the share of their four sides that borders cover). The strongest non-border
 # lines of a frame pair up into a few rectangles too; each costs a search of the index.
 INSETS_MAX_RECTANGLES = 3
+# ... and at most this many more from four border lines whatever their runs' ends (rectangles(); matcher
+# version 17): on the held-out tune half's fixed cameras inset over a still picture (bench/heldout.py
+# pip_still) the inset's own rectangle, when the runs' ends miss it, is the best outlined of these.
+INSETS_FOUR_LINE_RECTANGLES = 1
 # Two border runs meet at a corner when each ends within this share of the frame of the other's line
 # (an edge blurred over two pixels, the run's last gap at a corner where the pictures match).
 INSETS_CORNER_SLACK = 0.03
@@ -62,7 +66,8 @@ class _Rectangle:
 
 def rectangles(greys: list[np.ndarray]) -> list[tuple[float, ContentBox]]:
     """Rectangles outlined by persistent straight borders in a stretch of frames (all one size), the
-    best outlined first: (share of the four sides covered, box as shares of the frame)."""
+    best outlined first, then at most INSETS_FOUR_LINE_RECTANGLES from four border lines: (share of
+    the four sides covered, box as shares of the frame)."""
     if len(greys) < 2:
         return []
     h, w = greys[0].shape
@@ -81,42 +86,71 @@ def rectangles(greys: list[np.ndarray]) -> list[tuple[float, ContentBox]]:
     for i, (ya, ax0, ax1) in enumerate(horizontals):
         for yb, bx0, bx1 in horizontals[i + 1:]:
             boxes.add((max(ax0, bx0), min(ya, yb), min(ax1, bx1), max(ya, yb)))
+    kept: list[tuple[float, ContentBox]] = []
+    for outlined, _, box in _ranked(boxes, verticals, horizontals, w, h, tighter_first=False):
+        if all(_iou(box, k) < INSETS_SAME_IOU for _, k in kept):
+            kept.append((outlined, box))
+        if len(kept) == INSETS_MAX_RECTANGLES:
+            break
+    # Four border lines whose runs neither meet at the corners nor end level: over a still backdrop every
+    # straight edge persists as the inset's borders do, runs on from them and cuts them short where the
+    # two pictures match, so the runs' ends outline the wrong rectangles; the four lines do not. Kept
+    # apart from the rectangles above: a fixed camera's own straight edges (a tank's walls) make four
+    # lines too, and such a rectangle would take the place of the inset's own.
+    lines = {(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
+             for i, (xa, *_) in enumerate(verticals) for xb, *_ in verticals[i + 1:]
+             for j, (ya, *_) in enumerate(horizontals) for yb, *_ in horizontals[j + 1:]}
+    extra = 0
+    for outlined, _, box in _ranked(lines - boxes, verticals, horizontals, w, h, tighter_first=True):
+        if extra == INSETS_FOUR_LINE_RECTANGLES:
+            break
+        if all(_iou(box, k) < INSETS_SAME_IOU for _, k in kept):
+            kept.append((outlined, box))
+            extra += 1
+    return kept
+
+
+def _ranked(boxes: set[tuple[int, int, int, int]], verticals: list[tuple[int, int, int]],
+            horizontals: list[tuple[int, int, int]], w: int, h: int, *,
+            tighter_first: bool) -> list[tuple[float, float, ContentBox]]:
+    """The boxes of a plausible inset's size that borders outline on at least two sides, best outlined
+    first: (outlined, outlined less the runs' overshoot, box). `tighter_first` ranks by the second
+    (runs that go on past a box's corners count against it, as in content.inset_box)."""
+    slack_x, slack_y = INSETS_CORNER_SLACK * w, INSETS_CORNER_SLACK * h
     found = []
     for left, top, right, bottom in boxes:
         if not (INSET_MIN_SIDE * w <= right - left <= INSET_MAX_SIDE * w
                 and INSET_MIN_SIDE * h <= bottom - top <= INSET_MAX_SIDE * h):
             continue
-        outlined = _outlined((left, top, right, bottom), verticals, horizontals, slack_x, slack_y)
+        outlined, overshoot = _outlined((left, top, right, bottom), verticals, horizontals, slack_x, slack_y)
         # At least two sides must be borders (a corner, or two parallel sides): the rectangle is
         # then fixed by them, not guessed.
         if outlined >= 2 * INSET_MIN_COVER / 4:
-            found.append((round(outlined, 4), ContentBox(left=left / w, top=top / h, right=right / w,
-                                                         bottom=bottom / h)))
-    found.sort(key=lambda f: (-f[0], f[1].left, f[1].top))
-    kept: list[tuple[float, ContentBox]] = []
-    for outlined, box in found:
-        if all(_iou(box, k) < INSETS_SAME_IOU for _, k in kept):
-            kept.append((outlined, box))
-        if len(kept) == INSETS_MAX_RECTANGLES:
-            break
-    return kept
+            found.append((round(outlined, 4), round(outlined - overshoot, 4),
+                          ContentBox(left=left / w, top=top / h, right=right / w, bottom=bottom / h)))
+    found.sort(key=lambda f: (-(f[1] if tighter_first else f[0]), f[2].left, f[2].top))
+    return found
 
 
 def _outlined(box: tuple[int, int, int, int], verticals: list[tuple[int, int, int]],
-              horizontals: list[tuple[int, int, int]], slack_x: float, slack_y: float) -> float:
+              horizontals: list[tuple[int, int, int]], slack_x: float, slack_y: float) -> tuple[float, float]:
     """The share of the box's four sides that border runs cover (each side by its best run; a side
-    covered less than INSET_MIN_COVER counts nothing)."""
+    covered less than INSET_MIN_COVER counts nothing), and the share by which those runs run on past
+    the sides' ends."""
     left, top, right, bottom = box
 
-    def side(line: int, lo: int, hi: int, runs: list[tuple[int, int, int]], slack: float) -> float:
-        best = 0.0
+    def side(line: int, lo: int, hi: int, runs: list[tuple[int, int, int]], slack: float) -> tuple[float, float]:
+        best, past = 0.0, 0.0
         for at, a, b in runs:
             if abs(at - line) <= slack:
-                best = max(best, (min(hi, b) - max(lo, a)) / max(hi - lo, 1))
-        return best if best >= INSET_MIN_COVER else 0.0
+                cover = (min(hi, b) - max(lo, a)) / max(hi - lo, 1)
+                if cover > best:
+                    best, past = cover, (max(0, lo - a) + max(0, b - hi)) / max(hi - lo, 1)
+        return (best, past) if best >= INSET_MIN_COVER else (0.0, 0.0)
 
-    return (side(left, top, bottom, verticals, slack_x) + side(right, top, bottom, verticals, slack_x)
-            + side(top, left, right, horizontals, slack_y) + side(bottom, left, right, horizontals, slack_y)) / 4
+    sides = (side(left, top, bottom, verticals, slack_x), side(right, top, bottom, verticals, slack_x),
+             side(top, left, right, horizontals, slack_y), side(bottom, left, right, horizontals, slack_y))
+    return sum(c for c, _ in sides) / 4, sum(p for _, p in sides) / 4
 
 
 def _iou(a: ContentBox, b: ContentBox) -> float:

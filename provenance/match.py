@@ -57,8 +57,10 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # third look's lines are all stills, the two rectangles were placed by what moves inside them; it placed
 # a dancer's other moment as a copy on the held-out report half. 15: such rectangles are said to be the
 # same scene only (the rectangle named), whatever their motion says (2026-12-03). 16: the third look
-# keeps only lines at the common retiming speeds (LOCAL_FAR_SPEEDS) (2026-12-03).
-MATCHER_VERSION = 16
+# keeps only lines at the common retiming speeds (LOCAL_FAR_SPEEDS) (2026-12-03). 17: the fourth look
+# (provenance.insets) also tries the rectangle four border lines make whatever their runs' ends, so an
+# inset over a still background is found (2026-12-03).
+MATCHER_VERSION = 17
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On

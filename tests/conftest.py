@@ -33,6 +33,13 @@ SOFT_EDGES = "geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='255*min(1,min(min(X,
 
 # An alpha ramp over the right and bottom 24 px only: two hard borders (left, top), two that fade.
 HALF_SOFT_EDGES = "geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='255*min(1,min(W-X,H-Y)/24)'"
+# An alpha ramp over the lower 40% of the right edge and the right 35% of the top edge: two borders
+# that run only part of their side.
+PART_SOFT_EDGES = ("geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':"
+                   "a='255*if(gt(Y,0.6*H),min(1,(W-X)/24),1)*if(gt(X,0.65*W),min(1,Y/24),1)'")
+# Two straight dark lines on a still background that run on from the inset's left and bottom borders
+# (at x 32, y 416, 640x272 of 1280x720), as a studio backdrop's edges may.
+BACKDROP_LINES = "drawbox=x=29:y=356:w=3:h=60:color=black:t=fill,drawbox=x=672:y=688:w=120:h=3:color=black:t=fill"
 # Footage with few corners for keypoints (a heavy blur), as dark or flat footage has; pHash still sees it.
 FEW_CORNERS = "boxblur=10:2"
 
@@ -130,6 +137,15 @@ DERIVED: dict[str, list[str]] = {
         "-filter_complex", f"[0:v]scale=1280:720,setsar=1[bg];[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p,"
         + HALF_SOFT_EDGES + "[in];[bg][in]overlay=560:60:shortest=1[out]", "-map", "[out]", "-t", "9",
         "-c:v", "libx264", "-crf", "26"],
+    # The few-corners footage at half width bottom left over ONE frame of Big Buck Bunny held still, with
+    # backdrop lines running on from two of its borders and two borders that fade part of the way: no
+    # border run ends at a corner or level with another (provenance.insets, matcher version 17).
+    "bikes_few_corners_inset_over_still.mp4": [
+        "-ss", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "bikes.mp4"),
+        "-filter_complex", "[0:v]scale=1280:720,setsar=1,trim=end_frame=1," + BACKDROP_LINES
+        + ",tpad=stop_mode=clone:stop_duration=10[bg];"
+        f"[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p," + PART_SOFT_EDGES + "[in];"
+        "[bg][in]overlay=32:416:shortest=1[out]", "-map", "[out]", "-t", "9", "-c:v", "libx264", "-crf", "26"],
     "carphone_few_corners_inset_in_bbb.mp4": [
         "-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "carphone_pristine.mp4"),
         "-filter_complex", f"[0:v]scale=1280:720,setsar=1[bg];[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p,"

@@ -12,6 +12,8 @@ from tests.test_match import ORIGINAL_POST, ORIGINAL_TIME, check
 
 # bikes_few_corners_inset_in_bbb.mp4: 640x272 at x 560, y 60 of a 1280x720 frame.
 INSET = (560, 60, 640, 272)
+# bikes_few_corners_inset_over_still.mp4: the same at x 32, y 416.
+INSET_OVER_STILL = (32, 416, 640, 272)
 FRAME = (1280, 720)
 # The rectangle comes from the two hard borders' runs, whose far ends fade over 24 px: within 16 px.
 MAX_ERROR_PX = 16
@@ -45,6 +47,21 @@ def test_other_footage_in_the_same_place_does_not_match(settings, derived):
     assert result.verdict == "no_match" and not result.matches
 
 
+def test_an_inset_over_a_still_picture_is_found_though_no_border_run_ends_at_a_corner(settings, derived):
+    # Over a still backdrop its own straight edges persist as the inset's borders do and run on from
+    # them, and two borders fade part of the way: the runs' ends outline wrong rectangles (version 16
+    # found none of the right size and matched nothing); the four border lines outline the inset.
+    original = _ingest_few_corners(settings, derived)
+    result = check(settings, derived("bikes_few_corners_inset_over_still.mp4"))
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "region" and "picture_in_picture" in top.transforms
+    assert top.region is not None and top.region.inside == "query"
+    found = (top.region.x * FRAME[0], top.region.y * FRAME[1], top.region.w * FRAME[0], top.region.h * FRAME[1])
+    assert all(abs(f - t) <= MAX_ERROR_PX for f, t in zip(found, INSET_OVER_STILL, strict=True)), found
+    assert abs(top.offset_s) < 0.5
+
+
 def test_two_borders_meeting_at_a_corner_outline_the_rectangle(derived):
     frames = localfeat.read_frames(derived("bikes_few_corners_inset_in_bbb.mp4"), 0.0, 8.0, 4.0)
     greys = [small_grey(g) for _, g in frames]
@@ -60,7 +77,7 @@ def test_two_borders_meeting_at_a_corner_outline_the_rectangle(derived):
 
 def test_the_insets_constants_and_version_are_recorded_with_each_check():
     params = pipeline.matcher_params()
-    assert params["matcher_version"] == match.MATCHER_VERSION == 16
+    assert params["matcher_version"] == match.MATCHER_VERSION == 17
     assert params["constants"]["insets.INSETS_MIN_STRENGTH"] == insets.INSETS_MIN_STRENGTH
     assert params["constants"]["insets.INSETS_MAX_RECTANGLES"] == insets.INSETS_MAX_RECTANGLES
 
