@@ -388,8 +388,10 @@ def compilation(family: str, strength: str, pieces: list[F.Source], true_idx: in
 # (pose2sim's are 1.6 s, shorter than a compilation piece, and sports2d has none). Deal 6's use deals 1, 4, 5
 # and its own, of the report half (every deal-6 reference is on report; deal 6 footage goes into no earlier
 # deal's query). Deal 7's use deals 1, 4-7 of the reference's own half (tune: deals 1, 5 and 7; report: 1 and
-# 4-7), and deal 7 footage goes into no earlier deal's query.
-BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5), 6: (1, 4, 5, 6), 7: (1, 4, 5, 6, 7)}
+# 4-7), and deal 7 footage goes into no earlier deal's query. Deal 8's (tune) use deals 1, 4-8 of the
+# reference's own half (tune: deals 1, 5, 7 and 8), and deal 8 footage goes into no earlier deal's query.
+BACKGROUND_DEALS = {1: (1,), 3: (1, 3), 4: (1, 3, 4), 5: (1, 4, 5), 6: (1, 4, 5, 6), 7: (1, 4, 5, 6, 7),
+                    8: (1, 4, 5, 6, 7, 8)}
 
 
 def positives(lib: list[Window], neg: list[Window], families: tuple[str, ...]) -> list[tuple[F.Query, str]]:
@@ -490,7 +492,8 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
     # compilations of negative footage only (3 pieces from different windows of one split), drawn from
     # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3-7
     # apart, each from its own footage (a half with fewer than 3 of a deal's windows gets none)
-    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_"), ((6,), "d6_"), ((7,), "d7_")):
+    for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_"), ((6,), "d6_"), ((7,), "d7_"),
+                        ((8,), "d8_")):
         for split in ("tune", "report"):
             pool = [w for w in neg if w.clip.split == split and w.clip.deal in deals]
             for k in range(NEG_COMPILATIONS if len(pool) >= 3 else 0):

