@@ -490,7 +490,7 @@ def negatives(neg: list[Window], neg_open: list[Opening]) -> list[tuple[F.Query,
                         note="a title card like title_a's, over other footage")
             out.append((t, split))
     # compilations of negative footage only (3 pieces from different windows of one split), drawn from
-    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3-7
+    # deals 1 and 2 as they always were (a wider pool would change those queries), and from deals 3-8
     # apart, each from its own footage (a half with fewer than 3 of a deal's windows gets none)
     for deals, tag in (((1, 2), ""), ((3,), "d3_"), ((4,), "d4_"), ((5,), "d5_"), ((6,), "d6_"), ((7,), "d7_"),
                         ((8,), "d8_")):

@@ -266,7 +266,7 @@ def test_deal_6_backgrounds_come_from_the_report_half() -> None:
 @pytest.mark.parametrize("deal", [6, 7, 8])
 def test_no_earlier_query_uses_a_later_deals_footage(deal: int) -> None:
     """Earlier deals' queries stay as they were: no positive of an earlier deal and no negative compilation
-    of earlier deals takes a piece of deal 6's (or 7's) footage. Builds the query specs only."""
+    of earlier deals takes a piece of deal 6's (7's, 8's) footage. Builds the query specs only."""
     heldout, clips = _heldout_with_clips()
     lib, neg = heldout.library_windows(clips), heldout.negative_windows(clips)
     lib_open, neg_open = heldout.openings(heldout.opening_window(clips), neg)
