@@ -13,7 +13,8 @@ Faults:
   has been silent `stall_timeout_s`. A job taken MAX_TRIES times is failed instead, and its audit
   post recorded as failed: a poisoned post never blocks the queue.
 - The database restarting: jobs that hit it fail with StoreError and are tried again a little later
-  (jobs.STORE_RETRIES); the worker's own connection is opened again, waiting RECONNECT_S between tries.
+  (jobs.STORE_RETRIES); the worker's own connection is opened again, waiting RECONNECT_S between tries;
+  a job's end cut off on its way to the database is written again (_persist_through_restarts).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ DEFAULT_STALL_TIMEOUT_S = 30.0
 HEARTBEATS_PER_TIMEOUT = 4
 # Seconds between two tries to reach the database again after it went away.
 RECONNECT_S = 2.0
+# procrastinate writes a job's end (done, failed, or to be tried again) once. When the connection is cut
+# while that write is on its way, the job stays 'doing' under a worker whose heartbeat goes on, and the
+# stalled-job recovery, which looks for silent workers, never takes it back: the queue never drains
+# (seen once in tests/test_workers.py's database restart, 2026-12-03). So the write is tried again, up
+# to this many times RECONNECT_S apart: a minute, longer than a restart takes.
+PERSIST_TRIES = 30
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     jobs.require_schema(engine)
     pipeline.load_library(engine)  # warm before the first job: the index is built or caught up now
     app = jobs.make_app(settings.db_url)
+    _persist_through_restarts(app.job_manager)  # type: ignore[attr-defined]
     decoders = jobs.DecoderPool(options.concurrency)
     decoders.warm()
     jobs.set_worker_state(jobs.WorkerState(settings=settings, engine=engine, app=app, decoders=decoders))
@@ -102,11 +110,34 @@ async def _serve(app: object, engine: object, options: WorkerOptions) -> None:
 
 
 def _is_connection_error(e: BaseException) -> bool:
+    """psycopg's errors of a lost connection, bare or as the cause of procrastinate's ConnectorException."""
     try:
         import psycopg
     except ImportError:
         return False
-    return isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError))
+    return any(isinstance(x, (psycopg.OperationalError, psycopg.InterfaceError)) for x in (e, e.__cause__))
+
+
+def _persist_through_restarts(manager: object) -> None:
+    """Make the job manager's writes of a job's end (finish_job, retry_job) try again, PERSIST_TRIES
+    times RECONNECT_S apart, when the connection is lost on the way. A write that did land before the
+    connection went is refused when tried again (the job is no longer 'doing'): that error is raised."""
+    for name in ("finish_job", "retry_job"):
+        write = getattr(manager, name)
+
+        async def again(*args: object, _write=write, _name=name, **kwargs: object) -> object:  # noqa: ANN001
+            for attempt in range(1, PERSIST_TRIES + 1):
+                try:
+                    return await _write(*args, **kwargs)
+                except Exception as e:
+                    if attempt == PERSIST_TRIES or not _is_connection_error(e):
+                        raise
+                    log.warning("a job's end was not written (%s: lost the database: %s); trying again in %.0f s",
+                                _name, e.__cause__ or e, RECONNECT_S)
+                    await asyncio.sleep(RECONNECT_S)
+            raise AssertionError("unreachable")
+
+        setattr(manager, name, again)
 
 
 async def _recover_stalled(app: object, engine: object, options: WorkerOptions) -> None:
