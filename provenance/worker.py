@@ -81,24 +81,30 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
 
 
 async def _serve(app: object, engine: object, options: WorkerOptions) -> None:
-    """The procrastinate worker and the stalled-job recovery, again after a lost connection."""
+    """The procrastinate worker and the stalled-job recovery, again after a lost connection, until
+    interrupted."""
     from procrastinate.exceptions import ConnectorException
+    from procrastinate.worker import Worker
 
     while True:
         try:
             async with app.open_async():  # type: ignore[attr-defined]
-                recovery = asyncio.create_task(_recover_stalled(app, engine, options))
+                job_loop = Worker(app=app, queues=list(options.queues) or None, concurrency=options.concurrency,
+                                  name=options.name, install_signal_handlers=False,
+                                  update_heartbeat_interval=options.stall_timeout_s / HEARTBEATS_PER_TIMEOUT,
+                                  stalled_worker_timeout=options.stall_timeout_s,
+                                  # A job's own end is kept for a day in the table, then deleted by a later worker.
+                                  delete_jobs="never")
+                recovery = asyncio.create_task(_recover_stalled(app, engine, options, job_loop))
                 try:
-                    await app.run_worker_async(  # type: ignore[attr-defined]
-                        queues=list(options.queues) or None, concurrency=options.concurrency, name=options.name,
-                        install_signal_handlers=False,
-                        update_heartbeat_interval=options.stall_timeout_s / HEARTBEATS_PER_TIMEOUT,
-                        stalled_worker_timeout=options.stall_timeout_s,
-                        # A job's own end is kept for a day in the table, then deleted by a later worker.
-                        delete_jobs="never")
-                    return
+                    await job_loop.run()
                 finally:
                     recovery.cancel()
+            # Ctrl-C and SIGTERM end this loop by an exception (cli), so procrastinate's worker returning
+            # means it stopped itself: one of its side tasks failed. A worker must not quit on that.
+            log.warning("the job loop stopped (a side task lost the database); starting it again in %.0f s",
+                        RECONNECT_S)
+            await asyncio.sleep(RECONNECT_S)
         except (ConnectorException, OSError) as e:
             log.warning("lost the database (%s); connecting again in %.0f s", e, RECONNECT_S)
             await asyncio.sleep(RECONNECT_S)
@@ -140,12 +146,17 @@ def _persist_through_restarts(manager: object) -> None:
         setattr(manager, name, again)
 
 
-async def _recover_stalled(app: object, engine: object, options: WorkerOptions) -> None:
-    """Queue again the jobs of workers silent for stall_timeout_s; fail those taken MAX_TRIES times."""
+async def _recover_stalled(app: object, engine: object, options: WorkerOptions, job_loop: object) -> None:
+    """Queue again the jobs of workers silent for stall_timeout_s; fail those taken MAX_TRIES times.
+    And send this worker's heartbeat too: procrastinate's own heartbeat task ends unseen when its
+    connection is cut in the middle of a heartbeat (a database restart), and the worker would run on
+    silent, every job it takes queued again elsewhere as stalled (tests/test_workers.py)."""
     every = max(1.0, options.stall_timeout_s / HEARTBEATS_PER_TIMEOUT)
     while True:
         await asyncio.sleep(every)
         try:
+            if job_loop.worker_id is not None:  # type: ignore[attr-defined]
+                await app.job_manager.update_heartbeat(job_loop.worker_id)  # type: ignore[attr-defined]
             stalled = await app.job_manager.get_stalled_jobs(  # type: ignore[attr-defined]
                 seconds_since_heartbeat=options.stall_timeout_s)
             for job in stalled:

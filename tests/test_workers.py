@@ -391,6 +391,60 @@ def test_a_job_end_cut_off_on_its_way_is_written_again(new_database, tmp_path: P
     assert asyncio.run(scenario()) == "succeeded"
 
 
+@pytest.mark.slow
+@pytest.mark.postgresql
+def test_a_heartbeat_cut_off_does_not_silence_the_worker(new_database, tmp_path: Path, index_cache: Path) -> None:
+    # procrastinate's heartbeat task ends, unseen, when its connection is cut mid-query (a database
+    # restart): the worker then ran on silent, and every job it took was queued again elsewhere as
+    # stalled. Its heartbeat must go on. The heartbeat is held by a row lock, its connection cut by
+    # pg_terminate_backend.
+    import shutil
+
+    import psycopg
+
+    from provenance import jobs
+    from provenance.jobs import batch_state
+
+    settings = Settings(db_url=new_database("postgresql"), store_dir=tmp_path / "evidence")
+    assert invoke(settings, "db", "upgrade").exit_code == 0
+    conninfo = jobs.conninfo(settings.db_url)
+    with workers(settings, tmp_path, index_cache) as start, psycopg.connect(conninfo, autocommit=True) as admin:
+        worker = start("w1", "--concurrency", "1")
+        wait_for(lambda: admin.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] == 1, 120,
+                 "the worker to register", tmp_path)
+        (worker_id,) = admin.execute("SELECT id FROM procrastinate_workers").fetchone()
+        with psycopg.connect(conninfo) as holder:
+            holder.execute("SELECT 1 FROM procrastinate_workers WHERE id = %s FOR UPDATE", (worker_id,))
+            blocked: list[tuple] = []
+            wait_for(lambda: blocked.extend(admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%update_heartbeat%%'"
+            ).fetchall()) or blocked, 30, "a heartbeat held by the lock", tmp_path)
+            admin.execute("SELECT pg_terminate_backend(%s)", (blocked[0][0],))
+            holder.rollback()
+        cut = time.monotonic()
+        silent = float(STALL_S)
+        # Over twice the stall timeout after the cut, the worker's heartbeat is still fresh.
+        while time.monotonic() - cut < 2.5 * silent:
+            time.sleep(0.25)
+            (age,) = admin.execute("SELECT extract(epoch FROM now() - last_heartbeat) FROM procrastinate_workers "
+                                   "WHERE id = %s", (worker_id,)).fetchone()
+            assert age < silent, f"no heartbeat for {age:.1f} s after the cut"
+        folder = tmp_path / "one"
+        folder.mkdir()
+        shutil.copy(SAMPLES / "bikes.mp4", folder)
+        queued = invoke(settings, "ingest", str(folder), "--queue", "--detach")
+        assert queued.exit_code == 0, queued.output
+        batch = queued.output.split("(batch ", 1)[1].split(")", 1)[0]
+        engine = connect(settings.db_url)
+        try:
+            wait_for(lambda: batch_state(engine, batch).finished, 120, "the ingest after the cut", tmp_path,
+                     settings.db_url)
+            assert batch_state(engine, batch).succeeded == 1
+        finally:
+            engine.dispose()
+        assert worker.poll() is None
+
+
 def decoders_of(worker: subprocess.Popen) -> set[int]:
     """The decoder processes (multiprocessing spawn children) of a worker process."""
     found = set()
