@@ -40,7 +40,7 @@ WORK = BENCH / "out" / "heldout"
 WHOLE_PICTURE = ("reencode", "colour", "overlay", "mirror_excerpt", "compilation", "speed", "letterbox",
                  "vertical_fill", "mirror_overlay")
 SWEEP_R = (0.1, 0.15, 0.2)
-SWEEP_Z = (None, 1.5, 2.0)
+SWEEP_Z = (None, 1.5, 1.75, 2.0)
 
 
 def library_profiles(work: Path) -> dict[str, motion.MotionProfile]:
