@@ -1,6 +1,6 @@
 """What moves along a line: copies of fixed-camera footage against the same cameras at other moments.
 
-The numbers behind match.LINE_MOTION_MIN_CORRELATION and LINE_MOTION_MIN_Z (matcher version 12). A close
+The numbers behind match.LINE_MOTION_MIN_CORRELATION and LINE_MOTION_MIN_Z (matcher versions 12 and 18). A close
 line through fixed-camera frames is a placement only when what moves along it agrees with the reference
 there (provenance.motion.agreement). This measures that agreement, on the held-out corpus's fixed and
 low-motion cameras (bench/heldout.tsv kinds static and low_motion), for
