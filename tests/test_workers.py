@@ -346,7 +346,7 @@ def test_ingest_queue_survives_a_database_restart(audit_feed: AuditFeed, media_s
 @pytest.mark.postgresql
 def test_a_job_end_cut_off_on_its_way_is_written_again(new_database, tmp_path: Path) -> None:
     # procrastinate writes a job's end once; a connection cut while that write is in flight left the job
-    # 'doing' under a live worker, never recovered (the database-restart test above timed out once so).
+    # 'doing' under a live worker, never recovered (likely why the database-restart test above timed out once).
     # Here the write is held by a row lock, its connection is cut by pg_terminate_backend, and it must
     # land once the lock is gone (worker._persist_through_restarts).
     import asyncio
