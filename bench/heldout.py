@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # this checkout's package (robustness.py says why)
 sys.path.insert(0, str(BENCH))
 
 import families as F  # noqa: E402

@@ -45,6 +45,9 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+# This checkout's package, not whichever the venv's editable install points at: the code hashed and
+# named (code_hash, git_state) must be the code that runs.
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 import families as F  # noqa: E402
