@@ -77,7 +77,7 @@ def test_two_borders_meeting_at_a_corner_outline_the_rectangle(derived):
 
 def test_the_insets_constants_and_version_are_recorded_with_each_check():
     params = pipeline.matcher_params()
-    assert params["matcher_version"] == match.MATCHER_VERSION == 18
+    assert params["matcher_version"] == match.MATCHER_VERSION == 19
     assert params["constants"]["insets.INSETS_MIN_STRENGTH"] == insets.INSETS_MIN_STRENGTH
     assert params["constants"]["insets.INSETS_MAX_RECTANGLES"] == insets.INSETS_MAX_RECTANGLES
 
