@@ -229,6 +229,7 @@ def test_the_readme_states_the_matchers_numbers():
         f"at least {match.MIN_DISTINCT_FRAMES} different pictures",
         f"up to {match.MAX_LINES_PER_REFERENCE} lines per reference",
         f"about as well {match.AMBIGUITY_OFF_LINE_S:g} s away",
+        f"({match.MAX_AMBIGUOUS_SHARE:.0%} or more of its frames match the reference",
         f"a {motion.MOTION_GRID}x{motion.MOTION_GRID} grid",
         "at speeds " + ", ".join(f"{s:g}" for s in motion_speeds[:-1]) + f" and {motion_speeds[-1]:g}",
         f"now {match.MATCHER_VERSION})",
