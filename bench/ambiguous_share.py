@@ -8,13 +8,15 @@ what the motion check says), then, for each candidate share, counts the lines a 
 as placements that this share turns into stills:
   - in positives (mostly the copies' own lines: a still there can lose a copy), and
   - in negatives (every one wrong: each can end as a false match),
-per split, and names the most ambiguous of them. The counts are per line the run weighed at the matcher's own constant, so a share far from
-it is an estimate (other lines could come next); rerun heldout.py with the constant moved to be sure.
+per split, and names the most ambiguous of them. The counts are per line the run weighed at the
+matcher's own constant, so a share far from it is an estimate (other lines could come next); rerun
+heldout.py with the constant moved to be sure.
 
-    python bench/ambiguous_share.py --split tune [--json out.json]    # about 22 minutes on 2 cores
-    python bench/ambiguous_share.py --split both                      # about 50 minutes
+    python bench/ambiguous_share.py --split tune [--json out.json]    # about 12 minutes on 2 cores
+    python bench/ambiguous_share.py --split both                      # about 42 minutes
 
-Needs bench/setup.sh fetch_heldout. Writes the heldout JSON (--json) and the line log beside it.
+(with the queries already made; a first run makes them, 10-20 minutes more). Needs bench/setup.sh
+fetch_heldout. Writes the heldout JSON (--json) and the line log beside it.
 """
 
 from __future__ import annotations

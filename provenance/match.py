@@ -97,7 +97,7 @@ INLIER_TOLERANCE_S = 0.3
 # is 0-2 bits; moving footage sampled 1/4 s apart differs by 4 and more).
 MIN_DISTINCT_FRAMES = 3
 STILL_MAX_DISTANCE = 4
-# A line is no placement when most of its frames match the reference about as well elsewhere: a
+# A line is no placement when many of its frames match the reference about as well elsewhere: a
 # frame is ambiguous when, more than AMBIGUITY_OFF_LINE_S from the line, some reference frame is
 # within AMBIGUITY_MARGIN_BITS of its distance on the line; a line with MAX_AMBIGUOUS_SHARE of its
 # frames ambiguous is a still (static-camera footage), handed to the motion profiles. Version 19 moved
