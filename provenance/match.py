@@ -63,8 +63,10 @@ from .records import (ContentBox, Fingerprint, Match, ReferenceClip, ReferenceFr
 # fixed road camera's other moment (z 1.53, placed as a copy) and the lowest true line (z 1.96) on the
 # tune half with deal 8 (2026-12-03). 19: MAX_AMBIGUOUS_SHARE 0.5 -> 0.45, between the most ambiguous
 # line kept in a tune positive (0.4375) and the mouse cage's other moment (0.467, placed as a copy)
+# (2026-12-03). 20: the fourth look also tries rectangles spanning the runs of two parallel border lines
+# (insets.INSETS_UNION_RECTANGLES), an inset over a still backdrop showing its sides only in parts
 # (2026-12-03).
-MATCHER_VERSION = 19
+MATCHER_VERSION = 20
 
 # pHash is 64 bits. Re-encoded, downscaled, letterboxed and mirrored copies of the samples sit at 0..10;
 # frames of unrelated samples never came closer than 20 (samples/, 4 fps, all pairs). On

@@ -37,6 +37,11 @@ HALF_SOFT_EDGES = "geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='255*min(1,min(W
 # that run only part of their side.
 PART_SOFT_EDGES = ("geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':"
                    "a='255*if(gt(Y,0.6*H),min(1,(W-X)/24),1)*if(gt(X,0.65*W),min(1,Y/24),1)'")
+# The top and bottom edges fade all along, the left edge over its lower 40% and the right over its upper
+# 45%: each vertical border runs only part of its side (together, the whole of it), and no border meets
+# another at a corner (provenance.insets, matcher version 20).
+SPLIT_SOFT_EDGES = ("geq=lum='p(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':"
+                    "a='255*min(1,Y/24)*min(1,(H-Y)/24)*if(gt(Y,0.6*H),min(1,X/24),1)*if(lt(Y,0.45*H),min(1,(W-X)/24),1)'")
 # Two straight dark lines on a still background that run on from the inset's left and bottom borders
 # (at x 32, y 416, 640x272 of 1280x720), as a studio backdrop's edges may.
 BACKDROP_LINES = "drawbox=x=29:y=356:w=3:h=60:color=black:t=fill,drawbox=x=672:y=688:w=120:h=3:color=black:t=fill"
@@ -146,6 +151,12 @@ DERIVED: dict[str, list[str]] = {
         + ",tpad=stop_mode=clone:stop_duration=10[bg];"
         f"[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p," + PART_SOFT_EDGES + "[in];"
         "[bg][in]overlay=32:416:shortest=1[out]", "-map", "[out]", "-t", "9", "-c:v", "libx264", "-crf", "26"],
+    # The few-corners footage at half width top right over a plain grey backdrop, its vertical borders
+    # showing in parts (SPLIT_SOFT_EDGES).
+    "bikes_few_corners_inset_split_borders.mp4": [
+        "-f", "lavfi", "-i", "color=c=0x808080:s=1280x720:r=25:d=10", "-i", str(SAMPLES / "bikes.mp4"),
+        "-filter_complex", f"[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p," + SPLIT_SOFT_EDGES + "[in];"
+        "[0:v][in]overlay=608:32:shortest=1[out]", "-map", "[out]", "-t", "9", "-c:v", "libx264", "-crf", "26"],
     "carphone_few_corners_inset_in_bbb.mp4": [
         "-stream_loop", "1", "-i", str(SAMPLES / "bigbuckbunny.mp4"), "-i", str(SAMPLES / "carphone_pristine.mp4"),
         "-filter_complex", f"[0:v]scale=1280:720,setsar=1[bg];[1:v]{FEW_CORNERS},scale=640:-2,format=yuva420p,"

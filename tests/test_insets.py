@@ -14,6 +14,8 @@ from tests.test_match import ORIGINAL_POST, ORIGINAL_TIME, check
 INSET = (560, 60, 640, 272)
 # bikes_few_corners_inset_over_still.mp4: the same at x 32, y 416.
 INSET_OVER_STILL = (32, 416, 640, 272)
+# bikes_few_corners_inset_split_borders.mp4: the same at x 608, y 32.
+INSET_SPLIT_BORDERS = (608, 32, 640, 272)
 FRAME = (1280, 720)
 # The rectangle comes from the two hard borders' runs, whose far ends fade over 24 px: within 16 px.
 MAX_ERROR_PX = 16
@@ -77,7 +79,7 @@ def test_two_borders_meeting_at_a_corner_outline_the_rectangle(derived):
 
 def test_the_insets_constants_and_version_are_recorded_with_each_check():
     params = pipeline.matcher_params()
-    assert params["matcher_version"] == match.MATCHER_VERSION == 19
+    assert params["matcher_version"] == match.MATCHER_VERSION == 20
     assert params["constants"]["insets.INSETS_MIN_STRENGTH"] == insets.INSETS_MIN_STRENGTH
     assert params["constants"]["insets.INSETS_MAX_RECTANGLES"] == insets.INSETS_MAX_RECTANGLES
 
@@ -93,3 +95,17 @@ def test_a_tiny_clip_whose_rectangles_are_too_small_to_hash_is_checked(settings,
            str(tiny))
     result = check(settings, tiny)
     assert result.verdict == "no_match"
+
+
+def test_an_inset_whose_sides_show_only_in_parts_is_outlined_by_the_two_runs_together(settings, derived):
+    # Its top and bottom fade all along, its left side shows over the upper part only and its right
+    # over the lower part only: no corner, no two runs level, no four lines (version 19 matched
+    # nothing); the two vertical runs together span the inset (INSETS_UNION_RECTANGLES).
+    original = _ingest_few_corners(settings, derived)
+    result = check(settings, derived("bikes_few_corners_inset_split_borders.mp4"))
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "region" and "picture_in_picture" in top.transforms
+    found = (top.region.x * FRAME[0], top.region.y * FRAME[1], top.region.w * FRAME[0], top.region.h * FRAME[1])
+    assert all(abs(f - t) <= MAX_ERROR_PX for f, t in zip(found, INSET_SPLIT_BORDERS, strict=True)), found
+    assert abs(top.offset_s) < 0.5
