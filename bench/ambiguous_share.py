@@ -58,8 +58,7 @@ def record_lines(log_path: Path) -> None:
 
     def is_still_logged(line, pairs, rivals=None, moves=None, *, mirrored=False):
         verdict = is_still(line, pairs, rivals, moves, mirrored=mirrored)
-        close = (float(np.median(line.pairs.dist)) <= match.AMBIGUITY_CLOSE_BITS
-                 and match.COMMON_SPEEDS[0] <= line.speed <= match.COMMON_SPEEDS[1])
+        close = match._is_close(line)
         log.write(json.dumps({
             "query": current["query"], "frames": int(line.pairs.tq.size), "speed": round(float(line.speed), 4),
             "median_bits": float(np.median(line.pairs.dist)), "close": close,

@@ -1018,13 +1018,19 @@ def _is_still(line: _Line, pairs: _Pairs, rivals: _Rivals | None = None, moves: 
     """A line through frames that match the reference about as well elsewhere places no moment. A close
     line at a common speed counts whatever its ambiguity, unless what moves along it shows another moment
     (_moves_elsewhere; without `moves` its ambiguity is not computed)."""
-    close = (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
-             and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1])
+    close = _is_close(line)
     if close and moves is None:
         return False
     if _ambiguous_share(line, pairs, rivals) < MAX_AMBIGUOUS_SHARE:
         return False
     return not close or _moves_elsewhere(line, moves, mirrored=mirrored)
+
+
+def _is_close(line: _Line) -> bool:
+    """A line whose frames sit within AMBIGUITY_CLOSE_BITS of the reference (median) at a common speed:
+    a copy's, or a fixed camera's at another moment, which only what moves along it tells apart."""
+    return (float(np.median(line.pairs.dist)) <= AMBIGUITY_CLOSE_BITS
+            and COMMON_SPEEDS[0] <= line.speed <= COMMON_SPEEDS[1])
 
 
 @dataclass(frozen=True)
