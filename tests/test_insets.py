@@ -27,6 +27,17 @@ def _ingest_few_corners(settings, derived) -> str:
     return result.clip.media.sha256
 
 
+def _assert_placed_inside(result, original: str, inset: tuple[int, int, int, int]) -> None:
+    """The check found `original` as a picture-in-picture at `inset` (x, y, w, h of FRAME), in time."""
+    assert result.verdict == "reused"
+    top = result.matches[0]
+    assert top.sha256 == original and top.method == "region" and "picture_in_picture" in top.transforms
+    assert top.region is not None and top.region.inside == "query"
+    found = (top.region.x * FRAME[0], top.region.y * FRAME[1], top.region.w * FRAME[0], top.region.h * FRAME[1])
+    assert all(abs(f - t) <= MAX_ERROR_PX for f, t in zip(found, inset, strict=True)), found
+    assert abs(top.offset_s) < 0.5
+
+
 def test_an_inset_with_two_borders_and_few_corners_is_found_and_placed(settings, derived, run):
     original = _ingest_few_corners(settings, derived)
     result = check(settings, derived("bikes_few_corners_inset_in_bbb.mp4"))
@@ -54,14 +65,7 @@ def test_an_inset_over_a_still_picture_is_found_though_no_border_run_ends_at_a_c
     # them, and two borders fade part of the way: the runs' ends outline wrong rectangles (version 16
     # found none of the right size and matched nothing); the four border lines outline the inset.
     original = _ingest_few_corners(settings, derived)
-    result = check(settings, derived("bikes_few_corners_inset_over_still.mp4"))
-    assert result.verdict == "reused"
-    top = result.matches[0]
-    assert top.sha256 == original and top.method == "region" and "picture_in_picture" in top.transforms
-    assert top.region is not None and top.region.inside == "query"
-    found = (top.region.x * FRAME[0], top.region.y * FRAME[1], top.region.w * FRAME[0], top.region.h * FRAME[1])
-    assert all(abs(f - t) <= MAX_ERROR_PX for f, t in zip(found, INSET_OVER_STILL, strict=True)), found
-    assert abs(top.offset_s) < 0.5
+    _assert_placed_inside(check(settings, derived("bikes_few_corners_inset_over_still.mp4")), original, INSET_OVER_STILL)
 
 
 def test_two_borders_meeting_at_a_corner_outline_the_rectangle(derived):
@@ -102,10 +106,5 @@ def test_an_inset_whose_sides_show_only_in_parts_is_outlined_by_the_two_runs_tog
     # over the lower part only: no corner, no two runs level, no four lines (version 19 matched
     # nothing); the two vertical runs together span the inset (INSETS_UNION_RECTANGLES).
     original = _ingest_few_corners(settings, derived)
-    result = check(settings, derived("bikes_few_corners_inset_split_borders.mp4"))
-    assert result.verdict == "reused"
-    top = result.matches[0]
-    assert top.sha256 == original and top.method == "region" and "picture_in_picture" in top.transforms
-    found = (top.region.x * FRAME[0], top.region.y * FRAME[1], top.region.w * FRAME[0], top.region.h * FRAME[1])
-    assert all(abs(f - t) <= MAX_ERROR_PX for f, t in zip(found, INSET_SPLIT_BORDERS, strict=True)), found
-    assert abs(top.offset_s) < 0.5
+    _assert_placed_inside(check(settings, derived("bikes_few_corners_inset_split_borders.mp4")), original,
+                          INSET_SPLIT_BORDERS)
