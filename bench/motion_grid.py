@@ -38,10 +38,9 @@ from provenance.frames import fingerprint  # noqa: E402
 RULES = ((match.LINE_MOTION_MIN_CORRELATION, match.LINE_MOTION_MIN_Z), (0.1, 1.75), (0.15, 2.5), (0.1, 3.0))
 
 
-def measure(split: str, thumb: int, grid: int) -> tuple[list, list]:
+def measure(library: set[str], library_of: dict[str, str], thumb: int, grid: int) -> tuple[list, list]:
     motion.MOTION_THUMB, motion.MOTION_GRID, motion.MOTION_MATCH_GRID = thumb, grid, grid
     motion.MOTION_MIN_ENERGY = 0.0
-    library, library_of = L.cameras(H.load_manifest(), split)
     profiles = {name: fingerprint(L.WORK / "library_src" / f"{name}.mp4").motion for name in library}
     return L.true_lines(L.WORK, profiles, library), L.other_moment_lines(L.WORK, profiles, library_of)
 
@@ -51,8 +50,8 @@ def source_of(name: str, stems: dict[str, str]) -> str:
     return next((stems[s] for s in sorted(stems, key=len, reverse=True) if f"__{s}at" in name), "?")
 
 
-def show(split: str, thumb: int, grid: int, trues: list, others: list) -> None:
-    library, library_of = L.cameras(H.load_manifest(), split)
+def show(split: str, library: set[str], library_of: dict[str, str], thumb: int, grid: int, trues: list,
+         others: list) -> None:
     own = {name: name for name in library}
     print(f"\n{split.upper()} half, thumbnail {thumb}x{thumb}, grid {grid}x{grid}: {len(trues)} true lines, "
           f"{len(others)} other-moment lines")
@@ -77,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (L.WORK / "library.key.json").exists():
         print(f"no library in {L.WORK}: run `python bench/heldout.py --split both --make-only` first", file=sys.stderr)
         return 2
+    library, library_of = L.cameras(H.load_manifest(), args.split)
     for setting in args.setting:
         thumb, grid = (int(v) for v in setting.split("/"))
         if thumb % grid:
             print(f"--setting {setting}: the thumbnail must be a multiple of the grid", file=sys.stderr)
             return 2
-        show(args.split, thumb, grid, *measure(args.split, thumb, grid))
+        show(args.split, library, library_of, thumb, grid, *measure(library, library_of, thumb, grid))
     return 0
 
 
